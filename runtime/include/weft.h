@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * weft.h - the whole public API of libweft. Include this one header.
+ * See docs/ and the man pages (weft(7)) for the reference.
+ */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include <weft/version.h>
+
+#endif /* WEFT_H */

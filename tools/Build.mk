@@ -1,0 +1,1 @@
+# Tools (weftstat, benchmarks) are added here by their issues.
