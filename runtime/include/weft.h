@@ -7,5 +7,8 @@
 #define WEFT_H
 
 #include <weft/version.h>
+#include <weft/runtime.h>
+#include <weft/task.h>
+#include <weft/time.h>
 
 #endif /* WEFT_H */

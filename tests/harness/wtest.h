@@ -43,6 +43,32 @@
 #include <stdio.h>
 #include <string.h>
 
+/*
+ * WTEST_TSAN / WTEST_ASAN: 1 in builds under that sanitizer. Stress tests
+ * use them to shrink sizes that a sanitizer's shadow memory cannot hold
+ * (ThreadSanitizer keeps ~1 MiB per live fiber).
+ */
+#if defined(__SANITIZE_THREAD__)
+#define WTEST_TSAN 1
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define WTEST_ASAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WTEST_TSAN 1
+#endif
+#if __has_feature(address_sanitizer)
+#define WTEST_ASAN 1
+#endif
+#endif
+#ifndef WTEST_TSAN
+#define WTEST_TSAN 0
+#endif
+#ifndef WTEST_ASAN
+#define WTEST_ASAN 0
+#endif
+
 #define KSFT_PASS 0
 #define KSFT_FAIL 1
 #define KSFT_SKIP 4

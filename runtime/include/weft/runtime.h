@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * weft/runtime.h - creating, running and shutting down a runtime.
+ *
+ * Error convention for the whole library: functions return 0 (or a
+ * non-negative count) on success and a negative errno value on failure.
+ * No function sets errno. A function that can suspend the calling task
+ * returns -EPERM when called from a thread that is not running a weft
+ * task, and -ECANCELED once the task has been cancelled.
+ */
+#ifndef WEFT_RUNTIME_H
+#define WEFT_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct wf_runtime wf_runtime;
+
+/* Runtime flavours. */
+enum wf_flavor {
+	/* Several worker threads, work stealing (the default). */
+	WF_MULTI_THREAD = 0,
+	/*
+	 * One worker: the thread that calls wf_block_on(). No other thread
+	 * runs tasks; tasks make progress only inside wf_block_on().
+	 */
+	WF_CURRENT_THREAD = 1,
+};
+
+struct wf_runtime_opts {
+	/* WF_MULTI_THREAD or WF_CURRENT_THREAD. */
+	int flavor;
+	/* Worker threads; 0 means one per CPU the process may run on. */
+	unsigned workers;
+	/* Default task stack size in bytes; 0 means CONFIG_WEFT_STACK_SIZE. */
+	size_t stack_size;
+	/*
+	 * Prefix of worker thread names; workers are named PREFIX-N
+	 * (truncated to 15 bytes). NULL means "weft-worker".
+	 */
+	const char *thread_name;
+	/* Operations per poll before a forced yield; 0: CONFIG_WEFT_BUDGET. */
+	unsigned budget;
+	/* Reserved, must be zero. */
+	uint64_t reserved[4];
+};
+
+/*
+ * wf_runtime_new - create a runtime and start its worker threads.
+ * @rtp:  where the new runtime is stored on success.
+ * @opts: options, or NULL for the defaults.
+ *
+ * Returns 0 on success; -EINVAL for a bad option (unknown flavour,
+ * more than 1024 workers, a stack smaller than 16 KiB, non-zero reserved
+ * fields, NULL @rtp); -ENOMEM; -EAGAIN when a thread cannot be created.
+ */
+int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts);
+
+/* Entry point of a task: receives its argument, returns its result. */
+typedef void *(*wf_task_fn)(void *arg);
+
+/*
+ * wf_block_on - run @fn(@arg) as the runtime's root task and wait for it.
+ * @result: where the root task's return value goes (may be NULL).
+ *
+ * The calling thread must not be a worker of any runtime. With
+ * WF_CURRENT_THREAD the caller becomes the worker until the root task
+ * returns. Other tasks keep running after it returns (multi-thread).
+ *
+ * Returns 0 when the root task returned; -ECANCELED when it was
+ * cancelled before it could; -EINVAL for NULL @rt or @fn; -EDEADLK when
+ * called from a worker thread; -ESHUTDOWN after wf_runtime_shutdown().
+ */
+int wf_block_on(wf_runtime *rt, wf_task_fn fn, void *arg, void **result);
+
+/*
+ * wf_runtime_shutdown - stop accepting new tasks, cancel every live task
+ * and wait for them to finish, then stop the workers.
+ *
+ * Cancelled tasks see -ECANCELED from their current or next suspending
+ * call and are expected to return. Waits at most @timeout_ns for them
+ * (0: forever). Returns 0; -ETIMEDOUT when tasks were still alive at the
+ * deadline (the runtime then keeps them and their memory); -EINVAL for
+ * NULL; -EDEADLK from inside a task of this runtime.
+ */
+int wf_runtime_shutdown(wf_runtime *rt, uint64_t timeout_ns);
+
+/*
+ * wf_runtime_free - shut down (waiting forever) if not already done,
+ * join every thread and free everything. NULL is accepted and ignored.
+ * Returns 0, or the error of the implied wf_runtime_shutdown().
+ */
+int wf_runtime_free(wf_runtime *rt);
+
+/* Number of worker threads of @rt (0 for NULL). */
+unsigned wf_runtime_workers(const wf_runtime *rt);
+
+/*
+ * wf_main - convenience: create a runtime with default options, block on
+ * @fn(@arg), shut down and free it. Returns what wf_runtime_new or
+ * wf_block_on returned; the root task's result goes to @result.
+ */
+int wf_main(wf_task_fn fn, void *arg, void **result);
+
+/* The runtime of the calling task or worker thread, or NULL. */
+wf_runtime *wf_runtime_current(void);
+
+/*
+ * Index of the worker thread running the calling task (0..workers-1),
+ * or -EPERM outside a task. A task can move between workers at every
+ * suspension unless it was spawned pinned.
+ */
+int wf_worker_index(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_RUNTIME_H */

@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - libweft's private structures and the contracts between its
+ * files. Nothing here is part of the public API.
+ */
+#ifndef WEFT_INTERNAL_H
+#define WEFT_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <weft.h>
+
+#define WF_CACHELINE 64
+#define __wf_aligned __attribute__((aligned(WF_CACHELINE)))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define WF_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define WF_UNUSED __attribute__((unused))
+
+#ifdef CONFIG_DEBUG
+#include <stdio.h>
+#include <stdlib.h>
+#define WF_BUG_ON(c) \
+	do { \
+		if (unlikely(c)) { \
+			fprintf(stderr, "weft: BUG at %s:%d: %s\n", __FILE__, __LINE__, #c); \
+			abort(); \
+		} \
+	} while (0)
+#else
+#define WF_BUG_ON(c) ((void)0)
+#endif
+
+/* Local run queue capacity (power of two; the design fixes 256). */
+#define WF_LOCAL_QUEUE 256u
+#define WF_TLS_KEYS 64
+#define WF_NAME_MAX 32
+#define WF_MAX_WORKERS 1024
+
+struct wf_runtime;
+struct wf__worker;
+
+/* --- waiting ----------------------------------------------------------- */
+
+/*
+ * Every suspension of a task is a "wait" with a generation number. A task
+ * starts one with wf__wait_prepare(), makes itself findable (a node in a
+ * wait queue, a timer), then calls wf__wait(). Anyone may end it with
+ * wf__wake(task, gen, reason); only the first call for a generation
+ * succeeds, so a timeout, a cancel and a real wake-up can race freely and
+ * a stale wake-up (an older generation) does nothing.
+ *
+ * t->wait packs (gen << 32 | state); state is WF_WAIT_PENDING while
+ * waiting and the reason (one of WF_WOKEN_*) once ended.
+ */
+enum {
+	WF_WAIT_PENDING = 0,
+	WF_WOKEN_OK = 1,
+	WF_WOKEN_TIMEOUT = 2,
+	WF_WOKEN_CANCEL = 3,
+};
+
+/* A node in a wait queue; lives on the waiting task's stack. */
+struct wf__waiter {
+	struct wf__waiter *next, *prev;
+	struct wf_task *task;
+	uint32_t gen;
+	bool linked;		/* in a queue; changed under that queue's lock */
+	uintptr_t data;		/* primitive-specific payload */
+	intptr_t result;	/* set by the waker for the waiter */
+};
+
+/* Intrusive doubly linked FIFO of waiters, protected by its owner's lock. */
+struct wf__waitq {
+	struct wf__waiter *head, *tail;
+};
+
+/* A timer entry (on the waiting task's stack, or in a primitive). */
+struct wf__timer {
+	struct wf__timer *next, *prev;
+	uint64_t when;		/* deadline in wheel ticks */
+	_Atomic int shard;	/* worker index whose wheel holds it, or -1 */
+	uint8_t level, slot;	/* position; level 0xff: overflow list */
+	struct wf_task *task;
+	uint32_t gen;
+};
+
+/* --- tasks --------------------------------------------------------------- */
+
+/* t->sched: who may touch the task's run state. */
+enum {
+	WF_SCHED_IDLE = 0,	/* suspended, in no queue */
+	WF_SCHED_QUEUED = 1,	/* in exactly one run queue */
+	WF_SCHED_RUNNING = 2,	/* a worker is running its poll */
+	WF_SCHED_NOTIFIED = 3,	/* running, and woken meanwhile: requeue after */
+	WF_SCHED_DONE = 4,	/* returned; never runs again */
+};
+
+/* Why a task switched back to its worker. */
+enum {
+	WF_SW_YIELD = 1,
+	WF_SW_PARK = 2,
+	WF_SW_DONE = 3,
+};
+
+struct wf_task {
+	/* Hot: scheduler fields. */
+	void *sp;			/* saved stack pointer while not running */
+	struct wf_task *next;		/* link in the inject queue / pin lists */
+	_Atomic uint32_t sched;		/* WF_SCHED_* */
+	uint8_t switch_kind;		/* WF_SW_*, set by the task before a switch */
+	uint8_t pinned;
+	uint8_t in_block_on;		/* root task of a wf_block_on() */
+	_Atomic uint64_t wait;		/* gen << 32 | state, see above */
+	uint32_t wait_gen;		/* task-private counter */
+	int saved_errno;
+	_Atomic uint32_t cancelled;
+	_Atomic int refs;		/* runtime's while alive + the handle's */
+	_Atomic uint32_t done;		/* futex word: 1 once returned */
+	struct wf__worker *home;	/* pinned tasks: the worker they stay on */
+	struct wf__worker *last;	/* worker that ran the last poll */
+	struct wf_runtime *rt;
+
+	/* Join: one joiner at a time, under join_lock. */
+	pthread_mutex_t join_lock;
+	struct wf__waiter *joiner;
+
+	/* Identity. */
+	uint64_t id;
+	const char *file;
+	int line;
+	char name[WF_NAME_MAX];
+
+	/* Entry and result. */
+	wf_task_fn fn;
+	void *arg;
+	void *result;
+
+	/* Stack mapping: [map, map + map_size), guard page at the bottom. */
+	void *map;
+	size_t map_size;
+	size_t stack_size;		/* usable bytes */
+	struct wf_task *pool_next;	/* link in a worker's stack pool */
+
+	/* Task list of the runtime (shard = worker index that spawned it). */
+	struct wf_task *all_prev, *all_next;
+	int shard;
+
+	void **tls;			/* WF_TLS_KEYS values, allocated on first set */
+	void *san_fake;			/* ASan fake stack while switched out */
+	void *san_fiber;		/* TSan fiber */
+
+	/* Per-task metrics (owned by whichever worker runs the poll). */
+	uint64_t sched_at;		/* when it last became runnable */
+	uint64_t polls;
+	uint64_t busy_ns;
+};
+
+/* --- workers --------------------------------------------------------------- */
+
+/* Timer wheel of one worker (timer.c). */
+#define WF_WHEEL_LEVELS 7
+#define WF_WHEEL_SLOTS 64
+#define WF_TICK_SHIFT 10	/* one tick = 1024 ns */
+
+struct wf__wheel {
+	uint64_t elapsed;		/* ticks processed up to */
+	uint64_t occupied[WF_WHEEL_LEVELS];
+	struct wf__timer *slots[WF_WHEEL_LEVELS][WF_WHEEL_SLOTS];
+	struct wf__timer *overflow;	/* beyond the top level's range */
+	size_t count;
+};
+
+struct wf__timer_shard {
+	pthread_mutex_t lock;
+	struct wf__wheel wheel;
+	_Atomic uint64_t next_ns;	/* earliest deadline, UINT64_MAX if none */
+};
+
+/* Worker park states (futex word). */
+enum {
+	WF_PARK_AWAKE = 0,
+	WF_PARK_SLEEPING = 1,
+};
+
+struct wf__worker {
+	/* Owner-only, hot. */
+	struct wf_runtime *rt;
+	struct wf_task *current;	/* task in a poll, or NULL */
+	void *sched_sp;			/* worker's own context while a task runs */
+	int index;
+	int budget;			/* operations left in this poll */
+	uint32_t tick;
+	uint32_t rng;
+	bool searching;
+	bool is_thread;			/* a dedicated thread (not block_on's caller) */
+	uint64_t poll_start;
+	uint64_t poll_end;
+	struct wf_task *pin_head, *pin_tail;	/* local pinned FIFO */
+	struct wf_task *pool;		/* stack pool */
+	unsigned pool_len;
+
+	/* Local run queue (Go's runq): owner pushes at tail, anyone takes at head. */
+	_Atomic uint32_t head __wf_aligned;
+	_Atomic uint32_t tail;
+	_Atomic(struct wf_task *) runnext;
+	_Atomic(struct wf_task *) buf[WF_LOCAL_QUEUE];
+
+	/* Wake-ups of pinned tasks from other threads. */
+	pthread_mutex_t inbox_lock __wf_aligned;
+	struct wf_task *inbox_head, *inbox_tail;
+	_Atomic uint32_t inbox_len;
+
+	/* Parking. */
+	_Atomic uint32_t park __wf_aligned;	/* WF_PARK_*, futex word */
+	bool in_sleepers;			/* under rt->idle_lock */
+	_Atomic pid_t tid;
+	_Atomic uint32_t in_poll;		/* 1 while running a poll */
+	_Atomic uint64_t poll_start_pub;	/* published for stealers */
+
+	struct wf__timer_shard timers;
+
+	/* Task list shard. */
+	pthread_mutex_t tasks_lock __wf_aligned;
+	struct wf_task *tasks;
+	_Atomic uint64_t live;
+
+	pthread_t thread;
+	const void *stack_lo;		/* the worker's own stack, for sanitizers */
+	size_t stack_sz;
+	void *san_fake;
+	void *san_fiber;
+
+	/* Metrics (owner writes, others read relaxed). */
+	_Atomic uint64_t m_polls, m_busy_ns, m_parks, m_steals, m_steal_ops;
+	_Atomic uint64_t m_overflows, m_next_hits, m_forced_yields;
+	_Atomic uint64_t m_slow_polls;
+};
+
+/* --- the runtime ----------------------------------------------------------- */
+
+struct wf_runtime {
+	unsigned nworkers;
+	int flavor;
+	size_t stack_size;
+	unsigned budget;
+	char thread_name[16];
+	struct wf__worker *workers;	/* array of nworkers */
+
+	/* Global inject queue. */
+	pthread_mutex_t inject_lock __wf_aligned;
+	struct wf_task *inj_head, *inj_tail;
+	_Atomic uint32_t inj_len;
+
+	/*
+	 * Idle coordination (Tokio's Idle): idle_state packs the number of
+	 * searching workers (low 16 bits) and of unparked workers (high
+	 * 16 bits). sleepers[] lists parked workers, under idle_lock.
+	 */
+	_Atomic uint32_t idle_state __wf_aligned;
+	pthread_mutex_t idle_lock;
+	unsigned *sleepers;
+	unsigned nsleepers;
+
+	_Atomic uint32_t shutdown;	/* no new tasks; cancel what is left */
+	_Atomic uint32_t stop;		/* workers exit their loops */
+	_Atomic uint32_t live_futex;	/* bumped when the last task exits */
+	bool shut_done;
+};
+
+/* --- cross-file functions -------------------------------------------------- */
+
+/*
+ * Thread-local state is reached only through these non-inlined accessors:
+ * a task can resume on another thread, and a TLS address or value cached
+ * by the compiler across a switch would be the old thread's.
+ */
+struct wf__worker *wf__worker_cur(void);
+void wf__worker_set(struct wf__worker *w);
+int *wf__errno_loc(void);
+
+/* The running task, or NULL (reads the worker afresh every call). */
+static inline struct wf_task *wf__task_cur(void)
+{
+	struct wf__worker *w = wf__worker_cur();
+
+	return w ? w->current : NULL;
+}
+
+/* sched.c */
+void wf__schedule(struct wf_task *t);
+void wf__spawn_enqueue(struct wf_task *t);
+void wf__switch_out(struct wf_task *t, int kind);
+void wf__worker_loop(struct wf__worker *w, struct wf_task *until, uint64_t drain_deadline);
+void wf__notify_parked(struct wf_runtime *rt);
+void wf__unpark_all(struct wf_runtime *rt);
+uint32_t wf__futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t deadline_ns);
+void wf__futex_wake(_Atomic uint32_t *addr, int n);
+void wf__inject_push(struct wf_runtime *rt, struct wf_task *t);
+
+/* wait.c */
+uint32_t wf__wait_prepare(struct wf_task *t);
+int wf__wait(struct wf_task *t, uint32_t gen, uint64_t deadline_ns);
+bool wf__wake(struct wf_task *t, uint32_t gen, int reason);
+int wf__coop(void);
+void wf__waitq_push(struct wf__waitq *q, struct wf__waiter *w);
+void wf__waitq_remove(struct wf__waitq *q, struct wf__waiter *w);
+struct wf__waiter *wf__waitq_pop(struct wf__waitq *q);
+
+/* Reason code of a finished wait as a return value: 0 or -errno. */
+static inline int wf__wait_errno(int reason)
+{
+	return reason == WF_WOKEN_OK ? 0 : reason == WF_WOKEN_TIMEOUT ? -ETIMEDOUT : -ECANCELED;
+}
+
+/* timer.c */
+void wf__timers_init(struct wf__timer_shard *s);
+void wf__timers_destroy(struct wf__timer_shard *s);
+int wf__timer_arm(struct wf__worker *w, struct wf__timer *tm, uint64_t deadline_ns,
+		  struct wf_task *t, uint32_t gen);
+void wf__timer_disarm(struct wf_runtime *rt, struct wf__timer *tm);
+unsigned wf__timers_run(struct wf__worker *w, uint64_t now_ns);
+uint64_t wf__timers_next(struct wf_runtime *rt);
+void wf__timers_run_all(struct wf__worker *self, uint64_t now_ns);
+
+/* task.c */
+void wf__task_release(struct wf_task *t);
+void wf__task_finish(struct wf__worker *w, struct wf_task *t);
+void wf__stack_pool_drain(struct wf__worker *w);
+void wf__cancel_all(struct wf_runtime *rt);
+uint64_t wf__live_tasks(struct wf_runtime *rt);
+int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *arg,
+	      const struct wf_spawn_opts *opts, const char *file, int line, bool root);
+void wf__stack_guard_init(void);
+void wf__free_leftover_tasks(struct wf_runtime *rt);
+void wf__tls_run_dtors(struct wf_task *t);
+
+/* CLOCK_MONOTONIC in ns (vDSO). */
+uint64_t wf__now(void);
+
+#endif /* WEFT_INTERNAL_H */

@@ -1,0 +1,899 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sched.c - the work-stealing scheduler.
+ *
+ * Design, written before the code (the code is the proof of this text):
+ *
+ * Tasks and polls. A task is a stackful coroutine. A worker runs a task by
+ * switching from its own stack to the task's (wf__ctx_switch); the task
+ * runs until it switches back, saying why: it yielded, it parked (is
+ * waiting for something), or it returned. That run is a "poll". Only the
+ * worker that resumed a task touches it until the task switches back; the
+ * task's stack and saved context are then quiescent.
+ *
+ * Run state (t->sched). IDLE: suspended, in no queue. QUEUED: in exactly
+ * one run queue. RUNNING: a worker is inside its poll. NOTIFIED: running,
+ * and somebody made it runnable meanwhile. DONE: returned.
+ *   wf__schedule():  IDLE -> QUEUED (and enqueue), RUNNING -> NOTIFIED;
+ *                    QUEUED, NOTIFIED, DONE: nothing to do.
+ *   worker, poll start: QUEUED -> RUNNING (plain store: only the worker
+ *                    holding the queued task can do it).
+ *   worker, after a park: CAS RUNNING -> IDLE; if that fails the task was
+ *                    NOTIFIED while switching out, and is requeued.
+ * So a wake-up that races with a task going to sleep is never lost, and a
+ * task is never in two queues or resumed by two workers: enqueueing only
+ * follows a successful IDLE -> QUEUED transition, and the task's context
+ * is saved before anyone can see it IDLE.
+ *
+ * Queues. Each worker owns:
+ *   - runnext, a one-task slot for the task it woke last (message ping-pong
+ *     runs on a warm cache). Unlike Tokio's LIFO slot it can be stolen: a
+ *     stealer takes it when the owner has been inside one poll for longer
+ *     than WF_STEAL_NEXT_NS, so a task woken by a poll that then blocks its
+ *     worker is not stranded (tokio#4941). At most WF_MAX_NEXT_RUNS polls in
+ *     a row come from runnext, so two ping-ponging tasks cannot starve the
+ *     local queue.
+ *   - a bounded local FIFO of WF_LOCAL_QUEUE slots (Go's runq): the owner
+ *     pushes at tail and pops at head; stealers take half from head. head
+ *     and tail only grow (mod 2^32). The owner is the only writer of tail
+ *     and of slots at or after it; slots are read by stealers before they
+ *     CAS head past them, and the owner reuses a slot only after observing
+ *     (acquire) a head beyond it, so a stealer that copied a slot the owner
+ *     has since overwritten always loses its CAS.
+ *     A full queue moves half of itself plus the new task to the inject
+ *     queue (an overflow, counted).
+ *   - a pinned FIFO (owner only) and an inbox (mutex) for pinned tasks
+ *     woken by other threads. Pinned tasks are never put anywhere else.
+ * The runtime has one inject queue (mutex, length readable without it) for
+ * tasks spawned or woken from outside any worker, and overflows.
+ *
+ * Order of service (next_task): every WF_GLOBAL_INTERVAL polls the inject
+ * queue first, so outside work is not starved by busy local queues; then
+ * runnext; then, alternating, the pinned FIFO and the local queue; then the
+ * inject queue (taking a batch); then stealing.
+ *
+ * Searching and parking (Tokio's Idle). idle_state counts searching and
+ * unparked workers. A worker out of work becomes "searching" only while
+ * fewer than half the workers search, then tries to steal from every other
+ * worker, starting at a random one, and the inject queue. When it finds
+ * work and was the last searcher, it wakes a parked worker to carry on the
+ * search (work often comes in batches). When it finds none it parks:
+ * under idle_lock it leaves the searching and unparked counts and joins
+ * sleepers[]; if it was the last searcher it checks every queue once more
+ * and wakes a worker if any is non-empty.
+ * Whoever makes work available (push to a local queue or to the inject
+ * queue) issues a full fence and then wf__notify_parked(), which wakes one
+ * sleeper unless somebody is already searching or nobody sleeps. The
+ * woken worker starts out searching.
+ * Why no wake-up is lost: the pusher does [push; fence; read idle_state],
+ * the last searcher does [write idle_state; fence; read queues]. With both
+ * fences sequentially consistent, at least one sees the other: either the
+ * pusher sees no searcher and wakes a sleeper, or the searcher sees the
+ * work. A non-searching worker that parks does not re-check: while it was
+ * running, either searchers existed (and the last of them re-checks) or it
+ * would have become one.
+ * Pinned tasks woken from elsewhere go to their worker's inbox; the waker
+ * then takes idle_lock and unparks that worker if it is in sleepers[]. A
+ * worker reads its inbox length after joining sleepers[] under idle_lock,
+ * so one of the two sees the other.
+ * A parked worker sleeps on its own futex word with a deadline: the
+ * earliest timer of any worker (timer.c), so a timer is not late because
+ * its worker is stuck in a long poll.
+ */
+#include "internal.h"
+#include "ctx.h"
+#include "probes.h"
+#include "sanitizer.h"
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WF_STEAL_NEXT_NS 20000u	/* runnext is stealable after 20 us in a poll */
+#define WF_MAX_NEXT_RUNS 3
+#define WF_GLOBAL_INTERVAL CONFIG_WEFT_GLOBAL_QUEUE_INTERVAL
+
+#define IDLE_SEARCH_ONE 1u
+#define IDLE_UNPARK_ONE (1u << 16)
+#define idle_searching(s) ((s)&0xffffu)
+#define idle_unparked(s) ((s) >> 16)
+
+/* --- thread-local state ---------------------------------------------------- */
+
+static __thread struct wf__worker *tls_worker;
+
+/*
+ * Non-inlined, and opaque to the optimiser (the empty asm with a memory
+ * clobber stops GCC and clang from deducing the function is pure), so every
+ * call re-reads the TLS block of the thread it runs on.
+ */
+__attribute__((noinline)) struct wf__worker *wf__worker_cur(void)
+{
+	struct wf__worker *w = tls_worker;
+
+	__asm__ volatile("" : "+r"(w) : : "memory");
+	return w;
+}
+
+__attribute__((noinline)) void wf__worker_set(struct wf__worker *w)
+{
+	__asm__ volatile("" : : : "memory");
+	tls_worker = w;
+}
+
+__attribute__((noinline)) int *wf__errno_loc(void)
+{
+	int *p = &errno;
+
+	__asm__ volatile("" : "+r"(p) : : "memory");
+	return p;
+}
+
+uint64_t wf__now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t wf_now_ns(void)
+{
+	return wf__now();
+}
+
+/* --- futex ---------------------------------------------------------------- */
+
+/*
+ * Wait while *addr == val, until woken or CLOCK_MONOTONIC reaches
+ * deadline_ns (UINT64_MAX: no deadline). Returns the value seen after.
+ */
+uint32_t wf__futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t deadline_ns)
+{
+	struct timespec ts, *tsp = NULL;
+
+	if (deadline_ns != UINT64_MAX) {
+		ts.tv_sec = (time_t)(deadline_ns / 1000000000ull);
+		ts.tv_nsec = (long)(deadline_ns % 1000000000ull);
+		tsp = &ts;
+	}
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
+	syscall(SYS_futex, addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, tsp, NULL,
+		FUTEX_BITSET_MATCH_ANY);
+	return atomic_load(addr);
+}
+
+void wf__futex_wake(_Atomic uint32_t *addr, int n)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
+}
+
+/* --- local run queue ------------------------------------------------------- */
+
+static inline uint32_t fastrand(struct wf__worker *w)
+{
+	/* xorshift32: the victim choice only needs to be spread, not secure. */
+	uint32_t x = w->rng;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	w->rng = x;
+	return x;
+}
+
+static inline uint32_t runq_len(struct wf__worker *w)
+{
+	return atomic_load_explicit(&w->tail, memory_order_acquire) -
+	       atomic_load_explicit(&w->head, memory_order_acquire);
+}
+
+/* Owner: move half the queue plus t to the inject queue. False if raced. */
+static bool runq_put_slow(struct wf__worker *w, struct wf_task *t, uint32_t h, uint32_t tl)
+{
+	struct wf_task *batch[WF_LOCAL_QUEUE / 2 + 1];
+	uint32_t n = (tl - h) / 2;
+
+	for (uint32_t i = 0; i < n; i++)
+		batch[i] = atomic_load_explicit(&w->buf[(h + i) % WF_LOCAL_QUEUE],
+						memory_order_relaxed);
+	/* Pairs with the acquire loads of head in runq_get and runq_grab. */
+	if (!atomic_compare_exchange_strong_explicit(&w->head, &h, h + n, memory_order_release,
+						     memory_order_relaxed))
+		return false;
+	batch[n] = t;
+	for (uint32_t i = 0; i < n; i++)
+		batch[i]->next = batch[i + 1];
+	t->next = NULL;
+	pthread_mutex_lock(&w->rt->inject_lock);
+	if (w->rt->inj_tail)
+		w->rt->inj_tail->next = batch[0];
+	else
+		w->rt->inj_head = batch[0];
+	w->rt->inj_tail = t;
+	atomic_fetch_add_explicit(&w->rt->inj_len, n + 1, memory_order_relaxed);
+	pthread_mutex_unlock(&w->rt->inject_lock);
+	atomic_fetch_add_explicit(&w->m_overflows, 1, memory_order_relaxed);
+	return true;
+}
+
+/* Owner: append t to the local queue (or overflow to the inject queue). */
+static void runq_put(struct wf__worker *w, struct wf_task *t)
+{
+	for (;;) {
+		/* Acquire pairs with stealers' release CAS of head: slots below
+		 * head are free to reuse. */
+		uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
+		uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
+
+		if (tl - h < WF_LOCAL_QUEUE) {
+			atomic_store_explicit(&w->buf[tl % WF_LOCAL_QUEUE], t,
+					      memory_order_relaxed);
+			/* Release: publishes the slot (and the task) to stealers. */
+			atomic_store_explicit(&w->tail, tl + 1, memory_order_release);
+			return;
+		}
+		if (runq_put_slow(w, t, h, tl))
+			return;
+	}
+}
+
+/* Owner: take the task at head, or NULL. */
+static struct wf_task *runq_get(struct wf__worker *w)
+{
+	for (;;) {
+		uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
+		uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
+		struct wf_task *t;
+
+		if (tl == h)
+			return NULL;
+		t = atomic_load_explicit(&w->buf[h % WF_LOCAL_QUEUE], memory_order_relaxed);
+		if (atomic_compare_exchange_weak_explicit(&w->head, &h, h + 1,
+							  memory_order_release,
+							  memory_order_relaxed))
+			return t;
+	}
+}
+
+/*
+ * Stealer dst: copy half of src's queue into dst's buffer at dst_tail
+ * (dst's queue is empty). Returns how many were taken. May take src's
+ * runnext when src is stuck in a long poll.
+ */
+static uint32_t runq_grab(struct wf__worker *src, struct wf__worker *dst, uint32_t dst_tail,
+			  uint64_t now)
+{
+	for (;;) {
+		uint32_t h = atomic_load_explicit(&src->head, memory_order_acquire);
+		uint32_t tl = atomic_load_explicit(&src->tail, memory_order_acquire);
+		uint32_t n = tl - h;
+
+		n -= n / 2;
+		if (n == 0) {
+			struct wf_task *nx = atomic_load_explicit(&src->runnext,
+								  memory_order_acquire);
+			uint64_t ps;
+
+			if (!nx || !atomic_load_explicit(&src->in_poll, memory_order_acquire))
+				return 0;
+			ps = atomic_load_explicit(&src->poll_start_pub, memory_order_relaxed);
+			if (now < ps + WF_STEAL_NEXT_NS)
+				return 0;
+			if (!atomic_compare_exchange_strong(&src->runnext, &nx, NULL))
+				continue;
+			atomic_store_explicit(&dst->buf[dst_tail % WF_LOCAL_QUEUE], nx,
+					      memory_order_relaxed);
+			return 1;
+		}
+		if (n > WF_LOCAL_QUEUE / 2)
+			continue;	/* h and tl read at different times */
+		for (uint32_t i = 0; i < n; i++) {
+			struct wf_task *t = atomic_load_explicit(
+				&src->buf[(h + i) % WF_LOCAL_QUEUE], memory_order_relaxed);
+
+			atomic_store_explicit(&dst->buf[(dst_tail + i) % WF_LOCAL_QUEUE], t,
+					      memory_order_relaxed);
+		}
+		/* Release: our copies are done before src may reuse the slots. */
+		if (atomic_compare_exchange_weak_explicit(&src->head, &h, h + n,
+							  memory_order_release,
+							  memory_order_relaxed))
+			return n;
+	}
+}
+
+/* Stealer dst: steal half of src's work; returns one task to run now. */
+static struct wf_task *runq_steal(struct wf__worker *dst, struct wf__worker *src, uint64_t now)
+{
+	uint32_t tl = atomic_load_explicit(&dst->tail, memory_order_relaxed);
+	uint32_t n = runq_grab(src, dst, tl, now);
+	struct wf_task *t;
+
+	if (n == 0)
+		return NULL;
+	n--;
+	t = atomic_load_explicit(&dst->buf[(tl + n) % WF_LOCAL_QUEUE], memory_order_relaxed);
+	if (n)
+		atomic_store_explicit(&dst->tail, tl + n, memory_order_release);
+	atomic_fetch_add_explicit(&dst->m_steals, n + 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&dst->m_steal_ops, 1, memory_order_relaxed);
+	return t;
+}
+
+/* --- inject queue ----------------------------------------------------------- */
+
+void wf__inject_push(struct wf_runtime *rt, struct wf_task *t)
+{
+	t->next = NULL;
+	pthread_mutex_lock(&rt->inject_lock);
+	if (rt->inj_tail)
+		rt->inj_tail->next = t;
+	else
+		rt->inj_head = t;
+	rt->inj_tail = t;
+	atomic_fetch_add_explicit(&rt->inj_len, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&rt->inject_lock);
+}
+
+/*
+ * Take a batch from the inject queue: one to run now, and up to a fair
+ * share (len / workers + 1, at most half a local queue) into the local
+ * queue, as Go's globrunqget does.
+ */
+static struct wf_task *inject_pop(struct wf__worker *w, bool batch)
+{
+	struct wf_runtime *rt = w->rt;
+	struct wf_task *t;
+	uint32_t n, len;
+
+	if (atomic_load_explicit(&rt->inj_len, memory_order_relaxed) == 0)
+		return NULL;
+	pthread_mutex_lock(&rt->inject_lock);
+	len = atomic_load_explicit(&rt->inj_len, memory_order_relaxed);
+	if (len == 0) {
+		pthread_mutex_unlock(&rt->inject_lock);
+		return NULL;
+	}
+	n = batch ? len / rt->nworkers + 1 : 1;
+	if (n > len)
+		n = len;
+	if (n > WF_LOCAL_QUEUE / 2)
+		n = WF_LOCAL_QUEUE / 2;
+	if (batch) {
+		uint32_t room = WF_LOCAL_QUEUE - runq_len(w);
+
+		if (n > room + 1)
+			n = room + 1;
+	}
+	t = rt->inj_head;
+	rt->inj_head = t->next;
+	for (uint32_t i = 1; i < n; i++) {
+		struct wf_task *x = rt->inj_head;
+
+		rt->inj_head = x->next;
+		runq_put(w, x);
+	}
+	if (!rt->inj_head)
+		rt->inj_tail = NULL;
+	atomic_fetch_sub_explicit(&rt->inj_len, n, memory_order_relaxed);
+	pthread_mutex_unlock(&rt->inject_lock);
+	return t;
+}
+
+/* --- idle coordination ------------------------------------------------------ */
+
+static void unpark(struct wf__worker *w)
+{
+	atomic_store(&w->park, WF_PARK_AWAKE);
+	wf__futex_wake(&w->park, 1);
+}
+
+/*
+ * Read idle_state after a full fence, so the caller's queue push is
+ * ordered before it. ThreadSanitizer does not model fences, so its builds
+ * use a seq_cst read-modify-write of idle_state instead (same guarantee,
+ * but it bounces the cache line, so it is not the default).
+ */
+#if defined(__SANITIZE_THREAD__)
+#define WF_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WF_TSAN 1
+#endif
+#endif
+
+static inline uint32_t idle_state_after_fence(struct wf_runtime *rt)
+{
+#ifdef WF_TSAN
+	return atomic_fetch_add(&rt->idle_state, 0);
+#else
+	atomic_thread_fence(memory_order_seq_cst);
+	return atomic_load_explicit(&rt->idle_state, memory_order_relaxed);
+#endif
+}
+
+/* Wake one parked worker to search, unless someone searches already. */
+void wf__notify_parked(struct wf_runtime *rt)
+{
+	struct wf__worker *v;
+	uint32_t s;
+
+	/* Pairs with park()'s RMW on idle_state: "Why no wake-up is lost". */
+	s = idle_state_after_fence(rt);
+	if (idle_searching(s) != 0 || idle_unparked(s) >= rt->nworkers)
+		return;
+	pthread_mutex_lock(&rt->idle_lock);
+	s = atomic_load(&rt->idle_state);
+	if (idle_searching(s) != 0 || idle_unparked(s) >= rt->nworkers || !rt->nsleepers) {
+		pthread_mutex_unlock(&rt->idle_lock);
+		return;
+	}
+	v = &rt->workers[rt->sleepers[--rt->nsleepers]];
+	v->in_sleepers = false;
+	v->searching = true;	/* v reads it only after its futex wait returns */
+	atomic_fetch_add(&rt->idle_state, IDLE_UNPARK_ONE + IDLE_SEARCH_ONE);
+	pthread_mutex_unlock(&rt->idle_lock);
+	unpark(v);
+}
+
+/* Wake one specific worker if it is parked (pinned work arrived for it). */
+static void unpark_worker(struct wf__worker *v)
+{
+	struct wf_runtime *rt = v->rt;
+	bool wake = false;
+
+	pthread_mutex_lock(&rt->idle_lock);
+	if (v->in_sleepers) {
+		for (unsigned i = 0; i < rt->nsleepers; i++) {
+			if (rt->sleepers[i] == (unsigned)v->index) {
+				rt->sleepers[i] = rt->sleepers[--rt->nsleepers];
+				break;
+			}
+		}
+		v->in_sleepers = false;
+		atomic_fetch_add(&rt->idle_state, IDLE_UNPARK_ONE);
+		wake = true;
+	}
+	pthread_mutex_unlock(&rt->idle_lock);
+	if (wake)
+		unpark(v);
+}
+
+void wf__unpark_all(struct wf_runtime *rt)
+{
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		unpark_worker(&rt->workers[i]);
+}
+
+static bool transition_to_searching(struct wf__worker *w)
+{
+	struct wf_runtime *rt = w->rt;
+	uint32_t s;
+
+	if (w->searching)
+		return true;
+	s = atomic_load_explicit(&rt->idle_state, memory_order_relaxed);
+	if (2 * idle_searching(s) >= rt->nworkers)
+		return false;
+	atomic_fetch_add(&rt->idle_state, IDLE_SEARCH_ONE);
+	w->searching = true;
+	return true;
+}
+
+static void transition_from_searching(struct wf__worker *w)
+{
+	uint32_t prev;
+
+	w->searching = false;
+	prev = atomic_fetch_sub(&w->rt->idle_state, IDLE_SEARCH_ONE);
+	if (idle_searching(prev) == 1)
+		wf__notify_parked(w->rt);
+}
+
+static bool any_work(struct wf_runtime *rt)
+{
+	if (atomic_load(&rt->inj_len))
+		return true;
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		struct wf__worker *v = &rt->workers[i];
+
+		if (runq_len(v) || atomic_load(&v->runnext))
+			return true;
+	}
+	return false;
+}
+
+/* --- waking tasks ------------------------------------------------------------ */
+
+static void enqueue(struct wf_task *t)
+{
+	struct wf__worker *w = wf__worker_cur();
+	struct wf_runtime *rt = t->rt;
+
+	if (unlikely(t->pinned)) {
+		struct wf__worker *h = t->home;
+
+		t->next = NULL;
+		if (w == h) {
+			if (h->pin_tail)
+				h->pin_tail->next = t;
+			else
+				h->pin_head = t;
+			h->pin_tail = t;
+			return;
+		}
+		pthread_mutex_lock(&h->inbox_lock);
+		if (h->inbox_tail)
+			h->inbox_tail->next = t;
+		else
+			h->inbox_head = t;
+		h->inbox_tail = t;
+		atomic_fetch_add(&h->inbox_len, 1);
+		pthread_mutex_unlock(&h->inbox_lock);
+		unpark_worker(h);
+		return;
+	}
+	if (w && w->rt == rt) {
+		if (w->current) {
+			/* Woken by the running task: the next slot. */
+			struct wf_task *prev = atomic_exchange(&w->runnext, t);
+
+			if (!prev)
+				return;
+			runq_put(w, prev);
+		} else {
+			runq_put(w, t);
+		}
+	} else {
+		wf__inject_push(rt, t);
+	}
+	wf__notify_parked(rt);
+}
+
+/*
+ * wf__schedule - make t runnable (see "Run state" above). Any thread.
+ * The caller must hold a reference that keeps t alive.
+ */
+void wf__schedule(struct wf_task *t)
+{
+	uint32_t s = atomic_load(&t->sched);
+
+	for (;;) {
+		switch (s) {
+		case WF_SCHED_IDLE:
+			if (atomic_compare_exchange_weak(&t->sched, &s, WF_SCHED_QUEUED)) {
+				t->sched_at = wf__now();
+				enqueue(t);
+				return;
+			}
+			break;
+		case WF_SCHED_RUNNING:
+			if (atomic_compare_exchange_weak(&t->sched, &s, WF_SCHED_NOTIFIED))
+				return;
+			break;
+		default:
+			return;
+		}
+	}
+}
+
+/*
+ * A new task goes to the back of the spawning worker's local queue (never
+ * to runnext: the spawner usually has more to do), or to the inject queue
+ * when spawned from outside the runtime. t->sched is QUEUED already.
+ */
+void wf__spawn_enqueue(struct wf_task *t)
+{
+	struct wf__worker *w = wf__worker_cur();
+
+	if (t->pinned) {
+		atomic_store(&t->sched, WF_SCHED_IDLE);
+		wf__schedule(t);
+		return;
+	}
+	if (w && w->rt == t->rt)
+		runq_put(w, t);
+	else
+		wf__inject_push(t->rt, t);
+	wf__notify_parked(t->rt);
+}
+
+/* --- switching ------------------------------------------------------------------ */
+
+/*
+ * wf__switch_out - called by the running task t: save its context, give
+ * the CPU back to its worker with reason kind, and return when some
+ * worker (perhaps on another thread) resumes it. errno is the task's.
+ */
+void wf__switch_out(struct wf_task *t, int kind)
+{
+	struct wf__worker *w;
+
+	t->saved_errno = *wf__errno_loc();
+	t->switch_kind = (uint8_t)kind;
+	w = wf__worker_cur();
+	wf__san_start_switch(kind == WF_SW_DONE ? NULL : &t->san_fake, w->stack_lo, w->stack_sz,
+			     w->san_fiber);
+	wf__ctx_switch(&t->sp, w->sched_sp);
+	/* Possibly another thread now: re-read everything thread-local. */
+	wf__san_finish_switch(t->san_fake);
+	*wf__errno_loc() = t->saved_errno;
+}
+
+static void requeue_local(struct wf__worker *w, struct wf_task *t)
+{
+	atomic_store_explicit(&t->sched, WF_SCHED_QUEUED, memory_order_relaxed);
+	t->sched_at = wf__now();
+	if (t->pinned) {
+		t->next = NULL;
+		if (w->pin_tail)
+			w->pin_tail->next = t;
+		else
+			w->pin_head = t;
+		w->pin_tail = t;
+		return;
+	}
+	runq_put(w, t);
+	wf__notify_parked(w->rt);
+}
+
+static void run_task(struct wf__worker *w, struct wf_task *t)
+{
+	uint64_t start = wf__now(), end;
+
+	atomic_store_explicit(&t->sched, WF_SCHED_RUNNING, memory_order_relaxed);
+	w->current = t;
+	w->budget = (int)w->rt->budget;
+	w->poll_start = start;
+	w->tick++;
+	atomic_store_explicit(&w->poll_start_pub, start, memory_order_relaxed);
+	atomic_store_explicit(&w->in_poll, 1, memory_order_release);
+	WF_PROBE(poll_start, t->id, w->index, start - t->sched_at);
+
+	wf__san_start_switch(&w->san_fake, (char *)t - t->stack_size, t->stack_size,
+			     t->san_fiber);
+	wf__ctx_switch(&w->sched_sp, t->sp);
+	wf__san_finish_switch(w->san_fake);
+
+	end = wf__now();
+	w->poll_end = end;
+	atomic_store_explicit(&w->in_poll, 0, memory_order_release);
+	w->current = NULL;
+	t->last = w;
+	t->polls++;
+	t->busy_ns += end - start;
+	atomic_store_explicit(&w->m_polls, atomic_load_explicit(&w->m_polls, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&w->m_busy_ns,
+			      atomic_load_explicit(&w->m_busy_ns, memory_order_relaxed) +
+				      (end - start),
+			      memory_order_relaxed);
+	if (end - start > (uint64_t)CONFIG_WEFT_SLOW_POLL_US * 1000u) {
+		atomic_fetch_add_explicit(&w->m_slow_polls, 1, memory_order_relaxed);
+		WF_PROBE(slow_poll, t->id, w->index, end - start);
+	}
+	WF_PROBE(poll_end, t->id, w->index, end - start);
+
+	switch (t->switch_kind) {
+	case WF_SW_YIELD:
+		requeue_local(w, t);
+		break;
+	case WF_SW_PARK: {
+		uint32_t s = WF_SCHED_RUNNING;
+
+		if (!atomic_compare_exchange_strong(&t->sched, &s, WF_SCHED_IDLE))
+			requeue_local(w, t);	/* NOTIFIED while switching out */
+		break;
+	}
+	case WF_SW_DONE:
+		wf__task_finish(w, t);
+		break;
+	}
+}
+
+/* --- finding work ------------------------------------------------------------------ */
+
+static void drain_inbox(struct wf__worker *w)
+{
+	struct wf_task *h;
+
+	pthread_mutex_lock(&w->inbox_lock);
+	h = w->inbox_head;
+	w->inbox_head = w->inbox_tail = NULL;
+	atomic_store(&w->inbox_len, 0);
+	pthread_mutex_unlock(&w->inbox_lock);
+	while (h) {
+		struct wf_task *n = h->next;
+
+		h->next = NULL;
+		if (w->pin_tail)
+			w->pin_tail->next = h;
+		else
+			w->pin_head = h;
+		w->pin_tail = h;
+		h = n;
+	}
+}
+
+static struct wf_task *pin_pop(struct wf__worker *w)
+{
+	struct wf_task *t = w->pin_head;
+
+	if (t) {
+		w->pin_head = t->next;
+		if (!w->pin_head)
+			w->pin_tail = NULL;
+		t->next = NULL;
+	}
+	return t;
+}
+
+static struct wf_task *next_task(struct wf__worker *w, unsigned *next_runs)
+{
+	struct wf_task *t;
+
+	if (atomic_load_explicit(&w->inbox_len, memory_order_relaxed))
+		drain_inbox(w);
+	if (w->tick % WF_GLOBAL_INTERVAL == 0) {
+		t = inject_pop(w, false);
+		if (t)
+			return t;
+	}
+	if (*next_runs < WF_MAX_NEXT_RUNS) {
+		t = atomic_load_explicit(&w->runnext, memory_order_relaxed);
+		if (t && atomic_compare_exchange_strong(&w->runnext, &t, NULL)) {
+			(*next_runs)++;
+			atomic_store_explicit(&w->m_next_hits,
+					      atomic_load_explicit(&w->m_next_hits,
+								   memory_order_relaxed) + 1,
+					      memory_order_relaxed);
+			return t;
+		}
+	}
+	*next_runs = 0;
+	if (w->pin_head && (w->tick & 1))
+		return pin_pop(w);
+	t = runq_get(w);
+	if (t)
+		return t;
+	if (w->pin_head)
+		return pin_pop(w);
+	/* runnext after its quota, before anything remote. */
+	t = atomic_exchange(&w->runnext, NULL);
+	if (t)
+		return t;
+	return inject_pop(w, true);
+}
+
+static struct wf_task *steal_work(struct wf__worker *w)
+{
+	struct wf_runtime *rt = w->rt;
+	unsigned n = rt->nworkers, start;
+	uint64_t now;
+
+	if (n < 2 || !transition_to_searching(w))
+		return inject_pop(w, true);
+	now = wf__now();
+	start = fastrand(w) % n;
+	for (unsigned i = 0; i < n; i++) {
+		struct wf__worker *v = &rt->workers[(start + i) % n];
+		struct wf_task *t;
+
+		if (v == w)
+			continue;
+		t = runq_steal(w, v, now);
+		if (t)
+			return t;
+	}
+	return inject_pop(w, true);
+}
+
+/* --- parking --------------------------------------------------------------------- */
+
+static void park(struct wf__worker *w, uint64_t limit)
+{
+	struct wf_runtime *rt = w->rt;
+	bool last_searcher;
+	uint64_t deadline;
+
+	pthread_mutex_lock(&rt->idle_lock);
+	if (w->searching) {
+		uint32_t prev = atomic_fetch_sub(&rt->idle_state,
+						 IDLE_UNPARK_ONE + IDLE_SEARCH_ONE);
+
+		last_searcher = idle_searching(prev) == 1;
+	} else {
+		atomic_fetch_sub(&rt->idle_state, IDLE_UNPARK_ONE);
+		last_searcher = false;
+	}
+	w->searching = false;
+	atomic_store(&w->park, WF_PARK_SLEEPING);
+	rt->sleepers[rt->nsleepers++] = (unsigned)w->index;
+	w->in_sleepers = true;
+	pthread_mutex_unlock(&rt->idle_lock);
+
+	/*
+	 * The seq_cst RMW on idle_state above orders our queue reads below
+	 * after it; pairs with idle_state_after_fence() in notify.
+	 */
+	if ((last_searcher && any_work(rt)) || atomic_load(&w->inbox_len) ||
+	    atomic_load(&rt->stop) || runq_len(w) || atomic_load(&w->runnext) || w->pin_head) {
+		if (last_searcher)
+			wf__notify_parked(rt);
+		goto wake;
+	}
+
+	atomic_fetch_add_explicit(&w->m_parks, 1, memory_order_relaxed);
+	WF_PROBE(park, w->index);
+	deadline = wf__timers_next(rt);
+	if (limit < deadline)
+		deadline = limit;
+	while (atomic_load(&w->park) == WF_PARK_SLEEPING) {
+		wf__futex_wait(&w->park, WF_PARK_SLEEPING, deadline);
+		if (deadline != UINT64_MAX && wf__now() >= deadline)
+			break;
+	}
+	WF_PROBE(unpark, w->index);
+wake:
+	pthread_mutex_lock(&rt->idle_lock);
+	if (w->in_sleepers) {
+		/* Timed out (or backed out): nobody took us off the list. */
+		for (unsigned i = 0; i < rt->nsleepers; i++) {
+			if (rt->sleepers[i] == (unsigned)w->index) {
+				rt->sleepers[i] = rt->sleepers[--rt->nsleepers];
+				break;
+			}
+		}
+		w->in_sleepers = false;
+		atomic_fetch_add(&rt->idle_state, IDLE_UNPARK_ONE);
+	}
+	atomic_store(&w->park, WF_PARK_AWAKE);
+	pthread_mutex_unlock(&rt->idle_lock);
+	wf__timers_run_all(w, wf__now());
+}
+
+/*
+ * wf__worker_loop - run tasks until the runtime stops; or, for the thread
+ * inside a current-thread runtime's block_on, until @until has returned;
+ * or, with @drain_deadline (shutdown of a current-thread runtime), until
+ * no task is left or that deadline passes.
+ */
+void wf__worker_loop(struct wf__worker *w, struct wf_task *until, uint64_t drain_deadline)
+{
+	struct wf_runtime *rt = w->rt;
+	unsigned next_runs = 0;
+
+	for (;;) {
+		struct wf_task *t;
+		uint64_t now;
+
+		if (until && atomic_load_explicit(&until->done, memory_order_acquire))
+			break;
+		if (drain_deadline && (!wf__live_tasks(rt) || wf__now() >= drain_deadline))
+			break;
+		if (atomic_load_explicit(&rt->stop, memory_order_relaxed))
+			break;
+		t = next_task(w, &next_runs);
+		if (!t)
+			t = steal_work(w);
+		if (t) {
+			if (w->searching)
+				transition_from_searching(w);
+			run_task(w, t);
+			now = w->poll_end;
+			if (now >= atomic_load_explicit(&w->timers.next_ns, memory_order_relaxed))
+				wf__timers_run(w, wf__now());
+			continue;
+		}
+		wf__timers_run_all(w, wf__now());
+		if (runq_len(w) || w->pin_head || atomic_load(&w->runnext))
+			continue;
+		park(w, drain_deadline ? drain_deadline : UINT64_MAX);
+	}
+	if (w->searching)
+		transition_from_searching(w);
+}

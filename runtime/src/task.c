@@ -1,0 +1,542 @@
+// SPDX-License-Identifier: MIT
+/*
+ * task.c - task life cycle: stacks, spawn, finish, join, detach, task-local
+ * storage, the runtime's task lists, and the stack-overflow report.
+ *
+ * Memory: a task's control block lives at the top of its own stack mapping
+ *	[guard page][stack ........................][struct wf_task]
+ * so spawning costs one allocation (usually none: stacks are pooled per
+ * worker). The block outlives the task while a handle refers to it.
+ *
+ * References (t->refs): one held by the runtime from spawn until the task
+ * returns and its exit is processed (wf__task_finish), one by the handle
+ * until wf_join()/wf_detach(). The last one releases the mapping: back to
+ * the releasing worker's pool if it has the default size and the pool has
+ * room, else munmap.
+ */
+#include "internal.h"
+#include "ctx.h"
+#include "probes.h"
+#include "sanitizer.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static _Atomic uint64_t next_task_id = 1;
+static long page_size;
+
+/* --- stacks --------------------------------------------------------------------- */
+
+static size_t round_pages(size_t n)
+{
+	return (n + (size_t)page_size - 1) & ~((size_t)page_size - 1);
+}
+
+/* Map a stack of (at least) stack_size usable bytes with its control block. */
+static struct wf_task *stack_map(size_t stack_size)
+{
+	size_t top = round_pages(sizeof(struct wf_task));
+	size_t usable = round_pages(stack_size);
+	size_t size = (size_t)page_size + usable + top;
+	struct wf_task *t;
+	void *m;
+
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	if (mprotect(m, (size_t)page_size, PROT_NONE) != 0) {
+		munmap(m, size);
+		return NULL;
+	}
+	t = (struct wf_task *)((char *)m + size - top);
+	t->map = m;
+	t->map_size = size;
+	t->stack_size = usable;
+	return t;
+}
+
+static void stack_unmap(struct wf_task *t)
+{
+	munmap(t->map, t->map_size);
+}
+
+static struct wf_task *stack_get(struct wf_runtime *rt, size_t stack_size)
+{
+	struct wf__worker *w = wf__worker_cur();
+
+	if (w && w->rt == rt && w->pool && stack_size == rt->stack_size) {
+		struct wf_task *t = w->pool;
+
+		w->pool = t->pool_next;
+		w->pool_len--;
+		return t;
+	}
+	return stack_map(stack_size);
+}
+
+static void stack_put(struct wf_task *t)
+{
+	struct wf__worker *w = wf__worker_cur();
+	struct wf_runtime *rt = t->rt;
+
+	if (w && w->rt == rt && t->stack_size == round_pages(rt->stack_size) &&
+	    w->pool_len < CONFIG_WEFT_STACK_POOL && !atomic_load(&rt->stop)) {
+		t->pool_next = w->pool;
+		w->pool = t;
+		w->pool_len++;
+		return;
+	}
+	stack_unmap(t);
+}
+
+void wf__stack_pool_drain(struct wf__worker *w)
+{
+	while (w->pool) {
+		struct wf_task *t = w->pool;
+
+		w->pool = t->pool_next;
+		stack_unmap(t);
+	}
+	w->pool_len = 0;
+}
+
+/* --- stack overflow ----------------------------------------------------------- */
+
+/*
+ * A task that overflows its stack faults on its guard page. The handler
+ * runs on the worker's alternate signal stack, finds the task whose guard
+ * page holds the faulting address and says which task it was; any other
+ * fault goes to the previous handler (or the default action).
+ */
+static struct sigaction prev_segv;
+static _Atomic int guard_installed;
+
+static void write_str(const char *s)
+{
+	ssize_t __attribute__((unused)) n = write(STDERR_FILENO, s, strlen(s));
+}
+
+static void write_num(long v)
+{
+	char buf[24];
+	int i = (int)sizeof(buf);
+	int neg = v < 0;
+	unsigned long u = neg ? (unsigned long)-v : (unsigned long)v;
+
+	buf[--i] = '\0';
+	do {
+		buf[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u && i > 1);
+	if (neg)
+		buf[--i] = '-';
+	write_str(buf + i);
+}
+
+static void segv_handler(int sig, siginfo_t *si, void *uc)
+{
+	struct wf__worker *w = wf__worker_cur();
+	struct wf_task *t = w ? w->current : NULL;
+	char *addr = si->si_addr;
+
+	if (t && addr >= (char *)t->map - (size_t)page_size * 16 &&
+	    addr < (char *)t->map + page_size) {
+		write_str("weft: stack overflow in task ");
+		write_str(t->name[0] ? t->name : "(unnamed)");
+		write_str(" (id ");
+		write_num((long)t->id);
+		write_str(") spawned at ");
+		write_str(t->file ? t->file : "?");
+		write_str(":");
+		write_num(t->line);
+		write_str(": stack of ");
+		write_num((long)t->stack_size);
+		write_str(" bytes exhausted; spawn it with a larger .stack_size\n");
+		signal(SIGABRT, SIG_DFL);
+		abort();
+	}
+	if (prev_segv.sa_flags & SA_SIGINFO) {
+		if (prev_segv.sa_sigaction) {
+			prev_segv.sa_sigaction(sig, si, uc);
+			return;
+		}
+	} else if (prev_segv.sa_handler != SIG_DFL && prev_segv.sa_handler != SIG_IGN) {
+		prev_segv.sa_handler(sig);
+		return;
+	}
+	/* Default action: re-raise with the default handler. */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void wf__stack_guard_init(void)
+{
+	struct sigaction sa;
+	int exp = 0;
+
+	if (!page_size)
+		page_size = sysconf(_SC_PAGESIZE);
+	if (!atomic_compare_exchange_strong(&guard_installed, &exp, 1))
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = segv_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &prev_segv);
+}
+
+/* --- spawn ----------------------------------------------------------------------- */
+
+static void task_entry(void *arg)
+{
+	struct wf_task *t = arg;
+
+	wf__san_finish_switch(NULL);
+	*wf__errno_loc() = 0;
+	t->result = t->fn(t->arg);
+	/* Task-local destructors run on the task, as pthread's do. */
+	if (t->tls)
+		wf__tls_run_dtors(t);
+	wf__switch_out(t, WF_SW_DONE);
+	__builtin_unreachable();
+}
+
+static void tasks_link(struct wf_runtime *rt, struct wf_task *t, int shard)
+{
+	struct wf__worker *s = &rt->workers[shard];
+
+	t->shard = shard;
+	pthread_mutex_lock(&s->tasks_lock);
+	t->all_prev = NULL;
+	t->all_next = s->tasks;
+	if (s->tasks)
+		s->tasks->all_prev = t;
+	s->tasks = t;
+	atomic_fetch_add(&s->live, 1);
+	pthread_mutex_unlock(&s->tasks_lock);
+}
+
+static void tasks_unlink(struct wf_task *t)
+{
+	struct wf__worker *s = &t->rt->workers[t->shard];
+
+	pthread_mutex_lock(&s->tasks_lock);
+	if (t->all_prev)
+		t->all_prev->all_next = t->all_next;
+	else
+		s->tasks = t->all_next;
+	if (t->all_next)
+		t->all_next->all_prev = t->all_prev;
+	pthread_mutex_unlock(&s->tasks_lock);
+}
+
+int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *arg,
+	      const struct wf_spawn_opts *opts, const char *file, int line, bool root)
+{
+	struct wf__worker *w = wf__worker_cur();
+	size_t stack_size = rt->stack_size;
+	unsigned flags = opts ? opts->flags : 0;
+	struct wf_task *t;
+	int shard;
+
+	if (opts && opts->stack_size) {
+		if (opts->stack_size < 16384 || opts->stack_size > (1ull << 32))
+			return -EINVAL;
+		stack_size = opts->stack_size;
+	}
+	if (flags & ~(unsigned)WF_SPAWN_PINNED)
+		return -EINVAL;
+	if (atomic_load(&rt->shutdown))
+		return -ESHUTDOWN;
+	t = stack_get(rt, stack_size);
+	if (!t)
+		return -ENOMEM;
+	{
+		/* Keep the mapping fields; reset everything else. */
+		void *map = t->map;
+		size_t map_size = t->map_size, ss = t->stack_size;
+
+		memset(t, 0, sizeof(*t));
+		t->map = map;
+		t->map_size = map_size;
+		t->stack_size = ss;
+	}
+	t->rt = rt;
+	t->fn = fn;
+	t->arg = arg;
+	t->file = file;
+	t->line = line;
+	t->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
+	if (opts && opts->name)
+		snprintf(t->name, sizeof(t->name), "%s", opts->name);
+	t->in_block_on = root;
+	pthread_mutex_init(&t->join_lock, NULL);
+	t->san_fiber = wf__san_fiber_create();
+	atomic_init(&t->refs, tp ? 2 : 1);
+	atomic_init(&t->sched, WF_SCHED_QUEUED);
+	t->sp = wf__ctx_init(t, task_entry, t);
+
+	shard = (w && w->rt == rt) ? w->index : 0;
+	if (flags & WF_SPAWN_PINNED) {
+		t->pinned = 1;
+		/* Pinned to the spawning worker; from outside, to worker 0. */
+		t->home = &rt->workers[shard];
+	}
+	tasks_link(rt, t, shard);
+	WF_PROBE(task_spawn, t->id, t->name, file, line);
+	if (tp)
+		*tp = t;
+	t->sched_at = wf__now();
+
+	wf__spawn_enqueue(t);
+	return 0;
+}
+
+int wf_spawn_at(wf_task **tp, wf_task_fn fn, void *arg, const struct wf_spawn_opts *opts,
+		const char *file, int line)
+{
+	struct wf_runtime *rt = opts && opts->rt ? opts->rt : wf_runtime_current();
+
+	if (!fn || !rt)
+		return -EINVAL;
+	return wf__spawn(tp, rt, fn, arg, opts, file, line, false);
+}
+
+/* --- exit, join, detach ---------------------------------------------------------- */
+
+void wf__task_release(struct wf_task *t)
+{
+	if (atomic_fetch_sub(&t->refs, 1) != 1)
+		return;
+	tasks_unlink(t);
+	free(t->tls);
+	pthread_mutex_destroy(&t->join_lock);
+	wf__san_fiber_destroy(t->san_fiber);
+	stack_put(t);
+}
+
+/* Called by the worker (on its own stack) once t has switched out DONE. */
+void wf__task_finish(struct wf__worker *w, struct wf_task *t)
+{
+	struct wf_runtime *rt = t->rt;
+	struct wf__worker *shard = &rt->workers[t->shard];
+	struct wf__waiter *j;
+
+	WF_PROBE(task_exit, t->id, t->polls, t->busy_ns);
+	atomic_store(&t->sched, WF_SCHED_DONE);
+	pthread_mutex_lock(&t->join_lock);
+	atomic_store_explicit(&t->done, 1, memory_order_release);
+	j = t->joiner;
+	t->joiner = NULL;
+	if (j)
+		wf__wake(j->task, j->gen, WF_WOKEN_OK);
+	pthread_mutex_unlock(&t->join_lock);
+	/* A thread blocked in wf_join()/wf_block_on() waits on t->done. */
+	wf__futex_wake(&t->done, INT32_MAX);
+	(void)w;
+	wf__task_release(t);
+	if (atomic_fetch_sub(&shard->live, 1) == 1 && atomic_load(&rt->shutdown)) {
+		atomic_fetch_add(&rt->live_futex, 1);
+		wf__futex_wake(&rt->live_futex, INT32_MAX);
+	}
+}
+
+int wf_join_until(wf_task *t, void **result, uint64_t deadline_ns)
+{
+	struct wf_task *me = wf__task_cur();
+
+	if (!t || t == me)
+		return -EINVAL;
+	if (!atomic_load_explicit(&t->done, memory_order_acquire)) {
+		if (me) {
+			struct wf__waiter wt = { .task = me };
+			int reason;
+
+			pthread_mutex_lock(&t->join_lock);
+			if (!atomic_load(&t->done)) {
+				if (t->joiner) {
+					pthread_mutex_unlock(&t->join_lock);
+					return -EBUSY;
+				}
+				wt.gen = wf__wait_prepare(me);
+				t->joiner = &wt;
+				pthread_mutex_unlock(&t->join_lock);
+				reason = wf__wait(me, wt.gen, deadline_ns);
+				if (reason != WF_WOKEN_OK) {
+					pthread_mutex_lock(&t->join_lock);
+					if (t->joiner == &wt)
+						t->joiner = NULL;
+					pthread_mutex_unlock(&t->join_lock);
+					if (!atomic_load(&t->done))
+						return wf__wait_errno(reason);
+				}
+			} else {
+				pthread_mutex_unlock(&t->join_lock);
+			}
+		} else {
+			while (!atomic_load_explicit(&t->done, memory_order_acquire)) {
+				if (deadline_ns != WF_FOREVER && wf__now() >= deadline_ns)
+					return -ETIMEDOUT;
+				wf__futex_wait(&t->done, 0, deadline_ns);
+			}
+		}
+	}
+	if (result)
+		*result = t->result;
+	{
+		int r = atomic_load(&t->cancelled) ? -ECANCELED : 0;
+
+		wf__task_release(t);
+		return r;
+	}
+}
+
+int wf_join(wf_task *t, void **result)
+{
+	return wf_join_until(t, result, WF_FOREVER);
+}
+
+int wf_detach(wf_task *t)
+{
+	if (!t)
+		return -EINVAL;
+	wf__task_release(t);
+	return 0;
+}
+
+wf_task *wf_current(void)
+{
+	return wf__task_cur();
+}
+
+uint64_t wf_task_id(const wf_task *t)
+{
+	return t ? t->id : 0;
+}
+
+const char *wf_task_name(const wf_task *t)
+{
+	return t ? t->name : "";
+}
+
+int wf_task_done(const wf_task *t)
+{
+	if (!t)
+		return -EINVAL;
+	return atomic_load_explicit(&((struct wf_task *)t)->done, memory_order_acquire) ? 1 : 0;
+}
+
+/* --- runtime-wide task operations --------------------------------------------------- */
+
+uint64_t wf__live_tasks(struct wf_runtime *rt)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		n += atomic_load(&rt->workers[i].live);
+	return n;
+}
+
+/* Cancel every task that has not returned yet. */
+void wf__cancel_all(struct wf_runtime *rt)
+{
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		struct wf__worker *s = &rt->workers[i];
+
+		pthread_mutex_lock(&s->tasks_lock);
+		for (struct wf_task *t = s->tasks; t; t = t->all_next)
+			if (!atomic_load(&t->done))
+				wf_cancel(t);
+		pthread_mutex_unlock(&s->tasks_lock);
+	}
+}
+
+/* Free the control blocks of finished tasks whose handles were never given back. */
+void wf__free_leftover_tasks(struct wf_runtime *rt)
+{
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		struct wf__worker *s = &rt->workers[i];
+
+		while (s->tasks) {
+			struct wf_task *t = s->tasks;
+
+			s->tasks = t->all_next;
+			free(t->tls);
+			wf__san_fiber_destroy(t->san_fiber);
+			pthread_mutex_destroy(&t->join_lock);
+			stack_unmap(t);
+		}
+	}
+}
+
+/* --- task-local storage -------------------------------------------------------------- */
+
+static _Atomic unsigned tls_next;
+static void (*tls_dtors[WF_TLS_KEYS])(void *);
+
+int wf_tls_key_create(wf_tls_key *key, void (*dtor)(void *))
+{
+	unsigned k;
+
+	if (!key)
+		return -EINVAL;
+	k = atomic_fetch_add(&tls_next, 1);
+	if (k >= WF_TLS_KEYS) {
+		atomic_store(&tls_next, WF_TLS_KEYS);
+		return -EAGAIN;
+	}
+	tls_dtors[k] = dtor;
+	*key = k;
+	return 0;
+}
+
+void *wf_tls_get(wf_tls_key key)
+{
+	struct wf_task *t = wf__task_cur();
+
+	if (!t || key >= WF_TLS_KEYS || !t->tls)
+		return NULL;
+	return t->tls[key];
+}
+
+int wf_tls_set(wf_tls_key key, void *value)
+{
+	struct wf_task *t = wf__task_cur();
+
+	if (key >= WF_TLS_KEYS || key >= atomic_load(&tls_next))
+		return -EINVAL;
+	if (!t)
+		return -EPERM;
+	if (!t->tls) {
+		t->tls = calloc(WF_TLS_KEYS, sizeof(void *));
+		if (!t->tls)
+			return -ENOMEM;
+	}
+	t->tls[key] = value;
+	return 0;
+}
+
+void wf__tls_run_dtors(struct wf_task *t)
+{
+	/* Like pthread: a destructor may set values again; up to 4 rounds. */
+	for (int round = 0; round < 4; round++) {
+		bool any = false;
+
+		for (unsigned k = 0; k < WF_TLS_KEYS; k++) {
+			void *v = t->tls[k];
+
+			if (v && tls_dtors[k]) {
+				t->tls[k] = NULL;
+				tls_dtors[k](v);
+				any = true;
+			}
+		}
+		if (!any)
+			break;
+	}
+}
