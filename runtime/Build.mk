@@ -6,6 +6,8 @@ libweft-y += runtime/src/task.o
 libweft-y += runtime/src/wait.o
 libweft-y += runtime/src/timer.o
 libweft-y += runtime/src/probes.o
+libweft-y += runtime/src/metrics.o
+libweft-y += runtime/src/registry.o
 libweft-y += runtime/src/arch/switch_$(ARCH).o
 
 examples-y += runtime/examples/hello

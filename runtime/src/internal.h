@@ -15,6 +15,9 @@
 #include <sys/types.h>
 
 #include <weft.h>
+#include <weft/registry.h>
+
+#include "metrics.h"
 
 #define WF_CACHELINE 64
 #define __wf_aligned __attribute__((aligned(WF_CACHELINE)))
@@ -131,11 +134,10 @@ struct wf_task {
 	pthread_mutex_t join_lock;
 	struct wf__waiter *joiner;
 
-	/* Identity. */
-	uint64_t id;
+	/* Identity: id and name live in the registry record (weft/registry.h). */
+	struct wf_reg_task reg;
 	const char *file;
 	int line;
-	char name[WF_NAME_MAX];
 
 	/* Entry and result. */
 	wf_task_fn fn;
@@ -156,10 +158,9 @@ struct wf_task {
 	void *san_fake;			/* ASan fake stack while switched out */
 	void *san_fiber;		/* TSan fiber */
 
-	/* Per-task metrics (owned by whichever worker runs the poll). */
+	/* Per-task metrics (written by whichever worker runs the poll). */
 	uint64_t sched_at;		/* when it last became runnable */
-	uint64_t polls;
-	uint64_t busy_ns;
+	struct wf__task_metrics m;
 };
 
 /* --- workers --------------------------------------------------------------- */
@@ -225,6 +226,7 @@ struct wf__worker {
 	_Atomic uint64_t poll_start_pub;	/* published for stealers */
 
 	struct wf__timer_shard timers;
+	struct wf_reg_worker *reg;	/* this worker's registry slot */
 
 	/* Task list shard. */
 	pthread_mutex_t tasks_lock __wf_aligned;
@@ -237,10 +239,9 @@ struct wf__worker {
 	void *san_fake;
 	void *san_fiber;
 
-	/* Metrics (owner writes, others read relaxed). */
-	_Atomic uint64_t m_polls, m_busy_ns, m_parks, m_steals, m_steal_ops;
-	_Atomic uint64_t m_overflows, m_next_hits, m_forced_yields;
-	_Atomic uint64_t m_slow_polls;
+	/* Metrics: owner-private batch, published into pub (metrics.h). */
+	struct wf__worker_batch mb;
+	struct wf__worker_pub mpub __wf_aligned;
 };
 
 /* --- the runtime ----------------------------------------------------------- */
@@ -272,6 +273,7 @@ struct wf_runtime {
 	_Atomic uint32_t stop;		/* workers exit their loops */
 	_Atomic uint32_t live_futex;	/* bumped when the last task exits */
 	bool shut_done;
+	struct wf_reg_runtime *reg;	/* registry record (registry.c) */
 };
 
 /* --- cross-file functions -------------------------------------------------- */
@@ -340,6 +342,14 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 void wf__stack_guard_init(void);
 void wf__free_leftover_tasks(struct wf_runtime *rt);
 void wf__tls_run_dtors(struct wf_task *t);
+
+/* registry.c */
+int wf__reg_runtime_add(struct wf_runtime *rt);
+void wf__reg_runtime_del(struct wf_runtime *rt);
+
+/* metrics.c */
+void wf__metrics_flush(struct wf__worker *w, uint64_t now);
+void wf__metrics_poll(struct wf__worker *w, struct wf_task *t, uint64_t start, uint64_t end);
 
 /* CLOCK_MONOTONIC in ns (vDSO). */
 uint64_t wf__now(void);

@@ -4,6 +4,7 @@
  */
 #include "internal.h"
 #include "sanitizer.h"
+#include "registry.h"
 
 #include <limits.h>
 #include <sched.h>
@@ -43,6 +44,7 @@ static void *thread_enter(struct wf__worker *w, stack_t *old)
 	pthread_attr_t attr;
 
 	atomic_store(&w->tid, (pid_t)syscall(SYS_gettid));
+	wf__reg_thread(w, atomic_load(&w->tid));
 	wf__worker_set(w);
 	w->san_fiber = wf__san_fiber_current();
 	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
@@ -66,7 +68,7 @@ static void *thread_enter(struct wf__worker *w, stack_t *old)
 	return alt;
 }
 
-static void thread_leave(void *alt, const stack_t *old)
+static void thread_leave(struct wf__worker *w, void *alt, const stack_t *old)
 {
 	if (alt) {
 		stack_t off = { .ss_flags = SS_DISABLE };
@@ -75,6 +77,7 @@ static void thread_leave(void *alt, const stack_t *old)
 		free(alt);
 	}
 	wf__worker_set(NULL);
+	wf__reg_state(w, w->is_thread ? WF_REG_W_STOPPED : WF_REG_W_STARTING);
 }
 
 static void *worker_main(void *arg)
@@ -85,7 +88,7 @@ static void *worker_main(void *arg)
 
 	wf__worker_loop(w, NULL, 0);
 	wf__stack_pool_drain(w);
-	thread_leave(alt, &old);
+	thread_leave(w, alt, &old);
 	return NULL;
 }
 
@@ -129,6 +132,7 @@ static void worker_destroy(struct wf__worker *w)
 
 static void runtime_free_mem(struct wf_runtime *rt)
 {
+	wf__reg_runtime_del(rt);
 	if (rt->workers) {
 		wf__free_leftover_tasks(rt);
 		for (unsigned i = 0; i < rt->nworkers; i++)
@@ -194,6 +198,10 @@ int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts)
 	}
 	for (unsigned i = 0; i < n; i++)
 		worker_init(rt, &rt->workers[i], (int)i);
+	if (wf__reg_runtime_add(rt)) {
+		runtime_free_mem(rt);
+		return -ENOMEM;
+	}
 
 	if (rt->flavor == WF_MULTI_THREAD) {
 		for (; started < n; started++) {
@@ -254,7 +262,7 @@ int wf_block_on(wf_runtime *rt, wf_task_fn fn, void *arg, void **result)
 		void *alt = thread_enter(w, &old);
 
 		wf__worker_loop(w, root, 0);
-		thread_leave(alt, &old);
+		thread_leave(w, alt, &old);
 	}
 	return wf_join(root, result);
 }
@@ -268,7 +276,7 @@ static int wait_tasks_gone(struct wf_runtime *rt, uint64_t deadline)
 		stack_t old = { 0 };
 		void *alt = thread_enter(w, &old);
 		wf__worker_loop(w, NULL, deadline == WF_FOREVER ? WF_FOREVER - 1 : deadline);
-		thread_leave(alt, &old);
+		thread_leave(w, alt, &old);
 		return wf__live_tasks(rt) ? -ETIMEDOUT : 0;
 	}
 	for (;;) {

@@ -84,6 +84,7 @@
 #include "ctx.h"
 #include "probes.h"
 #include "sanitizer.h"
+#include "registry.h"
 
 #include <limits.h>
 #include <linux/futex.h>
@@ -216,7 +217,7 @@ static bool runq_put_slow(struct wf__worker *w, struct wf_task *t, uint32_t h, u
 	w->rt->inj_tail = t;
 	atomic_fetch_add_explicit(&w->rt->inj_len, n + 1, memory_order_relaxed);
 	pthread_mutex_unlock(&w->rt->inject_lock);
-	atomic_fetch_add_explicit(&w->m_overflows, 1, memory_order_relaxed);
+	w->mb.overflows++;
 	return true;
 }
 
@@ -319,8 +320,8 @@ static struct wf_task *runq_steal(struct wf__worker *dst, struct wf__worker *src
 	t = atomic_load_explicit(&dst->buf[(tl + n) % WF_LOCAL_QUEUE], memory_order_relaxed);
 	if (n)
 		atomic_store_explicit(&dst->tail, tl + n, memory_order_release);
-	atomic_fetch_add_explicit(&dst->m_steals, n + 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&dst->m_steal_ops, 1, memory_order_relaxed);
+	dst->mb.steals += n + 1;
+	dst->mb.steal_ops++;
 	return t;
 }
 
@@ -652,7 +653,8 @@ static void run_task(struct wf__worker *w, struct wf_task *t)
 	w->tick++;
 	atomic_store_explicit(&w->poll_start_pub, start, memory_order_relaxed);
 	atomic_store_explicit(&w->in_poll, 1, memory_order_release);
-	WF_PROBE(poll_start, t->id, w->index, start - t->sched_at);
+	wf__reg_poll_begin(w, t, start);
+	WF_PROBE(poll_start, t->reg.id, w->index, start - t->sched_at);
 
 	wf__san_start_switch(&w->san_fake, (char *)t - t->stack_size, t->stack_size,
 			     t->san_fiber);
@@ -662,21 +664,11 @@ static void run_task(struct wf__worker *w, struct wf_task *t)
 	end = wf__now();
 	w->poll_end = end;
 	atomic_store_explicit(&w->in_poll, 0, memory_order_release);
+	wf__reg_state(w, WF_REG_W_SCHEDULING);
 	w->current = NULL;
 	t->last = w;
-	t->polls++;
-	t->busy_ns += end - start;
-	atomic_store_explicit(&w->m_polls, atomic_load_explicit(&w->m_polls, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	atomic_store_explicit(&w->m_busy_ns,
-			      atomic_load_explicit(&w->m_busy_ns, memory_order_relaxed) +
-				      (end - start),
-			      memory_order_relaxed);
-	if (end - start > (uint64_t)CONFIG_WEFT_SLOW_POLL_US * 1000u) {
-		atomic_fetch_add_explicit(&w->m_slow_polls, 1, memory_order_relaxed);
-		WF_PROBE(slow_poll, t->id, w->index, end - start);
-	}
-	WF_PROBE(poll_end, t->id, w->index, end - start);
+	wf__metrics_poll(w, t, start, end);
+	WF_PROBE(poll_end, t->reg.id, w->index, end - start);
 
 	switch (t->switch_kind) {
 	case WF_SW_YIELD:
@@ -740,17 +732,16 @@ static struct wf_task *next_task(struct wf__worker *w, unsigned *next_runs)
 		drain_inbox(w);
 	if (w->tick % WF_GLOBAL_INTERVAL == 0) {
 		t = inject_pop(w, false);
-		if (t)
+		if (t) {
+			w->mb.inject_polls++;
 			return t;
+		}
 	}
 	if (*next_runs < WF_MAX_NEXT_RUNS) {
 		t = atomic_load_explicit(&w->runnext, memory_order_relaxed);
 		if (t && atomic_compare_exchange_strong(&w->runnext, &t, NULL)) {
 			(*next_runs)++;
-			atomic_store_explicit(&w->m_next_hits,
-					      atomic_load_explicit(&w->m_next_hits,
-								   memory_order_relaxed) + 1,
-					      memory_order_relaxed);
+			w->mb.next_hits++;
 			return t;
 		}
 	}
@@ -777,6 +768,7 @@ static struct wf_task *steal_work(struct wf__worker *w)
 
 	if (n < 2 || !transition_to_searching(w))
 		return inject_pop(w, true);
+	wf__reg_state(w, WF_REG_W_SEARCHING);
 	now = wf__now();
 	start = fastrand(w) % n;
 	for (unsigned i = 0; i < n; i++) {
@@ -827,7 +819,9 @@ static void park(struct wf__worker *w, uint64_t limit)
 		goto wake;
 	}
 
-	atomic_fetch_add_explicit(&w->m_parks, 1, memory_order_relaxed);
+	w->mb.parks++;
+	wf__metrics_flush(w, wf__now());
+	wf__reg_state(w, WF_REG_W_PARKED);
 	WF_PROBE(park, w->index);
 	deadline = wf__timers_next(rt);
 	if (limit < deadline)
@@ -838,6 +832,7 @@ static void park(struct wf__worker *w, uint64_t limit)
 			break;
 	}
 	WF_PROBE(unpark, w->index);
+	wf__reg_state(w, WF_REG_W_SCHEDULING);
 wake:
 	pthread_mutex_lock(&rt->idle_lock);
 	if (w->in_sleepers) {

@@ -147,9 +147,9 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 	if (t && addr >= (char *)t->map - (size_t)page_size * 16 &&
 	    addr < (char *)t->map + page_size) {
 		write_str("weft: stack overflow in task ");
-		write_str(t->name[0] ? t->name : "(unnamed)");
+		write_str(t->reg.name[0] ? t->reg.name : "(unnamed)");
 		write_str(" (id ");
-		write_num((long)t->id);
+		write_num((long)t->reg.id);
 		write_str(") spawned at ");
 		write_str(t->file ? t->file : "?");
 		write_str(":");
@@ -271,9 +271,13 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 	t->arg = arg;
 	t->file = file;
 	t->line = line;
-	t->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
+	t->reg.file_addr = (uint64_t)(uintptr_t)file;
+	t->reg.line = (uint32_t)line;
+	t->reg.flags = (flags & WF_SPAWN_PINNED ? 1u : 0u) | (root ? 2u : 0u);
+	t->reg.spawn_ns = wf__now();
+	t->reg.id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
 	if (opts && opts->name)
-		snprintf(t->name, sizeof(t->name), "%s", opts->name);
+		snprintf(t->reg.name, sizeof(t->reg.name), "%s", opts->name);
 	t->in_block_on = root;
 	pthread_mutex_init(&t->join_lock, NULL);
 	t->san_fiber = wf__san_fiber_create();
@@ -288,7 +292,7 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 		t->home = &rt->workers[shard];
 	}
 	tasks_link(rt, t, shard);
-	WF_PROBE(task_spawn, t->id, t->name, file, line);
+	WF_PROBE(task_spawn, t->reg.id, t->reg.name, file, line);
 	if (tp)
 		*tp = t;
 	t->sched_at = wf__now();
@@ -327,7 +331,8 @@ void wf__task_finish(struct wf__worker *w, struct wf_task *t)
 	struct wf__worker *shard = &rt->workers[t->shard];
 	struct wf__waiter *j;
 
-	WF_PROBE(task_exit, t->id, t->polls, t->busy_ns);
+	WF_PROBE(task_exit, t->reg.id, atomic_load_explicit(&t->m.polls, memory_order_relaxed),
+		 atomic_load_explicit(&t->m.busy_ns, memory_order_relaxed));
 	atomic_store(&t->sched, WF_SCHED_DONE);
 	pthread_mutex_lock(&t->join_lock);
 	atomic_store_explicit(&t->done, 1, memory_order_release);
@@ -416,12 +421,12 @@ wf_task *wf_current(void)
 
 uint64_t wf_task_id(const wf_task *t)
 {
-	return t ? t->id : 0;
+	return t ? t->reg.id : 0;
 }
 
 const char *wf_task_name(const wf_task *t)
 {
-	return t ? t->name : "";
+	return t ? t->reg.name : "";
 }
 
 int wf_task_done(const wf_task *t)

@@ -44,6 +44,11 @@ bool wf__wake(struct wf_task *t, uint32_t gen, int reason)
 
 	if (!atomic_compare_exchange_strong(&t->wait, &exp, WAIT_WORD(gen, reason)))
 		return false;
+#ifdef CONFIG_WEFT_METRICS
+	atomic_fetch_add_explicit(&t->m.wakes, 1, memory_order_relaxed);
+	if (t == wf__task_cur())
+		atomic_fetch_add_explicit(&t->m.self_wakes, 1, memory_order_relaxed);
+#endif
 	wf__schedule(t);
 	return true;
 }
@@ -149,7 +154,7 @@ int wf__coop(void)
 		return -ECANCELED;
 	if (--w->budget > 0)
 		return 0;
-	atomic_fetch_add_explicit(&w->m_forced_yields, 1, memory_order_relaxed);
+	w->mb.forced_yields++;
 	wf__switch_out(t, WF_SW_YIELD);
 	return atomic_load_explicit(&t->cancelled, memory_order_relaxed) ? -ECANCELED : 0;
 }

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+/*
+ * metrics.c - recording (the hooks the scheduler calls per poll). The
+ * snapshot API and its text and JSON forms are in metrics_dump.c.
+ */
+#include "internal.h"
+#include "probes.h"
+
+#define FLUSH_NS ((uint64_t)CONFIG_WEFT_METRICS_FLUSH_MS * 1000000ull)
+#define SLOW_NS ((uint64_t)CONFIG_WEFT_SLOW_POLL_US * 1000ull)
+
+/* Publish the worker's batch (owner only). */
+void wf__metrics_flush(struct wf__worker *w, uint64_t now)
+{
+#define X(n) atomic_store_explicit(&w->mpub.n, w->mb.n, memory_order_relaxed);
+	WF__WORKER_COUNTERS(X)
+#undef X
+	w->mb.last_flush_ns = now;
+}
+
+/* One poll of t on w ran from start to end (ns). */
+void wf__metrics_poll(struct wf__worker *w, struct wf_task *t, uint64_t start, uint64_t end)
+{
+	uint64_t d = end - start;
+	bool slow = d > SLOW_NS;
+
+	w->mb.polls++;
+	w->mb.busy_ns += d;
+	if (slow) {
+		w->mb.slow_polls++;
+		WF_PROBE(slow_poll, t->reg.id, w->index, d);
+	}
+#ifdef CONFIG_WEFT_METRICS
+	{
+		struct wf__task_metrics *m = &t->m;
+
+		if (!atomic_load_explicit(&m->polls, memory_order_relaxed))
+			atomic_store_explicit(&m->first_poll_ns, start, memory_order_relaxed);
+		WF__ADD(m->polls, 1);
+		WF__ADD(m->busy_ns, d);
+		if (slow)
+			WF__ADD(m->slow_polls, 1);
+		wf__hist_record(&m->poll, d);
+		wf__hist_record(&m->sched, start > t->sched_at ? start - t->sched_at : 0);
+	}
+#endif
+	if (end - w->mb.last_flush_ns >= FLUSH_NS)
+		wf__metrics_flush(w, end);
+}

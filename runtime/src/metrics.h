@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * metrics.h - the runtime's always-on metrics: the hooks the scheduler
+ * calls, and the structures they fill.
+ *
+ * Workers count into a private batch (plain fields, no atomics, no shared
+ * cache lines) and publish it into `pub` (relaxed atomics that snapshots
+ * read) when they park and at least every CONFIG_WEFT_METRICS_FLUSH_MS
+ * while busy, as Tokio's MetricsBatch does. Per-task figures live in the
+ * task and are written only by the worker running the task's poll; they
+ * are relaxed atomics so a snapshot may read them at any time.
+ *
+ * Histograms are log-linear: WF_HIST_SUB buckets per power of two, from
+ * WF_HIST_MIN_NS up, the last bucket open-ended (see wf__hist_bucket()).
+ */
+#ifndef WEFT_METRICS_INTERNAL_H
+#define WEFT_METRICS_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define WF_HIST_BUCKETS 48
+
+struct wf__hist {
+	_Atomic uint64_t count;
+	_Atomic uint64_t total_ns;
+	_Atomic uint64_t max_ns;
+	_Atomic uint32_t b[WF_HIST_BUCKETS];
+};
+
+struct wf__task_metrics {
+	_Atomic uint64_t polls;
+	_Atomic uint64_t busy_ns;
+	_Atomic uint64_t slow_polls;
+	_Atomic uint64_t wakes;
+	_Atomic uint64_t self_wakes;
+	_Atomic uint64_t first_poll_ns;	/* CLOCK_MONOTONIC of the first poll */
+	struct wf__hist poll;		/* poll duration */
+	struct wf__hist sched;		/* scheduled delay: runnable -> polled */
+};
+
+/* One worker's counters; the same layout serves the batch and `pub`. */
+#define WF__WORKER_COUNTERS(X) \
+	X(polls) X(busy_ns) X(parks) X(steals) X(steal_ops) X(overflows) \
+	X(next_hits) X(forced_yields) X(slow_polls) X(noops) X(inject_polls)
+
+struct wf__worker_batch {
+#define X(n) uint64_t n;
+	WF__WORKER_COUNTERS(X)
+#undef X
+	uint64_t last_flush_ns;
+};
+
+struct wf__worker_pub {
+#define X(n) _Atomic uint64_t n;
+	WF__WORKER_COUNTERS(X)
+#undef X
+};
+
+#define WF_HIST_MIN_SHIFT 10	/* first bucket: < 1024 ns */
+#define WF_HIST_SUB_BITS 1	/* 2 buckets per power of two */
+
+/*
+ * Bucket of a duration: [0, 1024 ns) is bucket 0; then each power of two
+ * is split in 2^WF_HIST_SUB_BITS equal parts; the last bucket takes all
+ * that is larger (about 2^33 ns = 8.6 s and up).
+ */
+static inline unsigned wf__hist_bucket(uint64_t ns)
+{
+	unsigned msb, sub, b;
+
+	if (ns < (1ull << WF_HIST_MIN_SHIFT))
+		return 0;
+	msb = 63u - (unsigned)__builtin_clzll(ns);
+	sub = (unsigned)(ns >> (msb - WF_HIST_SUB_BITS)) & ((1u << WF_HIST_SUB_BITS) - 1);
+	b = 1 + ((msb - WF_HIST_MIN_SHIFT) << WF_HIST_SUB_BITS) + sub;
+	return b < WF_HIST_BUCKETS ? b : WF_HIST_BUCKETS - 1;
+}
+
+/* Lower bound (ns) of bucket b. */
+static inline uint64_t wf__hist_bucket_lo(unsigned b)
+{
+	unsigned msb, sub;
+
+	if (b == 0)
+		return 0;
+	b--;
+	msb = (b >> WF_HIST_SUB_BITS) + WF_HIST_MIN_SHIFT;
+	sub = b & ((1u << WF_HIST_SUB_BITS) - 1);
+	return (1ull << msb) + ((uint64_t)sub << (msb - WF_HIST_SUB_BITS));
+}
+
+/* Single writer at a time (the worker running the poll): plain RMW. */
+#define WF__ADD(a, v) \
+	atomic_store_explicit(&(a), atomic_load_explicit(&(a), memory_order_relaxed) + (v), \
+			      memory_order_relaxed)
+
+static inline void wf__hist_record(struct wf__hist *h, uint64_t ns)
+{
+	unsigned b = wf__hist_bucket(ns);
+
+	WF__ADD(h->count, 1);
+	WF__ADD(h->total_ns, ns);
+	if (ns > atomic_load_explicit(&h->max_ns, memory_order_relaxed))
+		atomic_store_explicit(&h->max_ns, ns, memory_order_relaxed);
+	atomic_store_explicit(&h->b[b],
+			      atomic_load_explicit(&h->b[b], memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+#endif /* WEFT_METRICS_INTERNAL_H */
