@@ -148,15 +148,15 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 	    addr < (char *)t->map + page_size) {
 		write_str("weft: stack overflow in task ");
 		write_str(t->reg.name[0] ? t->reg.name : "(unnamed)");
-		write_str(" (id ");
-		write_num((long)t->reg.id);
-		write_str(") spawned at ");
+		write_str(" spawned at ");
 		write_str(t->file ? t->file : "?");
 		write_str(":");
 		write_num(t->line);
-		write_str(": stack of ");
+		write_str(" (task id ");
+		write_num((long)t->reg.id);
+		write_str(", stack of ");
 		write_num((long)t->stack_size);
-		write_str(" bytes exhausted; spawn it with a larger .stack_size\n");
+		write_str(" bytes exhausted: spawn it with a larger .stack_size)\n");
 		signal(SIGABRT, SIG_DFL);
 		abort();
 	}
@@ -434,6 +434,16 @@ int wf_task_done(const wf_task *t)
 	if (!t)
 		return -EINVAL;
 	return atomic_load_explicit(&((struct wf_task *)t)->done, memory_order_acquire) ? 1 : 0;
+}
+
+int wf_errno(void)
+{
+	return *wf__errno_loc();
+}
+
+void wf_set_errno(int e)
+{
+	*wf__errno_loc() = e;
 }
 
 /* --- runtime-wide task operations --------------------------------------------------- */

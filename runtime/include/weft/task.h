@@ -117,6 +117,16 @@ const char *wf_task_name(const wf_task *t);
 int wf_task_done(const wf_task *t);
 
 /*
+ * errno of the calling task or thread, read and written through a
+ * non-inlined call. After a suspending call, a plain `errno` may be read
+ * through the previous thread's errno address if the compiler kept it
+ * (glibc declares __errno_location() const): use these there.
+ * docs/migration.md explains the hazard.
+ */
+int wf_errno(void);
+void wf_set_errno(int e);
+
+/*
  * Task-local storage. A key is created once per process; each task has
  * its own value for it (initially NULL). The destructor, if any, runs
  * when a task that holds a non-NULL value finishes.
