@@ -67,6 +67,7 @@ enum {
 	WF_WOKEN_OK = 1,
 	WF_WOKEN_TIMEOUT = 2,
 	WF_WOKEN_CANCEL = 3,
+	WF_WAIT_PENDING_NOCANCEL = 4,	/* pending, and cancellation does not end it */
 };
 
 /* A node in a wait queue; lives on the waiting task's stack. */
@@ -190,17 +191,44 @@ enum {
 	WF_PARK_SLEEPING = 1,
 };
 
+/*
+ * A thread that runs tasks: a worker thread, a spare thread, or the caller
+ * of wf_block_on() in a current-thread runtime. It drives one worker's
+ * queues (its "core") at a time. The core can be handed to another thread
+ * while this one is stuck inside a poll (block_in_place, and later stall
+ * compensation); the poll's thread then finishes that poll without
+ * touching the core again. So what belongs to the poll in progress (the
+ * task, the scheduler context to return to, the budget) is per thread, and
+ * the queues, timers, pools and metrics are per core.
+ */
+struct wf__thread {
+	struct wf_runtime *rt;
+	struct wf__worker *core;	/* core it drives; NULL once handed away */
+	struct wf_task *current;	/* task in a poll on this thread, or NULL */
+	void *sched_sp;			/* its scheduler context while a task runs */
+	int budget;			/* operations left in this poll */
+	pid_t tid;
+	bool dedicated;			/* runtime-owned thread (worker or spare) */
+	const void *stack_lo;		/* its own stack, for the sanitizers */
+	size_t stack_sz;
+	void *san_fake;
+	void *san_fiber;
+	pthread_t pthread;
+	struct wf__thread *next_spare;	/* idle spares, under rt->spare_lock */
+	struct wf__thread *next_all;	/* every dedicated thread, same lock */
+	_Atomic uint32_t spare_wake;	/* futex: 1 when given a core or stopping */
+	void *altstack;
+};
+
 struct wf__worker {
 	/* Owner-only, hot. */
 	struct wf_runtime *rt;
-	struct wf_task *current;	/* task in a poll, or NULL */
-	void *sched_sp;			/* worker's own context while a task runs */
+	struct wf_task *current;	/* informational: task in a poll on this core */
+	struct wf__thread *driver;	/* thread driving this core now */
 	int index;
-	int budget;			/* operations left in this poll */
 	uint32_t tick;
 	uint32_t rng;
 	bool searching;
-	bool is_thread;			/* a dedicated thread (not block_on's caller) */
 	uint64_t poll_start;
 	uint64_t poll_end;
 	struct wf_task *pin_head, *pin_tail;	/* local pinned FIFO */
@@ -232,12 +260,6 @@ struct wf__worker {
 	pthread_mutex_t tasks_lock __wf_aligned;
 	struct wf_task *tasks;
 	_Atomic uint64_t live;
-
-	pthread_t thread;
-	const void *stack_lo;		/* the worker's own stack, for sanitizers */
-	size_t stack_sz;
-	void *san_fake;
-	void *san_fiber;
 
 	/* Metrics: owner-private batch, published into pub (metrics.h). */
 	struct wf__worker_batch mb;
@@ -274,6 +296,15 @@ struct wf_runtime {
 	_Atomic uint32_t live_futex;	/* bumped when the last task exits */
 	bool shut_done;
 	struct wf_reg_runtime *reg;	/* registry record (registry.c) */
+
+	struct wf__bpool *bpool;	/* blocking pool (blocking.c) */
+	_Atomic uint64_t bip_calls, bip_handoffs;
+
+	/* Dedicated threads: every one (joined at shutdown) and idle spares. */
+	pthread_mutex_t spare_lock;
+	struct wf__thread *threads;
+	struct wf__thread *spares;
+	unsigned nthreads;
 };
 
 /* --- cross-file functions -------------------------------------------------- */
@@ -283,23 +314,32 @@ struct wf_runtime {
  * a task can resume on another thread, and a TLS address or value cached
  * by the compiler across a switch would be the old thread's.
  */
-struct wf__worker *wf__worker_cur(void);
-void wf__worker_set(struct wf__worker *w);
+struct wf__thread *wf__thread_cur(void);
+void wf__thread_set(struct wf__thread *th);
 int *wf__errno_loc(void);
 
-/* The running task, or NULL (reads the worker afresh every call). */
+/* The core driven by the calling thread, or NULL. */
+static inline struct wf__worker *wf__worker_cur(void)
+{
+	struct wf__thread *th = wf__thread_cur();
+
+	return th ? th->core : NULL;
+}
+
+/* The running task, or NULL (reads the thread state afresh every call). */
 static inline struct wf_task *wf__task_cur(void)
 {
-	struct wf__worker *w = wf__worker_cur();
+	struct wf__thread *th = wf__thread_cur();
 
-	return w ? w->current : NULL;
+	return th ? th->current : NULL;
 }
 
 /* sched.c */
 void wf__schedule(struct wf_task *t);
 void wf__spawn_enqueue(struct wf_task *t);
 void wf__switch_out(struct wf_task *t, int kind);
-void wf__worker_loop(struct wf__worker *w, struct wf_task *until, uint64_t drain_deadline);
+bool wf__worker_loop(struct wf__thread *th, struct wf_task *until, uint64_t drain_deadline);
+int wf__core_handoff(struct wf__worker *w);
 void wf__notify_parked(struct wf_runtime *rt);
 void wf__unpark_all(struct wf_runtime *rt);
 uint32_t wf__futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t deadline_ns);
@@ -309,6 +349,8 @@ void wf__inject_push(struct wf_runtime *rt, struct wf_task *t);
 /* wait.c */
 uint32_t wf__wait_prepare(struct wf_task *t);
 int wf__wait(struct wf_task *t, uint32_t gen, uint64_t deadline_ns);
+uint32_t wf__wait_prepare_nocancel(struct wf_task *t);
+void wf__wait_nocancel(struct wf_task *t);
 bool wf__wake(struct wf_task *t, uint32_t gen, int reason);
 int wf__coop(void);
 void wf__waitq_push(struct wf__waitq *q, struct wf__waiter *w);
@@ -342,6 +384,12 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 void wf__stack_guard_init(void);
 void wf__free_leftover_tasks(struct wf_runtime *rt);
 void wf__tls_run_dtors(struct wf_task *t);
+
+/* blocking.c */
+int wf__bpool_init(struct wf_runtime *rt, const struct wf_runtime_opts *o);
+void wf__bpool_shutdown(struct wf_runtime *rt);
+void wf__bpool_join(struct wf_runtime *rt);
+void wf__bpool_free(struct wf_runtime *rt);
 
 /* registry.c */
 int wf__reg_runtime_add(struct wf_runtime *rt);

@@ -33,63 +33,179 @@ static unsigned cpu_count(void)
 }
 
 /*
- * Per-thread setup of a thread that runs tasks: its worker pointer, and an
- * alternate signal stack so a task's stack overflow can be reported.
+ * Per-thread setup of a thread that runs tasks: its thread state in TLS,
+ * its stack bounds for the sanitizers, and an alternate signal stack so a
+ * task's stack overflow can be reported.
  */
-static void *thread_enter(struct wf__worker *w, stack_t *old)
+static void thread_enter(struct wf__thread *th, struct wf_runtime *rt, stack_t *old)
 {
-	stack_t ss = { 0 };
-	void *alt = malloc(ALTSTACK_SIZE);
-
 	pthread_attr_t attr;
+	stack_t ss = { 0 };
 
-	atomic_store(&w->tid, (pid_t)syscall(SYS_gettid));
-	wf__reg_thread(w, atomic_load(&w->tid));
-	wf__worker_set(w);
-	w->san_fiber = wf__san_fiber_current();
+	th->rt = rt;
+	th->tid = (pid_t)syscall(SYS_gettid);
+	th->san_fiber = wf__san_fiber_current();
 	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
 		void *lo;
 		size_t sz;
 
 		if (pthread_attr_getstack(&attr, &lo, &sz) == 0) {
-			w->stack_lo = lo;
-			w->stack_sz = sz;
+			th->stack_lo = lo;
+			th->stack_sz = sz;
 		}
 		pthread_attr_destroy(&attr);
 	}
-	if (alt) {
-		ss.ss_sp = alt;
+	th->altstack = malloc(ALTSTACK_SIZE);
+	if (th->altstack) {
+		ss.ss_sp = th->altstack;
 		ss.ss_size = ALTSTACK_SIZE;
 		if (sigaltstack(&ss, old) != 0) {
-			free(alt);
-			alt = NULL;
+			free(th->altstack);
+			th->altstack = NULL;
 		}
 	}
-	return alt;
+	wf__thread_set(th);
 }
 
-static void thread_leave(struct wf__worker *w, void *alt, const stack_t *old)
+static void thread_leave(struct wf__thread *th, const stack_t *old)
 {
-	if (alt) {
+	if (th->altstack) {
 		stack_t off = { .ss_flags = SS_DISABLE };
 
 		sigaltstack(old && old->ss_sp ? old : &off, NULL);
-		free(alt);
+		free(th->altstack);
+		th->altstack = NULL;
 	}
-	wf__worker_set(NULL);
-	wf__reg_state(w, w->is_thread ? WF_REG_W_STOPPED : WF_REG_W_STARTING);
+	wf__thread_set(NULL);
 }
 
-static void *worker_main(void *arg)
+/* th starts driving core w (its queues, timers, registry slot). */
+static void core_attach(struct wf__thread *th, struct wf__worker *w)
 {
-	struct wf__worker *w = arg;
-	stack_t old = { 0 };
-	void *alt = thread_enter(w, &old);
+	th->core = w;
+	w->driver = th;
+	atomic_store(&w->tid, th->tid);
+	wf__reg_thread(w, th->tid);
+	if (th->dedicated) {
+		char name[16];
 
-	wf__worker_loop(w, NULL, 0);
-	wf__stack_pool_drain(w);
-	thread_leave(w, alt, &old);
+		snprintf(name, sizeof(name), "%.*s-%d", 10, w->rt->thread_name, w->index);
+		pthread_setname_np(pthread_self(), name);
+	}
+}
+
+/*
+ * An idle dedicated thread waits here for a core (wf__core_handoff) or
+ * for the runtime to stop. Returns false when it should exit.
+ */
+static bool spare_wait(struct wf__thread *th)
+{
+	struct wf_runtime *rt = th->rt;
+
+	pthread_mutex_lock(&rt->spare_lock);
+	if (atomic_load(&rt->stop)) {
+		pthread_mutex_unlock(&rt->spare_lock);
+		return false;
+	}
+	atomic_store(&th->spare_wake, 0);
+	th->next_spare = rt->spares;
+	rt->spares = th;
+	pthread_mutex_unlock(&rt->spare_lock);
+	if (th->dedicated) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "%.*s-spare", 9, rt->thread_name);
+		pthread_setname_np(pthread_self(), name);
+	}
+	while (atomic_load(&th->spare_wake) == 0)
+		wf__futex_wait(&th->spare_wake, 0, UINT64_MAX);
+	return th->core != NULL;
+}
+
+/* Worker and spare threads. */
+static void *thread_main(void *arg)
+{
+	struct wf__thread *th = arg;
+	stack_t old = { 0 };
+
+	thread_enter(th, th->rt, &old);
+	for (;;) {
+		struct wf__worker *w = th->core;
+
+		if (w) {
+			core_attach(th, w);
+			if (wf__worker_loop(th, NULL, 0)) {
+				/* Stopping, and the core is still ours. */
+				wf__stack_pool_drain(w);
+				wf__reg_state(w, WF_REG_W_STOPPED);
+				break;
+			}
+			/* Lost the core inside a poll (block_in_place): be a spare. */
+		}
+		if (!spare_wait(th))
+			break;
+	}
+	thread_leave(th, &old);
 	return NULL;
+}
+
+/*
+ * Start a dedicated thread that drives core w (NULL: an idle spare).
+ * Caller holds rt->spare_lock. Returns 0, -ENOMEM or -EAGAIN.
+ */
+static int thread_spawn_locked(struct wf_runtime *rt, struct wf__worker *w)
+{
+	struct wf__thread *th = calloc(1, sizeof(*th));
+
+	if (!th)
+		return -ENOMEM;
+	th->rt = rt;
+	th->core = w;
+	th->dedicated = true;
+	if (pthread_create(&th->pthread, NULL, thread_main, th) != 0) {
+		free(th);
+		return -EAGAIN;
+	}
+	th->next_all = rt->threads;
+	rt->threads = th;
+	rt->nthreads++;
+	return 0;
+}
+
+/*
+ * wf__core_handoff - have another thread drive core w from now on, while
+ * its current thread stays inside a poll. The caller must make its own
+ * thread forget the core (th->core = NULL) before the poll ends. Returns 0;
+ * -EAGAIN when the thread cap is reached or no thread can be created;
+ * -ESHUTDOWN while stopping.
+ */
+int wf__core_handoff(struct wf__worker *w)
+{
+	struct wf_runtime *rt = w->rt;
+	struct wf__thread *sp;
+	int r;
+
+	pthread_mutex_lock(&rt->spare_lock);
+	if (atomic_load(&rt->stop)) {
+		pthread_mutex_unlock(&rt->spare_lock);
+		return -ESHUTDOWN;
+	}
+	sp = rt->spares;
+	if (sp) {
+		rt->spares = sp->next_spare;
+		sp->core = w;
+		atomic_store(&sp->spare_wake, 1);
+		pthread_mutex_unlock(&rt->spare_lock);
+		wf__futex_wake(&sp->spare_wake, 1);
+		return 0;
+	}
+	if (rt->nthreads >= rt->nworkers + CONFIG_WEFT_SPARE_THREADS) {
+		pthread_mutex_unlock(&rt->spare_lock);
+		return -EAGAIN;
+	}
+	r = thread_spawn_locked(rt, w);
+	pthread_mutex_unlock(&rt->spare_lock);
+	return r;
 }
 
 static int validate(const struct wf_runtime_opts *o)
@@ -104,7 +220,8 @@ static int validate(const struct wf_runtime_opts *o)
 		return -EINVAL;
 	if (o->stack_size && (o->stack_size < 16384 || o->stack_size > (1ull << 32)))
 		return -EINVAL;
-	if (o->budget > 65536)
+	if (o->budget > 65536 || o->blocking_threads > 65536 || o->blocking_queue > (1u << 24) ||
+	    o->blocking_keepalive_ms > 3600000)
 		return -EINVAL;
 	for (size_t i = 0; i < WF_ARRAY_SIZE(o->reserved); i++)
 		if (o->reserved[i])
@@ -133,6 +250,7 @@ static void worker_destroy(struct wf__worker *w)
 static void runtime_free_mem(struct wf_runtime *rt)
 {
 	wf__reg_runtime_del(rt);
+	wf__bpool_free(rt);
 	if (rt->workers) {
 		wf__free_leftover_tasks(rt);
 		for (unsigned i = 0; i < rt->nworkers; i++)
@@ -140,23 +258,38 @@ static void runtime_free_mem(struct wf_runtime *rt)
 	}
 	free(rt->workers);
 	free(rt->sleepers);
+	while (rt->threads) {
+		struct wf__thread *th = rt->threads;
+
+		rt->threads = th->next_all;
+		free(th);
+	}
 	pthread_mutex_destroy(&rt->inject_lock);
 	pthread_mutex_destroy(&rt->idle_lock);
+	pthread_mutex_destroy(&rt->spare_lock);
 	free(rt);
 }
 
-static void stop_threads(struct wf_runtime *rt, unsigned started)
+static void stop_threads(struct wf_runtime *rt)
 {
+	pthread_mutex_lock(&rt->spare_lock);
 	atomic_store(&rt->stop, 1);
+	for (struct wf__thread *sp = rt->spares; sp; sp = sp->next_spare) {
+		atomic_store(&sp->spare_wake, 1);
+		wf__futex_wake(&sp->spare_wake, 1);
+	}
+	rt->spares = NULL;
+	pthread_mutex_unlock(&rt->spare_lock);
 	wf__unpark_all(rt);
-	for (unsigned i = 0; i < started; i++)
-		pthread_join(rt->workers[i].thread, NULL);
+	/* No thread is added once stop is set (under spare_lock). */
+	for (struct wf__thread *th = rt->threads; th; th = th->next_all)
+		pthread_join(th->pthread, NULL);
 }
 
 int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts)
 {
 	struct wf_runtime *rt;
-	unsigned n, started = 0;
+	unsigned n;
 	int r;
 
 	if (!rtp)
@@ -182,6 +315,7 @@ int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts)
 		 opts && opts->thread_name ? opts->thread_name : "weft-worker");
 	pthread_mutex_init(&rt->inject_lock, NULL);
 	pthread_mutex_init(&rt->idle_lock, NULL);
+	pthread_mutex_init(&rt->spare_lock, NULL);
 	/* Every worker counts as unparked until it parks. */
 	atomic_init(&rt->idle_state, n << 16);
 
@@ -198,24 +332,20 @@ int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts)
 	}
 	for (unsigned i = 0; i < n; i++)
 		worker_init(rt, &rt->workers[i], (int)i);
-	if (wf__reg_runtime_add(rt)) {
+	if (wf__reg_runtime_add(rt) || wf__bpool_init(rt, opts)) {
 		runtime_free_mem(rt);
 		return -ENOMEM;
 	}
 
 	if (rt->flavor == WF_MULTI_THREAD) {
-		for (; started < n; started++) {
-			struct wf__worker *w = &rt->workers[started];
-			char name[16];
-
-			w->is_thread = true;
-			if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-				stop_threads(rt, started);
-				runtime_free_mem(rt);
-				return -EAGAIN;
-			}
-			snprintf(name, sizeof(name), "%.*s-%u", 10, rt->thread_name, started);
-			pthread_setname_np(w->thread, name);
+		pthread_mutex_lock(&rt->spare_lock);
+		for (unsigned i = 0; i < n && !r; i++)
+			r = thread_spawn_locked(rt, &rt->workers[i]);
+		pthread_mutex_unlock(&rt->spare_lock);
+		if (r) {
+			stop_threads(rt);
+			runtime_free_mem(rt);
+			return r;
 		}
 	}
 	*rtp = rt;
@@ -229,16 +359,18 @@ unsigned wf_runtime_workers(const wf_runtime *rt)
 
 wf_runtime *wf_runtime_current(void)
 {
-	struct wf__worker *w = wf__worker_cur();
+	struct wf__thread *th = wf__thread_cur();
 
-	return w ? w->rt : NULL;
+	return th ? th->rt : NULL;
 }
 
 int wf_worker_index(void)
 {
-	struct wf__worker *w = wf__worker_cur();
+	struct wf__thread *th = wf__thread_cur();
 
-	return w && w->current ? w->index : -EPERM;
+	if (!th || !th->current)
+		return -EPERM;
+	return th->core ? th->core->index : -ENOENT;
 }
 
 int wf_block_on(wf_runtime *rt, wf_task_fn fn, void *arg, void **result)
@@ -248,7 +380,7 @@ int wf_block_on(wf_runtime *rt, wf_task_fn fn, void *arg, void **result)
 
 	if (!rt || !fn)
 		return -EINVAL;
-	if (wf__worker_cur())
+	if (wf__thread_cur())
 		return -EDEADLK;
 	if (atomic_load(&rt->shutdown))
 		return -ESHUTDOWN;
@@ -257,12 +389,14 @@ int wf_block_on(wf_runtime *rt, wf_task_fn fn, void *arg, void **result)
 	if (r)
 		return r;
 	if (rt->flavor == WF_CURRENT_THREAD) {
-		struct wf__worker *w = &rt->workers[0];
+		struct wf__thread th = { 0 };
 		stack_t old = { 0 };
-		void *alt = thread_enter(w, &old);
 
-		wf__worker_loop(w, root, 0);
-		thread_leave(w, alt, &old);
+		thread_enter(&th, rt, &old);
+		core_attach(&th, &rt->workers[0]);
+		wf__worker_loop(&th, root, 0);
+		wf__reg_state(&rt->workers[0], WF_REG_W_STARTING);
+		thread_leave(&th, &old);
 	}
 	return wf_join(root, result);
 }
@@ -272,11 +406,14 @@ static int wait_tasks_gone(struct wf_runtime *rt, uint64_t deadline)
 {
 	if (rt->flavor == WF_CURRENT_THREAD) {
 		/* Nobody else runs tasks: run them here until none is left. */
-		struct wf__worker *w = &rt->workers[0];
+		struct wf__thread th = { 0 };
 		stack_t old = { 0 };
-		void *alt = thread_enter(w, &old);
-		wf__worker_loop(w, NULL, deadline == WF_FOREVER ? WF_FOREVER - 1 : deadline);
-		thread_leave(w, alt, &old);
+
+		thread_enter(&th, rt, &old);
+		core_attach(&th, &rt->workers[0]);
+		wf__worker_loop(&th, NULL, deadline == WF_FOREVER ? WF_FOREVER - 1 : deadline);
+		wf__reg_state(&rt->workers[0], WF_REG_W_STARTING);
+		thread_leave(&th, &old);
 		return wf__live_tasks(rt) ? -ETIMEDOUT : 0;
 	}
 	for (;;) {
@@ -295,18 +432,19 @@ static int wait_tasks_gone(struct wf_runtime *rt, uint64_t deadline)
 
 int wf_runtime_shutdown(wf_runtime *rt, uint64_t timeout_ns)
 {
-	struct wf__worker *w = wf__worker_cur();
+	struct wf__thread *th = wf__thread_cur();
 	uint64_t deadline;
 	int r;
 
 	if (!rt)
 		return -EINVAL;
-	if (w && w->rt == rt)
+	if (th && th->rt == rt)
 		return -EDEADLK;
 	if (rt->shut_done)
 		return 0;
 	deadline = timeout_ns ? wf__now() + timeout_ns : WF_FOREVER;
 	atomic_store(&rt->shutdown, 1);
+	wf__bpool_shutdown(rt);
 	/* Cancel until none is left: a task may spawn another while dying. */
 	do {
 		wf__cancel_all(rt);
@@ -315,8 +453,9 @@ int wf_runtime_shutdown(wf_runtime *rt, uint64_t timeout_ns)
 		if (r == -ETIMEDOUT && deadline != WF_FOREVER && wf__now() >= deadline)
 			return -ETIMEDOUT;
 	} while (wf__live_tasks(rt));
+	wf__bpool_join(rt);
 	if (rt->flavor == WF_MULTI_THREAD)
-		stop_threads(rt, rt->nworkers);
+		stop_threads(rt);
 	rt->shut_done = true;
 	return 0;
 }

@@ -104,25 +104,25 @@
 
 /* --- thread-local state ---------------------------------------------------- */
 
-static __thread struct wf__worker *tls_worker;
+static __thread struct wf__thread *tls_thread;
 
 /*
  * Non-inlined, and opaque to the optimiser (the empty asm with a memory
  * clobber stops GCC and clang from deducing the function is pure), so every
  * call re-reads the TLS block of the thread it runs on.
  */
-__attribute__((noinline)) struct wf__worker *wf__worker_cur(void)
+__attribute__((noinline)) struct wf__thread *wf__thread_cur(void)
 {
-	struct wf__worker *w = tls_worker;
+	struct wf__thread *th = tls_thread;
 
-	__asm__ volatile("" : "+r"(w) : : "memory");
-	return w;
+	__asm__ volatile("" : "+r"(th) : : "memory");
+	return th;
 }
 
-__attribute__((noinline)) void wf__worker_set(struct wf__worker *w)
+__attribute__((noinline)) void wf__thread_set(struct wf__thread *th)
 {
 	__asm__ volatile("" : : : "memory");
-	tls_worker = w;
+	tls_thread = th;
 }
 
 __attribute__((noinline)) int *wf__errno_loc(void)
@@ -512,7 +512,8 @@ static bool any_work(struct wf_runtime *rt)
 
 static void enqueue(struct wf_task *t)
 {
-	struct wf__worker *w = wf__worker_cur();
+	struct wf__thread *th = wf__thread_cur();
+	struct wf__worker *w = th ? th->core : NULL;
 	struct wf_runtime *rt = t->rt;
 
 	if (unlikely(t->pinned)) {
@@ -539,7 +540,7 @@ static void enqueue(struct wf_task *t)
 		return;
 	}
 	if (w && w->rt == rt) {
-		if (w->current) {
+		if (th->current) {
 			/* Woken by the running task: the next slot. */
 			struct wf_task *prev = atomic_exchange(&w->runnext, t);
 
@@ -612,14 +613,14 @@ void wf__spawn_enqueue(struct wf_task *t)
  */
 void wf__switch_out(struct wf_task *t, int kind)
 {
-	struct wf__worker *w;
+	struct wf__thread *th;
 
 	t->saved_errno = *wf__errno_loc();
 	t->switch_kind = (uint8_t)kind;
-	w = wf__worker_cur();
-	wf__san_start_switch(kind == WF_SW_DONE ? NULL : &t->san_fake, w->stack_lo, w->stack_sz,
-			     w->san_fiber);
-	wf__ctx_switch(&t->sp, w->sched_sp);
+	th = wf__thread_cur();
+	wf__san_start_switch(kind == WF_SW_DONE ? NULL : &t->san_fake, th->stack_lo, th->stack_sz,
+			     th->san_fiber);
+	wf__ctx_switch(&t->sp, th->sched_sp);
 	/* Possibly another thread now: re-read everything thread-local. */
 	wf__san_finish_switch(t->san_fake);
 	*wf__errno_loc() = t->saved_errno;
@@ -642,13 +643,48 @@ static void requeue_local(struct wf__worker *w, struct wf_task *t)
 	wf__notify_parked(w->rt);
 }
 
-static void run_task(struct wf__worker *w, struct wf_task *t)
+/*
+ * The poll's thread lost its core while t ran (block_in_place): finish the
+ * poll without touching the core, which another thread drives now.
+ */
+static void finish_orphan_poll(struct wf__thread *th, struct wf_task *t)
+{
+	struct wf_runtime *rt = t->rt;
+	uint32_t s = WF_SCHED_RUNNING;
+
+	switch (t->switch_kind) {
+	case WF_SW_PARK:
+		if (atomic_compare_exchange_strong(&t->sched, &s, WF_SCHED_IDLE))
+			break;
+		/* NOTIFIED while switching out: requeue, as for a yield. */
+		__attribute__((fallthrough));
+	case WF_SW_YIELD:
+		atomic_store(&t->sched, WF_SCHED_QUEUED);
+		t->sched_at = wf__now();
+		if (t->pinned) {
+			/* Pinned tasks never get here (block_in_place refuses them). */
+			wf__schedule(t);
+			break;
+		}
+		wf__inject_push(rt, t);
+		wf__notify_parked(rt);
+		break;
+	case WF_SW_DONE:
+		wf__task_finish(NULL, t);
+		break;
+	}
+	(void)th;
+}
+
+/* Run one poll of t. Returns false if this thread lost its core meanwhile. */
+static bool run_task(struct wf__thread *th, struct wf__worker *w, struct wf_task *t)
 {
 	uint64_t start = wf__now(), end;
 
 	atomic_store_explicit(&t->sched, WF_SCHED_RUNNING, memory_order_relaxed);
+	th->current = t;
 	w->current = t;
-	w->budget = (int)w->rt->budget;
+	th->budget = (int)w->rt->budget;
 	w->poll_start = start;
 	w->tick++;
 	atomic_store_explicit(&w->poll_start_pub, start, memory_order_relaxed);
@@ -656,12 +692,17 @@ static void run_task(struct wf__worker *w, struct wf_task *t)
 	wf__reg_poll_begin(w, t, start);
 	WF_PROBE(poll_start, t->reg.id, w->index, start - t->sched_at);
 
-	wf__san_start_switch(&w->san_fake, (char *)t - t->stack_size, t->stack_size,
+	wf__san_start_switch(&th->san_fake, (char *)t - t->stack_size, t->stack_size,
 			     t->san_fiber);
-	wf__ctx_switch(&w->sched_sp, t->sp);
-	wf__san_finish_switch(w->san_fake);
+	wf__ctx_switch(&th->sched_sp, t->sp);
+	wf__san_finish_switch(th->san_fake);
 
 	end = wf__now();
+	th->current = NULL;
+	if (unlikely(th->core != w)) {
+		finish_orphan_poll(th, t);
+		return false;
+	}
 	w->poll_end = end;
 	atomic_store_explicit(&w->in_poll, 0, memory_order_release);
 	wf__reg_state(w, WF_REG_W_SCHEDULING);
@@ -685,6 +726,7 @@ static void run_task(struct wf__worker *w, struct wf_task *t)
 		wf__task_finish(w, t);
 		break;
 	}
+	return true;
 }
 
 /* --- finding work ------------------------------------------------------------------ */
@@ -852,16 +894,19 @@ wake:
 }
 
 /*
- * wf__worker_loop - run tasks until the runtime stops; or, for the thread
- * inside a current-thread runtime's block_on, until @until has returned;
- * or, with @drain_deadline (shutdown of a current-thread runtime), until
- * no task is left or that deadline passes.
+ * wf__worker_loop - drive th's core: run tasks until the runtime stops;
+ * or, for the thread inside a current-thread runtime's block_on, until
+ * @until has returned; or, with @drain_deadline (shutdown of a
+ * current-thread runtime), until no task is left or that deadline passes.
+ * Returns false when th lost its core in a poll (it must not touch it).
  */
-void wf__worker_loop(struct wf__worker *w, struct wf_task *until, uint64_t drain_deadline)
+bool wf__worker_loop(struct wf__thread *th, struct wf_task *until, uint64_t drain_deadline)
 {
+	struct wf__worker *w = th->core;
 	struct wf_runtime *rt = w->rt;
 	unsigned next_runs = 0;
 
+	w->driver = th;
 	for (;;) {
 		struct wf_task *t;
 		uint64_t now;
@@ -878,7 +923,8 @@ void wf__worker_loop(struct wf__worker *w, struct wf_task *until, uint64_t drain
 		if (t) {
 			if (w->searching)
 				transition_from_searching(w);
-			run_task(w, t);
+			if (!run_task(th, w, t))
+				return false;	/* the core is someone else's now */
 			now = w->poll_end;
 			if (now >= atomic_load_explicit(&w->timers.next_ns, memory_order_relaxed))
 				wf__timers_run(w, wf__now());
@@ -891,4 +937,5 @@ void wf__worker_loop(struct wf__worker *w, struct wf_task *until, uint64_t drain
 	}
 	if (w->searching)
 		transition_from_searching(w);
+	return true;
 }

@@ -140,8 +140,8 @@ static void write_num(long v)
 
 static void segv_handler(int sig, siginfo_t *si, void *uc)
 {
-	struct wf__worker *w = wf__worker_cur();
-	struct wf_task *t = w ? w->current : NULL;
+	struct wf__thread *th = wf__thread_cur();
+	struct wf_task *t = th ? th->current : NULL;
 	char *addr = si->si_addr;
 
 	if (t && addr >= (char *)t->map - (size_t)page_size * 16 &&

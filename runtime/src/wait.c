@@ -38,10 +38,20 @@ uint32_t wf__wait_prepare(struct wf_task *t)
 	return gen;
 }
 
+static inline bool is_pending(uint64_t word)
+{
+	uint32_t st = (uint32_t)word;
+
+	return st == WF_WAIT_PENDING || st == WF_WAIT_PENDING_NOCANCEL;
+}
+
 bool wf__wake(struct wf_task *t, uint32_t gen, int reason)
 {
-	uint64_t exp = WAIT_WORD(gen, WF_WAIT_PENDING);
+	uint64_t exp = atomic_load(&t->wait);
 
+	if ((exp >> 32) != gen || !is_pending(exp) ||
+	    (reason == WF_WOKEN_CANCEL && (uint32_t)exp == WF_WAIT_PENDING_NOCANCEL))
+		return false;
 	if (!atomic_compare_exchange_strong(&t->wait, &exp, WAIT_WORD(gen, reason)))
 		return false;
 #ifdef CONFIG_WEFT_METRICS
@@ -67,7 +77,7 @@ static void park_until_won(struct wf_task *t)
 {
 	do
 		wf__switch_out(t, WF_SW_PARK);
-	while ((uint32_t)atomic_load(&t->wait) == WF_WAIT_PENDING);
+	while (is_pending(atomic_load(&t->wait)));
 }
 
 int wf__wait(struct wf_task *t, uint32_t gen, uint64_t deadline_ns)
@@ -86,7 +96,8 @@ int wf__wait(struct wf_task *t, uint32_t gen, uint64_t deadline_ns)
 	}
 	if (deadline_ns == WF_FOREVER) {
 		park_until_won(t);
-	} else if (wf__timer_arm(wf__worker_cur(), &tm, deadline_ns, t, gen) == 0) {
+	} else if (wf__timer_arm(wf__worker_cur() ? wf__worker_cur() : &t->rt->workers[0], &tm,
+				 deadline_ns, t, gen) == 0) {
 		park_until_won(t);
 		wf__timer_disarm(t->rt, &tm);
 	} else {
@@ -95,6 +106,25 @@ int wf__wait(struct wf_task *t, uint32_t gen, uint64_t deadline_ns)
 					       WAIT_WORD(gen, WF_WOKEN_TIMEOUT));
 	}
 	return (int)(uint32_t)atomic_load(&t->wait);
+}
+
+/*
+ * A wait that cancellation neither ends nor prevents: for a task that must
+ * see something through (a blocking job that uses its stack). Prepare it
+ * with wf__wait_prepare_nocancel(), publish the waiter, then
+ * wf__wait_nocancel(). No deadline.
+ */
+uint32_t wf__wait_prepare_nocancel(struct wf_task *t)
+{
+	uint32_t gen = ++t->wait_gen;
+
+	atomic_store(&t->wait, WAIT_WORD(gen, WF_WAIT_PENDING_NOCANCEL));
+	return gen;
+}
+
+void wf__wait_nocancel(struct wf_task *t)
+{
+	park_until_won(t);
 }
 
 /* --- wait queues (caller holds the owner's lock) ------------------------------ */
@@ -145,16 +175,16 @@ struct wf__waiter *wf__waitq_pop(struct wf__waitq *q)
  */
 int wf__coop(void)
 {
-	struct wf__worker *w = wf__worker_cur();
-	struct wf_task *t = w ? w->current : NULL;
+	struct wf__thread *th = wf__thread_cur();
+	struct wf_task *t = th ? th->current : NULL;
 
 	if (!t)
 		return -EPERM;
 	if (atomic_load_explicit(&t->cancelled, memory_order_relaxed))
 		return -ECANCELED;
-	if (--w->budget > 0)
+	if (--th->budget > 0 || !th->core)
 		return 0;
-	w->mb.forced_yields++;
+	th->core->mb.forced_yields++;
 	wf__switch_out(t, WF_SW_YIELD);
 	return atomic_load_explicit(&t->cancelled, memory_order_relaxed) ? -ECANCELED : 0;
 }

@@ -45,6 +45,12 @@ struct wf_runtime_opts {
 	const char *thread_name;
 	/* Operations per poll before a forced yield; 0: CONFIG_WEFT_BUDGET. */
 	unsigned budget;
+	/* Blocking pool: max threads (0: CONFIG_WEFT_BLOCKING_MAX_THREADS). */
+	unsigned blocking_threads;
+	/* Blocking pool: queued jobs limit (0: CONFIG_WEFT_BLOCKING_QUEUE_LIMIT). */
+	unsigned blocking_queue;
+	/* Blocking pool: idle keep-alive in ms (0: CONFIG_WEFT_BLOCKING_KEEPALIVE_MS). */
+	unsigned blocking_keepalive_ms;
 	/* Reserved, must be zero. */
 	uint64_t reserved[4];
 };
