@@ -208,6 +208,8 @@ libweft-y :=
 libweft-libs-y :=
 tests-y :=
 tests-extra-y :=
+tests-sh-y :=
+tests-custom-y :=
 tools-y :=
 examples-y :=
 man-y :=
@@ -225,6 +227,9 @@ LIBS := $(sort $(libweft-libs-y))
 
 test-progs := $(addprefix $(obj)/,$(tests-y))
 test-extra := $(addprefix $(obj)/,$(tests-extra-y))
+test-scripts := $(addprefix $(obj)/,$(tests-sh-y))
+# Test programs with a link rule of their own (in their Build.mk).
+test-custom := $(addprefix $(obj)/,$(tests-custom-y))
 tool-progs := $(addprefix $(obj)/,$(tools-y))
 example-progs := $(addprefix $(obj)/,$(examples-y))
 
@@ -237,11 +242,14 @@ quiet_cmd_as_o_S = AS      $(patsubst $(objtree)/%,%,$@)
       cmd_as_o_S = $(CC) $(WEFT_CPPFLAGS) $(CPPFLAGS) $(filter-out -flto,$(WEFT_CFLAGS)) \
 		-D__ASSEMBLY__ -MD -MP -MF $(dot-target).d -c -o $@ $<
 
-$(obj)/%.o: $(srctree)/%.c $(autoconf) FORCE
+# autoconf.h is order-only: every object includes it, but fixdep makes
+# each object depend on the per-symbol files of the options it reads, so
+# regenerating the header must not rebuild everything.
+$(obj)/%.o: $(srctree)/%.c FORCE | $(autoconf)
 	@mkdir -p $(dir $@)
 	$(call if_changed_dep,cc_o_c)
 
-$(obj)/%.o: $(srctree)/%.S $(autoconf) FORCE
+$(obj)/%.o: $(srctree)/%.S FORCE | $(autoconf)
 	@mkdir -p $(dir $@)
 	$(call if_changed_dep,as_o_S)
 
@@ -272,27 +280,38 @@ $(test-progs) $(test-extra): %: %.o $(harness-lib) $(libweft-a) FORCE
 $(tool-progs) $(example-progs): %: %.o $(libweft-a) FORCE
 	$(call if_changed,link)
 
+# Test scripts (tests-sh-y) are copied next to the test programs, so the
+# runner finds every test under $(obj)/tests the same way.
+quiet_cmd_copy_sh = COPY    $(patsubst $(objtree)/%,%,$@)
+      cmd_copy_sh = cp $< $@ && chmod 755 $@
+
+$(test-scripts): $(obj)/%: $(srctree)/% FORCE
+	@mkdir -p $(dir $@)
+	$(call if_changed,copy_sh)
+
 # --- top-level targets -----------------------------------------------------
 PHONY += all lib tests tools examples
 all: lib tools examples tests
 lib: $(libweft-a) $(libweft-so)
 tools: $(tool-progs)
 examples: $(example-progs)
-tests: $(test-progs) $(test-extra) $(obj)/tests/list
+tests: $(test-progs) $(test-extra) $(test-scripts) $(test-custom) $(obj)/tests/list
 
 # The list of test programs the runner executes, one per line.
 $(obj)/tests/list: FORCE
 	@mkdir -p $(dir $@)
-	@printf '%s\n' $(patsubst $(obj)/%,%,$(test-progs)) > $@.tmp
+	@printf '%s\n' $(patsubst $(obj)/%,%,$(test-progs) $(test-custom) $(test-scripts)) > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 PHONY += check
 # T=GLOB selects tests; TIMEOUT_SCALE stretches every test's timeout (the
-# sanitizer builds set it themselves).
+# sanitizer builds set it themselves: 4, or 10 for thread).
+check-scale := $(if $(TIMEOUT_SCALE),$(TIMEOUT_SCALE),$(if $(SANITIZE),$(if \
+	$(filter thread,$(subst $(comma),$(space),$(SANITIZE))),10,4)))
 check: deps-check
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(srctree)/tests/run -o $(obj) $(if $(T),-t '$(T)') \
-		$(if $(SANITIZE),-s $(if $(filter thread,$(subst $(comma),$(space),$(SANITIZE))),10,4))
+		$(if $(check-scale),-s $(check-scale))
 
 PHONY += demo
 demo: deps-build

@@ -13,3 +13,73 @@ $(harness-lib): $(harness-objs) FORCE
 
 # Test programs include wtest.h directly.
 $(obj)/tests/%.o: WEFT_CPPFLAGS += -I$(srctree)/tests/harness
+
+# Test scripts: executable, TAP-emitting programs (bash) run like the C
+# test programs; the Makefile copies each to $(obj)/tests/.
+tests-sh-y += tests/build/build_system.sh
+tests-sh-y += tests/build/docs_sync.sh
+
+tests-y += tests/runtime/task_basic
+tests-y += tests/runtime/migration
+tests-y += tests/runtime/stack_overflow
+
+# migration_lto: the migration test built with -flto across the test and
+# the whole library (a second copy of its objects under lto/), where a TLS
+# address cached across a switch would surface first. gcc only: Debian's
+# clang needs the gold plugin for LTO.
+cc-is-gcc := $(shell $(CC) -v 2>&1 | grep -q '^gcc version' && echo y)
+ifeq ($(cc-is-gcc),y)
+tests-custom-y += tests/runtime/migration_lto
+
+quiet_cmd_cc_lto = CC LTO  $(patsubst $(objtree)/%,%,$@)
+      cmd_cc_lto = $(cmd_cc_o_c) -flto
+
+$(obj)/lto/%.o: $(srctree)/%.c FORCE | $(autoconf)
+	@mkdir -p $(dir $@)
+	$(call if_changed_dep,cc_lto)
+
+$(obj)/lto/%.o: $(srctree)/%.S FORCE | $(autoconf)
+	@mkdir -p $(dir $@)
+	$(call if_changed_dep,as_o_S)
+
+$(obj)/lto/tests/%.o: WEFT_CPPFLAGS += -I$(srctree)/tests/harness
+
+quiet_cmd_link_lto = LD LTO  $(patsubst $(objtree)/%,%,$@)
+      cmd_link_lto = $(CC) $(WEFT_LDFLAGS) -flto -O2 $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS)
+
+$(obj)/tests/runtime/migration_lto: $(obj)/lto/tests/runtime/migration.o \
+		$(addprefix $(obj)/lto/,$(libweft-y)) $(obj)/tests/harness/libwtest.a FORCE
+	$(call if_changed,link_lto)
+endif
+tests-sh-y += tests/arch/aarch64_qemu.sh
+tests-y += tests/runtime/blocking
+tests-y += tests/runtime/sync_mutex
+
+# Metrics snapshot API and dumps; the trace registry read from outside by
+# tools/weft-registry (on an unstripped and a stripped victim) and the USDT
+# notes. The registry test runs the victim and the tool, so it needs both.
+tests-y += tests/runtime/metrics
+tests-y += tests/runtime/registry
+tests-extra-y += tests/runtime/victim_registry
+$(obj)/tests/runtime/registry: | $(obj)/tests/runtime/victim_registry \
+	$(obj)/tests/runtime/victim_registry_so $(obj)/tools/weft-registry/weft-registry
+
+# The same victim linked with libweft.so: the registry is then in the library.
+quiet_cmd_link_victim_so = LD      $(patsubst $(objtree)/%,%,$@)
+      cmd_link_victim_so = $(CC) $(WEFT_LDFLAGS) $(LDFLAGS) -o $@ $< \
+		-L$(obj)/runtime -l:libweft.so.$(VERSION) -Wl,-rpath,$(obj)/runtime $(LIBS)
+
+$(obj)/tests/runtime/victim_registry_so: $(obj)/tests/runtime/victim_registry.o \
+		$(obj)/runtime/libweft.so.$(VERSION) FORCE
+	$(call if_changed,link_victim_so)
+tests-y += tests/runtime/sync_rwlock
+tests-y += tests/runtime/sync_sem
+tests-y += tests/runtime/sync_barrier
+tests-y += tests/runtime/notify
+tests-y += tests/runtime/sync_group
+tests-y += tests/runtime/chan_mpsc
+tests-y += tests/runtime/chan_stress
+tests-y += tests/runtime/chan_oneshot
+tests-y += tests/runtime/chan_broadcast
+tests-y += tests/runtime/chan_watch
+tests-y += tests/runtime/select

@@ -10,5 +10,9 @@
 #include <weft/runtime.h>
 #include <weft/task.h>
 #include <weft/time.h>
+#include <weft/chan.h>
+#include <weft/sync.h>
+#include <weft/blocking.h>
+#include <weft/metrics.h>
 
 #endif /* WEFT_H */

@@ -127,6 +127,7 @@ struct wf_task {
 	_Atomic uint32_t cancelled;
 	_Atomic int refs;		/* runtime's while alive + the handle's */
 	_Atomic uint32_t done;		/* futex word: 1 once returned */
+	_Atomic uint32_t thread_waiters;	/* a thread sleeps on done */
 	struct wf__worker *home;	/* pinned tasks: the worker they stay on */
 	struct wf__worker *last;	/* worker that ran the last poll */
 	struct wf_runtime *rt;
@@ -149,7 +150,6 @@ struct wf_task {
 	void *map;
 	size_t map_size;
 	size_t stack_size;		/* usable bytes */
-	struct wf_task *pool_next;	/* link in a worker's stack pool */
 
 	/* Task list of the runtime (shard = worker index that spawned it). */
 	struct wf_task *all_prev, *all_next;
@@ -232,7 +232,7 @@ struct wf__worker {
 	uint64_t poll_start;
 	uint64_t poll_end;
 	struct wf_task *pin_head, *pin_tail;	/* local pinned FIFO */
-	struct wf_task *pool;		/* stack pool */
+	struct wf_task **pool;		/* stack pool: CONFIG_WEFT_STACK_POOL slots */
 	unsigned pool_len;
 
 	/* Local run queue (Go's runq): owner pushes at tail, anyone takes at head. */
@@ -278,7 +278,8 @@ struct wf_runtime {
 
 	/* Global inject queue. */
 	pthread_mutex_t inject_lock __wf_aligned;
-	struct wf_task *inj_head, *inj_tail;
+	struct wf_task **inj_ring;	/* ring of task pointers, grows x2 */
+	uint32_t inj_cap, inj_head;	/* capacity (power of 2), first index */
 	_Atomic uint32_t inj_len;
 
 	/*
@@ -298,6 +299,11 @@ struct wf_runtime {
 	struct wf_reg_runtime *reg;	/* registry record (registry.c) */
 
 	struct wf__bpool *bpool;	/* blocking pool (blocking.c) */
+
+	/* Shared stack cache (task.c). */
+	pthread_mutex_t stack_lock;
+	struct wf_task **stack_cache;	/* CONFIG_WEFT_STACK_CACHE slots */
+	_Atomic unsigned stack_cache_len;
 	_Atomic uint64_t bip_calls, bip_handoffs;
 
 	/* Dedicated threads: every one (joined at shutdown) and idle spares. */
@@ -345,6 +351,7 @@ void wf__unpark_all(struct wf_runtime *rt);
 uint32_t wf__futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t deadline_ns);
 void wf__futex_wake(_Atomic uint32_t *addr, int n);
 void wf__inject_push(struct wf_runtime *rt, struct wf_task *t);
+int wf__inject_init(struct wf_runtime *rt);
 
 /* wait.c */
 uint32_t wf__wait_prepare(struct wf_task *t);
@@ -377,6 +384,8 @@ void wf__timers_run_all(struct wf__worker *self, uint64_t now_ns);
 void wf__task_release(struct wf_task *t);
 void wf__task_finish(struct wf__worker *w, struct wf_task *t);
 void wf__stack_pool_drain(struct wf__worker *w);
+void wf__stack_cache_drain(struct wf_runtime *rt);
+int wf__stack_cache_init(struct wf_runtime *rt);
 void wf__cancel_all(struct wf_runtime *rt);
 uint64_t wf__live_tasks(struct wf_runtime *rt);
 int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *arg,
@@ -399,7 +408,10 @@ void wf__reg_runtime_del(struct wf_runtime *rt);
 void wf__metrics_flush(struct wf__worker *w, uint64_t now);
 void wf__metrics_poll(struct wf__worker *w, struct wf_task *t, uint64_t start, uint64_t end);
 
-/* CLOCK_MONOTONIC in ns (vDSO). */
+/* clock.c: CLOCK_MONOTONIC in ns, from the CPU counter where it is invariant. */
+void wf__clock_init(void);
+void wf__clock_resync(void);
 uint64_t wf__now(void);
+uint64_t wf__now_hint(void);
 
 #endif /* WEFT_INTERNAL_H */

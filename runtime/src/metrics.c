@@ -6,7 +6,12 @@
 #include "internal.h"
 #include "probes.h"
 
+/* Worker counters are kept even with CONFIG_WEFT_METRICS=n (no flush option then). */
+#ifdef CONFIG_WEFT_METRICS_FLUSH_MS
 #define FLUSH_NS ((uint64_t)CONFIG_WEFT_METRICS_FLUSH_MS * 1000000ull)
+#else
+#define FLUSH_NS (5ull * 1000000ull)
+#endif
 #define SLOW_NS ((uint64_t)CONFIG_WEFT_SLOW_POLL_US * 1000ull)
 
 /* Publish the worker's batch (owner only). */

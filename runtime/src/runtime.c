@@ -241,7 +241,9 @@ static void worker_init(struct wf_runtime *rt, struct wf__worker *w, int i)
 
 static void worker_destroy(struct wf__worker *w)
 {
-	wf__stack_pool_drain(w);
+	if (w->pool)
+		wf__stack_pool_drain(w);
+	free(w->pool);
 	wf__timers_destroy(&w->timers);
 	pthread_mutex_destroy(&w->inbox_lock);
 	pthread_mutex_destroy(&w->tasks_lock);
@@ -251,6 +253,7 @@ static void runtime_free_mem(struct wf_runtime *rt)
 {
 	wf__reg_runtime_del(rt);
 	wf__bpool_free(rt);
+	wf__stack_cache_drain(rt);
 	if (rt->workers) {
 		wf__free_leftover_tasks(rt);
 		for (unsigned i = 0; i < rt->nworkers; i++)
@@ -267,6 +270,8 @@ static void runtime_free_mem(struct wf_runtime *rt)
 	pthread_mutex_destroy(&rt->inject_lock);
 	pthread_mutex_destroy(&rt->idle_lock);
 	pthread_mutex_destroy(&rt->spare_lock);
+	pthread_mutex_destroy(&rt->stack_lock);
+	free(rt->inj_ring);
 	free(rt);
 }
 
@@ -298,6 +303,7 @@ int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts)
 	if (r)
 		return r;
 	wf__stack_guard_init();
+	wf__clock_init();
 
 	rt = calloc(1, sizeof(*rt));
 	if (!rt)
@@ -316,6 +322,7 @@ int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts)
 	pthread_mutex_init(&rt->inject_lock, NULL);
 	pthread_mutex_init(&rt->idle_lock, NULL);
 	pthread_mutex_init(&rt->spare_lock, NULL);
+	pthread_mutex_init(&rt->stack_lock, NULL);
 	/* Every worker counts as unparked until it parks. */
 	atomic_init(&rt->idle_state, n << 16);
 
@@ -332,7 +339,8 @@ int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts)
 	}
 	for (unsigned i = 0; i < n; i++)
 		worker_init(rt, &rt->workers[i], (int)i);
-	if (wf__reg_runtime_add(rt) || wf__bpool_init(rt, opts)) {
+	if (wf__reg_runtime_add(rt) || wf__bpool_init(rt, opts) || wf__stack_cache_init(rt) ||
+	    wf__inject_init(rt)) {
 		runtime_free_mem(rt);
 		return -ENOMEM;
 	}

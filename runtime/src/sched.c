@@ -133,17 +133,23 @@ __attribute__((noinline)) int *wf__errno_loc(void)
 	return p;
 }
 
-uint64_t wf__now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t wf_now_ns(void)
 {
 	return wf__now();
+}
+
+/*
+ * A recent time, cheaply: on a worker thread, the last poll boundary (its
+ * worker reads the clock once per poll, the end of one poll being the
+ * start of the next); elsewhere the clock itself. For bookkeeping
+ * (scheduled-at, spawn times), never for deadlines.
+ */
+uint64_t wf__now_hint(void)
+{
+	struct wf__thread *th = wf__thread_cur();
+
+	/* Inside a poll the last boundary is its start; elsewhere it may be stale. */
+	return th && th->core && th->current ? th->core->poll_end : wf__now();
 }
 
 /* --- futex ---------------------------------------------------------------- */
@@ -192,31 +198,70 @@ static inline uint32_t runq_len(struct wf__worker *w)
 	       atomic_load_explicit(&w->head, memory_order_acquire);
 }
 
+/* Caller holds inject_lock: room for n more, growing the ring if needed. */
+static bool inject_reserve_locked(struct wf_runtime *rt, uint32_t n)
+{
+	uint32_t len = atomic_load_explicit(&rt->inj_len, memory_order_relaxed), cap;
+	struct wf_task **ring;
+
+	if (len + n <= rt->inj_cap)
+		return true;
+	cap = rt->inj_cap;
+	while (cap < len + n)
+		cap *= 2;
+	ring = malloc(cap * sizeof(*ring));
+	if (!ring)
+		return false;
+	for (uint32_t i = 0; i < len; i++)
+		ring[i] = rt->inj_ring[(rt->inj_head + i) & (rt->inj_cap - 1)];
+	free(rt->inj_ring);
+	rt->inj_ring = ring;
+	rt->inj_cap = cap;
+	rt->inj_head = 0;
+	return true;
+}
+
+/* Caller holds inject_lock and has reserved room. */
+static inline void inject_append_locked(struct wf_runtime *rt, struct wf_task *t)
+{
+	uint32_t len = atomic_load_explicit(&rt->inj_len, memory_order_relaxed);
+
+	rt->inj_ring[(rt->inj_head + len) & (rt->inj_cap - 1)] = t;
+	atomic_store_explicit(&rt->inj_len, len + 1, memory_order_relaxed);
+}
+
+int wf__inject_init(struct wf_runtime *rt)
+{
+	rt->inj_cap = 1024;
+	rt->inj_ring = malloc(rt->inj_cap * sizeof(*rt->inj_ring));
+	return rt->inj_ring ? 0 : -ENOMEM;
+}
+
 /* Owner: move half the queue plus t to the inject queue. False if raced. */
 static bool runq_put_slow(struct wf__worker *w, struct wf_task *t, uint32_t h, uint32_t tl)
 {
 	struct wf_task *batch[WF_LOCAL_QUEUE / 2 + 1];
+	struct wf_runtime *rt = w->rt;
 	uint32_t n = (tl - h) / 2;
 
 	for (uint32_t i = 0; i < n; i++)
 		batch[i] = atomic_load_explicit(&w->buf[(h + i) % WF_LOCAL_QUEUE],
 						memory_order_relaxed);
+	batch[n] = t;
+	pthread_mutex_lock(&rt->inject_lock);
+	if (!inject_reserve_locked(rt, n + 1)) {
+		pthread_mutex_unlock(&rt->inject_lock);
+		return false;	/* no memory: the caller retries (the queue drains) */
+	}
 	/* Pairs with the acquire loads of head in runq_get and runq_grab. */
 	if (!atomic_compare_exchange_strong_explicit(&w->head, &h, h + n, memory_order_release,
-						     memory_order_relaxed))
+						     memory_order_relaxed)) {
+		pthread_mutex_unlock(&rt->inject_lock);
 		return false;
-	batch[n] = t;
-	for (uint32_t i = 0; i < n; i++)
-		batch[i]->next = batch[i + 1];
-	t->next = NULL;
-	pthread_mutex_lock(&w->rt->inject_lock);
-	if (w->rt->inj_tail)
-		w->rt->inj_tail->next = batch[0];
-	else
-		w->rt->inj_head = batch[0];
-	w->rt->inj_tail = t;
-	atomic_fetch_add_explicit(&w->rt->inj_len, n + 1, memory_order_relaxed);
-	pthread_mutex_unlock(&w->rt->inject_lock);
+	}
+	for (uint32_t i = 0; i <= n; i++)
+		inject_append_locked(rt, batch[i]);
+	pthread_mutex_unlock(&rt->inject_lock);
 	w->mb.overflows++;
 	return true;
 }
@@ -329,27 +374,28 @@ static struct wf_task *runq_steal(struct wf__worker *dst, struct wf__worker *src
 
 void wf__inject_push(struct wf_runtime *rt, struct wf_task *t)
 {
-	t->next = NULL;
 	pthread_mutex_lock(&rt->inject_lock);
-	if (rt->inj_tail)
-		rt->inj_tail->next = t;
-	else
-		rt->inj_head = t;
-	rt->inj_tail = t;
-	atomic_fetch_add_explicit(&rt->inj_len, 1, memory_order_relaxed);
+	while (!inject_reserve_locked(rt, 1)) {
+		/* Out of memory growing the ring: wait for a worker to drain it. */
+		pthread_mutex_unlock(&rt->inject_lock);
+		usleep(1000);
+		pthread_mutex_lock(&rt->inject_lock);
+	}
+	inject_append_locked(rt, t);
 	pthread_mutex_unlock(&rt->inject_lock);
 }
 
 /*
  * Take a batch from the inject queue: one to run now, and up to a fair
  * share (len / workers + 1, at most half a local queue) into the local
- * queue, as Go's globrunqget does.
+ * queue, as Go's globrunqget does. The ring holds pointers, so taking a
+ * batch touches no task (each is on its own stack page: a TLB miss).
  */
 static struct wf_task *inject_pop(struct wf__worker *w, bool batch)
 {
 	struct wf_runtime *rt = w->rt;
 	struct wf_task *t;
-	uint32_t n, len;
+	uint32_t n, len, mask;
 
 	if (atomic_load_explicit(&rt->inj_len, memory_order_relaxed) == 0)
 		return NULL;
@@ -370,17 +416,12 @@ static struct wf_task *inject_pop(struct wf__worker *w, bool batch)
 		if (n > room + 1)
 			n = room + 1;
 	}
-	t = rt->inj_head;
-	rt->inj_head = t->next;
-	for (uint32_t i = 1; i < n; i++) {
-		struct wf_task *x = rt->inj_head;
-
-		rt->inj_head = x->next;
-		runq_put(w, x);
-	}
-	if (!rt->inj_head)
-		rt->inj_tail = NULL;
-	atomic_fetch_sub_explicit(&rt->inj_len, n, memory_order_relaxed);
+	mask = rt->inj_cap - 1;
+	t = rt->inj_ring[rt->inj_head & mask];
+	for (uint32_t i = 1; i < n; i++)
+		runq_put(w, rt->inj_ring[(rt->inj_head + i) & mask]);
+	rt->inj_head = (rt->inj_head + n) & mask;
+	atomic_store_explicit(&rt->inj_len, len - n, memory_order_relaxed);
 	pthread_mutex_unlock(&rt->inject_lock);
 	return t;
 }
@@ -568,7 +609,7 @@ void wf__schedule(struct wf_task *t)
 		switch (s) {
 		case WF_SCHED_IDLE:
 			if (atomic_compare_exchange_weak(&t->sched, &s, WF_SCHED_QUEUED)) {
-				t->sched_at = wf__now();
+				t->sched_at = wf__now_hint();
 				enqueue(t);
 				return;
 			}
@@ -629,7 +670,7 @@ void wf__switch_out(struct wf_task *t, int kind)
 static void requeue_local(struct wf__worker *w, struct wf_task *t)
 {
 	atomic_store_explicit(&t->sched, WF_SCHED_QUEUED, memory_order_relaxed);
-	t->sched_at = wf__now();
+	t->sched_at = w->poll_end;
 	if (t->pinned) {
 		t->next = NULL;
 		if (w->pin_tail)
@@ -676,10 +717,14 @@ static void finish_orphan_poll(struct wf__thread *th, struct wf_task *t)
 	(void)th;
 }
 
-/* Run one poll of t. Returns false if this thread lost its core meanwhile. */
-static bool run_task(struct wf__thread *th, struct wf__worker *w, struct wf_task *t)
+/*
+ * Run one poll of t, starting at time start; its end time is left in
+ * w->poll_end. Returns false if this thread lost its core meanwhile.
+ */
+static bool run_task(struct wf__thread *th, struct wf__worker *w, struct wf_task *t,
+		     uint64_t start)
 {
-	uint64_t start = wf__now(), end;
+	uint64_t end;
 
 	atomic_store_explicit(&t->sched, WF_SCHED_RUNNING, memory_order_relaxed);
 	th->current = t;
@@ -862,6 +907,7 @@ static void park(struct wf__worker *w, uint64_t limit)
 	}
 
 	w->mb.parks++;
+	wf__clock_resync();
 	wf__metrics_flush(w, wf__now());
 	wf__reg_state(w, WF_REG_W_PARKED);
 	WF_PROBE(park, w->index);
@@ -905,11 +951,13 @@ bool wf__worker_loop(struct wf__thread *th, struct wf_task *until, uint64_t drai
 	struct wf__worker *w = th->core;
 	struct wf_runtime *rt = w->rt;
 	unsigned next_runs = 0;
+	uint64_t now = wf__now();
+	bool woke = false;
 
 	w->driver = th;
+	w->poll_end = now;
 	for (;;) {
 		struct wf_task *t;
-		uint64_t now;
 
 		if (until && atomic_load_explicit(&until->done, memory_order_acquire))
 			break;
@@ -923,17 +971,26 @@ bool wf__worker_loop(struct wf__thread *th, struct wf_task *until, uint64_t drai
 		if (t) {
 			if (w->searching)
 				transition_from_searching(w);
-			if (!run_task(th, w, t))
+			woke = false;
+			/* One clock read per poll: this poll starts where the last ended. */
+			if (!run_task(th, w, t, now))
 				return false;	/* the core is someone else's now */
 			now = w->poll_end;
 			if (now >= atomic_load_explicit(&w->timers.next_ns, memory_order_relaxed))
-				wf__timers_run(w, wf__now());
+				wf__timers_run(w, now);
 			continue;
 		}
-		wf__timers_run_all(w, wf__now());
+		now = wf__now();
+		w->poll_end = now;
+		wf__timers_run_all(w, now);
 		if (runq_len(w) || w->pin_head || atomic_load(&w->runnext))
 			continue;
+		if (woke)
+			w->mb.noops++;	/* unparked, found nothing, parks again */
 		park(w, drain_deadline ? drain_deadline : UINT64_MAX);
+		woke = true;
+		now = wf__now();
+		w->poll_end = now;
 	}
 	if (w->searching)
 		transition_from_searching(w);

@@ -36,12 +36,16 @@ static size_t round_pages(size_t n)
 	return (n + (size_t)page_size - 1) & ~((size_t)page_size - 1);
 }
 
-/* Map a stack of (at least) stack_size usable bytes with its control block. */
+/*
+ * Map a stack of (at least) stack_size usable bytes with its control block
+ * on top, in the same page as the first frames: an idle task that never
+ * went deep keeps a single page resident.
+ */
 static struct wf_task *stack_map(size_t stack_size)
 {
-	size_t top = round_pages(sizeof(struct wf_task));
-	size_t usable = round_pages(stack_size);
-	size_t size = (size_t)page_size + usable + top;
+	size_t tsz = (sizeof(struct wf_task) + 63) & ~(size_t)63;
+	size_t body = round_pages(stack_size + tsz);
+	size_t size = (size_t)page_size + body;
 	struct wf_task *t;
 	void *m;
 
@@ -49,14 +53,19 @@ static struct wf_task *stack_map(size_t stack_size)
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 	if (m == MAP_FAILED)
 		return NULL;
+	/*
+	 * The guard page splits the mapping in two: two entries of the
+	 * process's vm.max_map_count (65530 by default) per stack. See
+	 * docs/runtime.md for running more than ~30,000 tasks at once.
+	 */
 	if (mprotect(m, (size_t)page_size, PROT_NONE) != 0) {
 		munmap(m, size);
 		return NULL;
 	}
-	t = (struct wf_task *)((char *)m + size - top);
+	t = (struct wf_task *)((char *)m + size - tsz);
 	t->map = m;
 	t->map_size = size;
-	t->stack_size = usable;
+	t->stack_size = body - tsz;
 	return t;
 }
 
@@ -65,16 +74,64 @@ static void stack_unmap(struct wf_task *t)
 	munmap(t->map, t->map_size);
 }
 
+/*
+ * Stack cache, two levels: each worker keeps up to CONFIG_WEFT_STACK_POOL
+ * stacks of the default size (no lock), and the runtime a shared cache of
+ * up to CONFIG_WEFT_STACK_CACHE more (mutex), moved in batches so the lock
+ * is taken once per batch. Both are arrays of pointers: moving a batch
+ * touches no stack (each is a distinct page, a TLB miss away). mmap/munmap
+ * (two system calls, and a TLB shoot-down on every CPU running the process)
+ * happen only when both levels are empty or full. The shared cache also
+ * serves spawns from outside the runtime and stacks released by threads
+ * that are not workers.
+ */
+#define STACK_BATCH 32
+
+static bool default_size(struct wf_runtime *rt, size_t usable)
+{
+	return usable >= rt->stack_size && usable < rt->stack_size + (size_t)page_size;
+}
+
+static struct wf_task *shared_take(struct wf_runtime *rt, struct wf__worker *w)
+{
+	struct wf_task *t = NULL;
+	unsigned len;
+
+	if (!atomic_load_explicit(&rt->stack_cache_len, memory_order_relaxed))
+		return NULL;
+	pthread_mutex_lock(&rt->stack_lock);
+	len = atomic_load_explicit(&rt->stack_cache_len, memory_order_relaxed);
+	if (len) {
+		t = rt->stack_cache[--len];
+		/* Refill the worker's pool with a batch while we hold the lock. */
+		if (w) {
+			unsigned n = len < STACK_BATCH ? len : STACK_BATCH;
+
+			if (n > CONFIG_WEFT_STACK_POOL - w->pool_len)
+				n = CONFIG_WEFT_STACK_POOL - w->pool_len;
+			len -= n;
+			memcpy(&w->pool[w->pool_len], &rt->stack_cache[len], n * sizeof(*w->pool));
+			w->pool_len += n;
+		}
+		atomic_store_explicit(&rt->stack_cache_len, len, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&rt->stack_lock);
+	return t;
+}
+
 static struct wf_task *stack_get(struct wf_runtime *rt, size_t stack_size)
 {
 	struct wf__worker *w = wf__worker_cur();
+	struct wf_task *t;
 
-	if (w && w->rt == rt && w->pool && stack_size == rt->stack_size) {
-		struct wf_task *t = w->pool;
-
-		w->pool = t->pool_next;
-		w->pool_len--;
-		return t;
+	if (w && w->rt != rt)
+		w = NULL;
+	if (stack_size == rt->stack_size) {
+		if (w && w->pool_len)
+			return w->pool[--w->pool_len];
+		t = shared_take(rt, w);
+		if (t)
+			return t;
 	}
 	return stack_map(stack_size);
 }
@@ -83,26 +140,70 @@ static void stack_put(struct wf_task *t)
 {
 	struct wf__worker *w = wf__worker_cur();
 	struct wf_runtime *rt = t->rt;
+	unsigned len;
 
-	if (w && w->rt == rt && t->stack_size == round_pages(rt->stack_size) &&
-	    w->pool_len < CONFIG_WEFT_STACK_POOL && !atomic_load(&rt->stop)) {
-		t->pool_next = w->pool;
-		w->pool = t;
-		w->pool_len++;
+	if (!default_size(rt, t->stack_size) || atomic_load(&rt->stop)) {
+		stack_unmap(t);
 		return;
 	}
-	stack_unmap(t);
+	if (w && w->rt != rt)
+		w = NULL;
+	if (w && w->pool_len < CONFIG_WEFT_STACK_POOL) {
+		w->pool[w->pool_len++] = t;
+		return;
+	}
+	pthread_mutex_lock(&rt->stack_lock);
+	len = atomic_load_explicit(&rt->stack_cache_len, memory_order_relaxed);
+	if (len < CONFIG_WEFT_STACK_CACHE) {
+		rt->stack_cache[len++] = t;
+		t = NULL;
+		/* A full worker pool gives half of itself back too. */
+		if (w) {
+			unsigned n = w->pool_len / 2;
+
+			if (n > CONFIG_WEFT_STACK_CACHE - len)
+				n = CONFIG_WEFT_STACK_CACHE - len;
+			w->pool_len -= n;
+			memcpy(&rt->stack_cache[len], &w->pool[w->pool_len], n * sizeof(*w->pool));
+			len += n;
+		}
+		atomic_store_explicit(&rt->stack_cache_len, len, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&rt->stack_lock);
+	if (t)
+		stack_unmap(t);
+}
+
+/* Allocate the pools' slot arrays (runtime creation). */
+int wf__stack_cache_init(struct wf_runtime *rt)
+{
+	rt->stack_cache = calloc(CONFIG_WEFT_STACK_CACHE + 1, sizeof(*rt->stack_cache));
+	if (!rt->stack_cache)
+		return -ENOMEM;
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		rt->workers[i].pool = calloc(CONFIG_WEFT_STACK_POOL + 1, sizeof(struct wf_task *));
+		if (!rt->workers[i].pool)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Unmap the runtime's shared stack cache and free the arrays (runtime free). */
+void wf__stack_cache_drain(struct wf_runtime *rt)
+{
+	unsigned len = atomic_load(&rt->stack_cache_len);
+
+	for (unsigned i = 0; i < len && rt->stack_cache; i++)
+		stack_unmap(rt->stack_cache[i]);
+	atomic_store(&rt->stack_cache_len, 0);
+	free(rt->stack_cache);
+	rt->stack_cache = NULL;
 }
 
 void wf__stack_pool_drain(struct wf__worker *w)
 {
-	while (w->pool) {
-		struct wf_task *t = w->pool;
-
-		w->pool = t->pool_next;
-		stack_unmap(t);
-	}
-	w->pool_len = 0;
+	while (w->pool_len)
+		stack_unmap(w->pool[--w->pool_len]);
 }
 
 /* --- stack overflow ----------------------------------------------------------- */
@@ -274,7 +375,7 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 	t->reg.file_addr = (uint64_t)(uintptr_t)file;
 	t->reg.line = (uint32_t)line;
 	t->reg.flags = (flags & WF_SPAWN_PINNED ? 1u : 0u) | (root ? 2u : 0u);
-	t->reg.spawn_ns = wf__now();
+	t->reg.spawn_ns = wf__now_hint();
 	t->reg.id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
 	if (opts && opts->name)
 		snprintf(t->reg.name, sizeof(t->reg.name), "%s", opts->name);
@@ -295,7 +396,7 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 	WF_PROBE(task_spawn, t->reg.id, t->reg.name, file, line);
 	if (tp)
 		*tp = t;
-	t->sched_at = wf__now();
+	t->sched_at = t->reg.spawn_ns;
 
 	wf__spawn_enqueue(t);
 	return 0;
@@ -335,14 +436,20 @@ void wf__task_finish(struct wf__worker *w, struct wf_task *t)
 		 atomic_load_explicit(&t->m.busy_ns, memory_order_relaxed));
 	atomic_store(&t->sched, WF_SCHED_DONE);
 	pthread_mutex_lock(&t->join_lock);
-	atomic_store_explicit(&t->done, 1, memory_order_release);
+	atomic_store(&t->done, 1);
 	j = t->joiner;
 	t->joiner = NULL;
 	if (j)
 		wf__wake(j->task, j->gen, WF_WOKEN_OK);
 	pthread_mutex_unlock(&t->join_lock);
-	/* A thread blocked in wf_join()/wf_block_on() waits on t->done. */
-	wf__futex_wake(&t->done, INT32_MAX);
+	/*
+	 * A thread blocked in wf_join()/wf_block_on() waits on t->done. It
+	 * sets thread_waiters before re-reading done, we store done before
+	 * reading thread_waiters (both seq_cst): one of us sees the other, and
+	 * the common case (no thread waiting) costs no system call.
+	 */
+	if (atomic_load(&t->thread_waiters))
+		wf__futex_wake(&t->done, INT32_MAX);
 	(void)w;
 	wf__task_release(t);
 	if (atomic_fetch_sub(&shard->live, 1) == 1 && atomic_load(&rt->shutdown)) {
@@ -384,7 +491,8 @@ int wf_join_until(wf_task *t, void **result, uint64_t deadline_ns)
 				pthread_mutex_unlock(&t->join_lock);
 			}
 		} else {
-			while (!atomic_load_explicit(&t->done, memory_order_acquire)) {
+			atomic_store(&t->thread_waiters, 1);
+			while (!atomic_load(&t->done)) {
 				if (deadline_ns != WF_FOREVER && wf__now() >= deadline_ns)
 					return -ETIMEDOUT;
 				wf__futex_wait(&t->done, 0, deadline_ns);

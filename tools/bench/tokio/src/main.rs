@@ -1,0 +1,486 @@
+// SPDX-License-Identifier: MIT
+//
+// weft-bench-tokio: the Tokio side of weft's runtime benchmarks.
+//
+// Usage: weft-bench-tokio [--workers N] [--iters K] [--list] [PATTERN...]
+//
+// Prints one JSON object per line on stdout, one per benchmark:
+//   {"bench":"yield_many","impl":"tokio","ns_per_op":93.1,"ops":200000,
+//    "workers":2,"iters":50,"stat":"median","min_ns_per_op":90.2}
+// ns_per_op is the median over K timed iterations of (iteration time / ops);
+// one untimed warm-up iteration runs first. weft's C peer
+// ($(obj)/tools/bench/weft-bench) takes the same flags and prints the same
+// lines with "impl":"weft". docs/benchmarks.md defines every workload; the
+// definitions here must stay in step with it.
+//
+// PATTERN: a bench runs when its name matches any PATTERN. A pattern
+// containing '*' or '?' is a glob over the whole name, any other pattern
+// matches as a substring. No PATTERN: every bench. No bench name is a
+// substring of another, so a full name selects exactly that bench.
+// --list prints the selected names, one a line, and runs nothing:
+// tools/bench/run uses it to run each bench for every implementation back
+// to back, so that both are measured under the same machine conditions.
+//
+// Timing conventions shared with the weft side:
+// - the runtime is built before timing starts and dropped after it ends;
+// - the clock starts just before the first spawn and stops when the thread
+//   outside the runtime (main) has seen the last completion;
+// - completions are signalled to main through a countdown latch (an atomic
+//   counter plus a mutex/condvar), the same cost on both sides.
+
+use std::env;
+use std::fs;
+use std::process;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::runtime::{Builder, Runtime};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::task::yield_now;
+
+// Workload parameters: the same on the weft side (docs/benchmarks.md).
+const SPAWN_MANY: usize = 10_000;
+const YIELD_TASKS: usize = 200;
+const YIELDS_PER_TASK: usize = 1_000;
+const PING_PONGS: usize = 1_000;
+const CHAIN_LEN: usize = 1_000;
+const MPSC_SENDERS: usize = 5;
+const MPSC_PER_SENDER: usize = 1_000;
+// Tokio's contention_bounded uses a capacity that is never reached (1e6);
+// the total message count gives the same never-full behaviour without
+// penalising a channel that allocates its ring up front.
+const MPSC_CAP: usize = MPSC_SENDERS * MPSC_PER_SENDER;
+// Tokio's contention_bounded_full: senders hit backpressure.
+const MPSC_FULL_CAP: usize = 100;
+const CTX_SWITCHES: usize = 100_000;
+const IDLE_TASKS: usize = 100_000;
+
+const DEFAULT_ITERS: usize = 50;
+
+/// Counts completions down to zero and wakes the waiting (non-runtime)
+/// thread on the last one.
+struct Countdown {
+    rem: AtomicUsize,
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Countdown {
+    fn new(n: usize) -> Arc<Countdown> {
+        Arc::new(Countdown {
+            rem: AtomicUsize::new(n),
+            done: Mutex::new(false),
+            cv: Condvar::new(),
+        })
+    }
+
+    fn hit(&self) {
+        if self.rem.fetch_sub(1, Ordering::AcqRel) == 1 {
+            *self.done.lock().unwrap() = true;
+            self.cv.notify_one();
+        }
+    }
+
+    fn wait(&self) {
+        let mut done = self.done.lock().unwrap();
+        while !*done {
+            done = self.cv.wait(done).unwrap();
+        }
+    }
+}
+
+/// One timed iteration: returns the elapsed time and optional extra
+/// measurement (resident bytes per task for idle_task_mem).
+type IterFn = fn(&Runtime) -> (Duration, Option<f64>);
+
+struct Bench {
+    name: &'static str,
+    ops: usize,
+    /// true: a current-thread runtime (one worker, no stealing).
+    current_thread: bool,
+    run: IterFn,
+}
+
+// spawn_many_local: a task running on a worker spawns SPAWN_MANY empty
+// tasks (they land in that worker's local queue and get stolen from there);
+// each decrements the countdown. ns per spawn, completion included.
+fn spawn_many_local(rt: &Runtime) -> (Duration, Option<f64>) {
+    let cd = Countdown::new(SPAWN_MANY);
+    let cd2 = cd.clone();
+    let start = Instant::now();
+    rt.spawn(async move {
+        for _ in 0..SPAWN_MANY {
+            let cd = cd2.clone();
+            tokio::spawn(async move { cd.hit() });
+        }
+    });
+    cd.wait();
+    (start.elapsed(), None)
+}
+
+// spawn_many_remote_idle: the main thread, outside the runtime, spawns
+// SPAWN_MANY empty tasks into the idle runtime (inject queue), then waits
+// for every one of them through its join handle.
+fn spawn_many_remote_idle(rt: &Runtime) -> (Duration, Option<f64>) {
+    let mut handles = Vec::with_capacity(SPAWN_MANY);
+    let start = Instant::now();
+    for _ in 0..SPAWN_MANY {
+        handles.push(rt.spawn(async {}));
+    }
+    rt.block_on(async {
+        for h in handles.drain(..) {
+            h.await.unwrap();
+        }
+    });
+    (start.elapsed(), None)
+}
+
+// yield_many: YIELD_TASKS tasks spawned from outside, each yields
+// YIELDS_PER_TASK times then completes. ns per yield.
+fn yield_many(rt: &Runtime) -> (Duration, Option<f64>) {
+    let cd = Countdown::new(YIELD_TASKS);
+    let start = Instant::now();
+    for _ in 0..YIELD_TASKS {
+        let cd = cd.clone();
+        rt.spawn(async move {
+            for _ in 0..YIELDS_PER_TASK {
+                yield_now().await;
+            }
+            cd.hit();
+        });
+    }
+    cd.wait();
+    (start.elapsed(), None)
+}
+
+// ping_pong: a root task spawns PING_PONGS tasks; each creates two oneshot
+// channels, spawns a partner that waits on the first and answers on the
+// second, sends the ping and waits for the pong. ns per round trip (two
+// spawns and two oneshots included, as in Tokio's rt_multi_threaded).
+fn ping_pong(rt: &Runtime) -> (Duration, Option<f64>) {
+    let cd = Countdown::new(PING_PONGS);
+    let cd2 = cd.clone();
+    let start = Instant::now();
+    rt.spawn(async move {
+        for _ in 0..PING_PONGS {
+            let cd = cd2.clone();
+            tokio::spawn(async move {
+                let (ping_tx, ping_rx) = oneshot::channel::<()>();
+                let (pong_tx, pong_rx) = oneshot::channel::<()>();
+                tokio::spawn(async move {
+                    ping_rx.await.unwrap();
+                    pong_tx.send(()).unwrap();
+                });
+                ping_tx.send(()).unwrap();
+                pong_rx.await.unwrap();
+                cd.hit();
+            });
+        }
+    });
+    cd.wait();
+    (start.elapsed(), None)
+}
+
+fn chain(cd: Arc<Countdown>, n: usize) {
+    if n == 0 {
+        cd.hit();
+    } else {
+        tokio::spawn(async move { chain(cd, n - 1) });
+    }
+}
+
+// chained_spawn: a root task spawns a task that spawns the next, CHAIN_LEN
+// deep; the last one completes the countdown. ns per link.
+fn chained_spawn(rt: &Runtime) -> (Duration, Option<f64>) {
+    let cd = Countdown::new(1);
+    let cd2 = cd.clone();
+    let start = Instant::now();
+    rt.spawn(async move { chain(cd2, CHAIN_LEN) });
+    cd.wait();
+    (start.elapsed(), None)
+}
+
+// A root task creates a bounded channel of capacity `cap`, spawns
+// MPSC_SENDERS senders of MPSC_PER_SENDER messages each and receives all of
+// them itself. ns per message; channel creation included.
+fn mpsc_run(rt: &Runtime, cap: usize) -> (Duration, Option<f64>) {
+    let cd = Countdown::new(1);
+    let cd2 = cd.clone();
+    let start = Instant::now();
+    rt.spawn(async move {
+        let (tx, mut rx) = mpsc::channel::<usize>(cap);
+        for _ in 0..MPSC_SENDERS {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                for i in 0..MPSC_PER_SENDER {
+                    tx.send(i).await.unwrap();
+                }
+            });
+        }
+        drop(tx);
+        for _ in 0..MPSC_SENDERS * MPSC_PER_SENDER {
+            rx.recv().await.unwrap();
+        }
+        cd2.hit();
+    });
+    cd.wait();
+    (start.elapsed(), None)
+}
+
+fn mpsc_bounded(rt: &Runtime) -> (Duration, Option<f64>) {
+    mpsc_run(rt, MPSC_CAP)
+}
+
+fn mpsc_backpressure(rt: &Runtime) -> (Duration, Option<f64>) {
+    mpsc_run(rt, MPSC_FULL_CAP)
+}
+
+// ctx_switch: one task on a current-thread runtime yields CTX_SWITCHES
+// times. ns per yield: the cost of suspending a task and resuming it
+// through the scheduler with nothing else to run.
+fn ctx_switch(rt: &Runtime) -> (Duration, Option<f64>) {
+    let start = Instant::now();
+    let h = rt.spawn(async {
+        for _ in 0..CTX_SWITCHES {
+            yield_now().await;
+        }
+    });
+    rt.block_on(h).unwrap();
+    (start.elapsed(), None)
+}
+
+// A future that wakes its own task and returns Pending once: the task goes
+// straight back to the run queue. Tokio's yield_now instead defers the wake
+// until the scheduler has polled its drivers (in 1.24 that is an epoll_wait
+// per yield when nothing else is runnable); this one measures the bare
+// reschedule, for reference.
+struct SelfWake(bool);
+
+impl std::future::Future for SelfWake {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+// self_wake (Tokio only, a reference point): as ctx_switch, but the
+// task suspends through a self-wake instead of yield_now.
+fn self_wake(rt: &Runtime) -> (Duration, Option<f64>) {
+    let start = Instant::now();
+    let h = rt.spawn(async {
+        for _ in 0..CTX_SWITCHES {
+            SelfWake(false).await;
+        }
+    });
+    rt.block_on(h).unwrap();
+    (start.elapsed(), None)
+}
+
+fn rss_bytes() -> Option<f64> {
+    let s = fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024.0)
+}
+
+// idle_task_mem: spawn IDLE_TASKS tasks from outside that each park on a
+// semaphore with no permits (an idle task: alive, suspended, waiting), and
+// wait until all of them have run up to that point. ns per task for that;
+// bytes_per_task = growth of the resident set / IDLE_TASKS, taken on the
+// first (warm-up) iteration of a fresh process, since later iterations
+// reuse memory the allocator kept. Then release them all.
+fn idle_task_mem(rt: &Runtime) -> (Duration, Option<f64>) {
+    let sem = Arc::new(Semaphore::new(0));
+    let started = Countdown::new(IDLE_TASKS);
+    let finished = Countdown::new(IDLE_TASKS);
+    let rss0 = rss_bytes();
+    let start = Instant::now();
+    for _ in 0..IDLE_TASKS {
+        let sem = sem.clone();
+        let started = started.clone();
+        let finished = finished.clone();
+        rt.spawn(async move {
+            started.hit();
+            sem.acquire().await.unwrap().forget();
+            finished.hit();
+        });
+    }
+    started.wait();
+    let elapsed = start.elapsed();
+    let bytes = match (rss0, rss_bytes()) {
+        (Some(a), Some(b)) => Some(((b - a) / IDLE_TASKS as f64).max(0.0)),
+        _ => None,
+    };
+    sem.add_permits(IDLE_TASKS);
+    finished.wait();
+    (elapsed, bytes)
+}
+
+// idle_task_mem comes first: its memory figure wants a process whose
+// allocator has not yet kept memory freed by other benches.
+const BENCHES: &[Bench] = &[
+    Bench { name: "idle_task_mem", ops: IDLE_TASKS, current_thread: false, run: idle_task_mem },
+    Bench { name: "spawn_many_local", ops: SPAWN_MANY, current_thread: false, run: spawn_many_local },
+    Bench { name: "spawn_many_remote_idle", ops: SPAWN_MANY, current_thread: false, run: spawn_many_remote_idle },
+    Bench { name: "yield_many", ops: YIELD_TASKS * YIELDS_PER_TASK, current_thread: false, run: yield_many },
+    Bench { name: "ping_pong", ops: PING_PONGS, current_thread: false, run: ping_pong },
+    Bench { name: "chained_spawn", ops: CHAIN_LEN, current_thread: false, run: chained_spawn },
+    Bench { name: "mpsc_bounded", ops: MPSC_SENDERS * MPSC_PER_SENDER, current_thread: false, run: mpsc_bounded },
+    Bench { name: "mpsc_backpressure", ops: MPSC_SENDERS * MPSC_PER_SENDER, current_thread: false, run: mpsc_backpressure },
+    Bench { name: "ctx_switch", ops: CTX_SWITCHES, current_thread: true, run: ctx_switch },
+    Bench { name: "self_wake", ops: CTX_SWITCHES, current_thread: true, run: self_wake },
+];
+
+fn glob_match(p: &[u8], s: &[u8]) -> bool {
+    // Iterative '*' / '?' matcher with single backtrack point.
+    let (mut pi, mut si) = (0, 0);
+    let (mut star, mut mark) = (usize::MAX, 0);
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = pi;
+            mark = si;
+            pi += 1;
+        } else if star != usize::MAX {
+            pi = star + 1;
+            mark += 1;
+            si = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+fn selected(name: &str, patterns: &[String]) -> bool {
+    patterns.is_empty()
+        || patterns.iter().any(|p| {
+            if p.contains('*') || p.contains('?') {
+                glob_match(p.as_bytes(), name.as_bytes())
+            } else {
+                name.contains(p.as_str())
+            }
+        })
+}
+
+fn build_runtime(current_thread: bool, workers: usize) -> Runtime {
+    let mut b = if current_thread {
+        Builder::new_current_thread()
+    } else {
+        let mut b = Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    b.enable_all().build().unwrap_or_else(|e| {
+        eprintln!("weft-bench-tokio: cannot build the runtime: {}", e);
+        process::exit(1)
+    })
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn usage(code: i32) -> ! {
+    let text = "usage: weft-bench-tokio [--workers N] [--iters K] [--list] [PATTERN...]\n\
+                \x20 --workers N  worker threads of the multi-thread runtime (default: CPUs)\n\
+                \x20 --iters K    timed iterations per bench, median reported (default 50)\n\
+                \x20 --list       print the bench names and exit\n\
+                \x20 PATTERN      substring, or glob with * and ?, of the benches to run\n";
+    if code == 0 {
+        print!("{}", text);
+    } else {
+        eprint!("{}", text);
+    }
+    process::exit(code)
+}
+
+fn parse_count(flag: &str, v: Option<String>) -> usize {
+    match v.as_deref().map(str::parse::<usize>) {
+        Some(Ok(n)) if n > 0 => n,
+        _ => {
+            eprintln!(
+                "weft-bench-tokio: {} needs a positive integer, got '{}'",
+                flag,
+                v.unwrap_or_default()
+            );
+            process::exit(2)
+        }
+    }
+}
+
+fn main() {
+    let mut workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut iters = DEFAULT_ITERS;
+    let mut list = false;
+    let mut patterns: Vec<String> = Vec::new();
+
+    let mut args = env::args().skip(1);
+    while let Some(a) = args.next() {
+        if let Some(v) = a.strip_prefix("--workers=") {
+            workers = parse_count("--workers", Some(v.to_string()));
+        } else if let Some(v) = a.strip_prefix("--iters=") {
+            iters = parse_count("--iters", Some(v.to_string()));
+        } else {
+            match a.as_str() {
+                "--workers" => workers = parse_count("--workers", args.next()),
+                "--iters" => iters = parse_count("--iters", args.next()),
+                "--list" => list = true,
+                "-h" | "--help" => usage(0),
+                "--" => patterns.extend(args.by_ref()),
+                s if s.starts_with('-') => {
+                    eprintln!("weft-bench-tokio: unknown option '{}'", s);
+                    usage(2)
+                }
+                _ => patterns.push(a),
+            }
+        }
+    }
+
+    for b in BENCHES.iter().filter(|b| selected(b.name, &patterns)) {
+        if list {
+            println!("{}", b.name);
+            continue;
+        }
+        let rt = build_runtime(b.current_thread, workers);
+        let (_, mut extra) = (b.run)(&rt); // warm-up, untimed
+        let mut per_op = Vec::with_capacity(iters);
+        for _ in 0..iters {
+            let (d, e) = (b.run)(&rt);
+            if extra.is_none() {
+                extra = e;
+            }
+            per_op.push(d.as_nanos() as f64 / b.ops as f64);
+        }
+        drop(rt);
+        let min = per_op.iter().cloned().fold(f64::INFINITY, f64::min);
+        let med = median(&mut per_op);
+        let w = if b.current_thread { 1 } else { workers };
+        let mut line = format!(
+            "{{\"bench\":\"{}\",\"impl\":\"tokio\",\"ns_per_op\":{:.1},\"ops\":{},\"workers\":{},\"iters\":{},\"stat\":\"median\",\"min_ns_per_op\":{:.1}",
+            b.name, med, b.ops, w, iters, min
+        );
+        if let Some(bytes) = extra {
+            line.push_str(&format!(",\"bytes_per_task\":{:.0}", bytes));
+        }
+        line.push('}');
+        println!("{}", line);
+    }
+}
