@@ -13,6 +13,7 @@ libweft-y += runtime/src/clock.o
 libweft-y += runtime/src/arch/switch_$(ARCH).o
 
 examples-y += runtime/examples/hello
+examples-y += runtime/examples/stall_demo
 libweft-y += runtime/src/metrics_dump.o
 libweft-y += runtime/src/mutex.o
 libweft-y += runtime/src/rwlock.o

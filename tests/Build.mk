@@ -83,3 +83,4 @@ tests-y += tests/runtime/chan_oneshot
 tests-y += tests/runtime/chan_broadcast
 tests-y += tests/runtime/chan_watch
 tests-y += tests/runtime/select
+tests-y += tests/runtime/sched_stress
