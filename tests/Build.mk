@@ -84,3 +84,4 @@ tests-y += tests/runtime/chan_broadcast
 tests-y += tests/runtime/chan_watch
 tests-y += tests/runtime/select
 tests-y += tests/runtime/sched_stress
+tests-sh-y += tests/runtime/valgrind.sh

@@ -36,10 +36,12 @@
  * set implies permits == 0. While WAITERS is set nobody changes the word
  * without the lock: fast senders and receivers back off to the slow path.
  * There a receiver hands its freed permit straight to the first waiter:
- * it wins the waiter's wake (select.h), claims a position and copies the
- * waiter's message into the ring on its behalf, under the lock; the
- * sender, once woken, takes the lock once before it returns, so its
- * buffer is not reused before the copy is done. A wake that loses (the
+ * under the lock it copies the waiter's message into a staging buffer,
+ * wins the waiter's wake (select.h), and queues the staged copy on the
+ * waiter's behalf. The sender's buffer is read only before the wake, so a
+ * sender woken this way returns at once, without touching the lock (the
+ * extra copy is cheaper than a second lock round trip between the
+ * receiver's and the sender's cores). A wake that loses (the
  * sender timed out, was cancelled, or chose another select case) moves
  * on to the next waiter; with none left the permit goes back to the word
  * and WAITERS is cleared. So a permit is never lost, a blocked sender is
@@ -110,6 +112,7 @@ struct wf_chan {
 	uint32_t cap;			/* permits when empty */
 	bool unbounded;
 	_Atomic uint64_t high_water;
+	unsigned char *stage;		/* hand-off copy, under the lock */
 
 	_Atomic uint64_t word __wf_aligned;	/* permits | WAITERS | CLOSED */
 	_Atomic uint64_t tail __wf_aligned;	/* senders */
@@ -193,7 +196,10 @@ static int chan_new(wf_chan **chp, size_t elem_size, size_t capacity, bool unbou
 		return -ENOMEM;
 	memset(ch, 0, sizeof(*ch));
 	ch->ring = wf__alloc_aligned((size_t)slots * stride);
-	if (!ch->ring) {
+	ch->stage = malloc(elem_size);
+	if (!ch->ring || !ch->stage) {
+		free(ch->ring);
+		free(ch->stage);
 		free(ch);
 		return -ENOMEM;
 	}
@@ -230,6 +236,7 @@ void wf_chan_free(wf_chan *ch)
 		if (!node->task)
 			free(node);
 	pthread_mutex_destroy(&ch->lock);
+	free(ch->stage);
 	free(ch->ring);
 	free(ch);
 }
@@ -382,10 +389,13 @@ static struct wf__waiter *handoff_locked(struct wf_chan *ch, uint32_t n)
 			node->next = to_free;
 			to_free = node;
 			n--;
-		} else if (wf__node_wake(node, WF__NODE_WON)) {
-			/* The sender waits for our unlock before reusing its buffer. */
-			ring_put(ch, (const void *)node->data, true);
-			n--;
+		} else {
+			/* Once woken, the sender may reuse its buffer: copy first. */
+			memcpy(ch->stage, (const void *)node->data, ch->elem_size);
+			if (wf__node_wake(node, WF__NODE_WON)) {
+				ring_put(ch, ch->stage, true);
+				n--;
+			}
 		}
 		if (!ch->sendq.head)
 			atomic_fetch_and_explicit(&ch->word, ~CHAN_WAITERS, memory_order_relaxed);
@@ -462,7 +472,8 @@ static int admit_locked(struct wf_chan *ch, bool may_queue)
 			return -EAGAIN;
 		/* Fails if a receiver put a permit back meanwhile: retry. */
 		if (atomic_compare_exchange_weak_explicit(&ch->word, &w, w | CHAN_WAITERS,
-							  memory_order_relaxed, memory_order_relaxed))
+							  memory_order_relaxed,
+							  memory_order_relaxed))
 			return -EAGAIN;
 	}
 }
@@ -546,17 +557,12 @@ int wf_chan_send_until(wf_chan *ch, const void *msg, uint64_t deadline_ns)
 	pthread_mutex_unlock(&ch->lock);
 
 	reason = wf__wait(node.task, node.gen, deadline_ns);
-
-	/*
-	 * Always retake the lock: after a hand-off the receiver is copying
-	 * our message until it unlocks.
-	 */
+	if (reason == WF_WOKEN_OK)	/* unlinked, message queued or -EPIPE */
+		return node.result == WF__NODE_WON ? 0 : (int)node.result;
 	pthread_mutex_lock(&ch->lock);
 	sendq_remove(ch, &node);
 	pthread_mutex_unlock(&ch->lock);
-	if (reason != WF_WOKEN_OK)
-		return wf__wait_errno(reason);
-	return node.result == WF__NODE_WON ? 0 : (int)node.result;
+	return wf__wait_errno(reason);
 }
 
 int wf_chan_send(wf_chan *ch, const void *msg)

@@ -150,6 +150,7 @@ struct wf_task {
 	void *map;
 	size_t map_size;
 	size_t stack_size;		/* usable bytes */
+	unsigned vg_stack;		/* valgrind's id for the stack */
 
 	/* Task list of the runtime (shard = worker index that spawned it). */
 	struct wf_task *all_prev, *all_next;

@@ -26,6 +26,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define VALGRIND_STACK_REGISTER(lo, hi) 0u
+#define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
+#endif
+
 static _Atomic uint64_t next_task_id = 1;
 static long page_size;
 
@@ -66,11 +73,14 @@ static struct wf_task *stack_map(size_t stack_size)
 	t->map = m;
 	t->map_size = size;
 	t->stack_size = body - tsz;
+	/* Lets valgrind tell a stack switch from a wild stack pointer. */
+	t->vg_stack = VALGRIND_STACK_REGISTER((char *)m + page_size, (char *)t);
 	return t;
 }
 
 static void stack_unmap(struct wf_task *t)
 {
+	VALGRIND_STACK_DEREGISTER(t->vg_stack);
 	munmap(t->map, t->map_size);
 }
 
@@ -361,11 +371,13 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 		/* Keep the mapping fields; reset everything else. */
 		void *map = t->map;
 		size_t map_size = t->map_size, ss = t->stack_size;
+		unsigned vg = t->vg_stack;
 
 		memset(t, 0, sizeof(*t));
 		t->map = map;
 		t->map_size = map_size;
 		t->stack_size = ss;
+		t->vg_stack = vg;
 	}
 	t->rt = rt;
 	t->fn = fn;

@@ -266,37 +266,56 @@ TEST(errors)
 	EXPECT_EQ(0, wf_runtime_free(rt));
 }
 
-static _Atomic long cancelled_rc;
+static _Atomic long cancelled_rc = 1;
 
-static void *runs_blocking_forever_ish(void *arg)
+static void *runs_blocking(void *arg)
 {
-	long rc = wf_run_blocking(sleep_ms, (void *)300L, NULL);
-
-	atomic_store(&cancelled_rc, rc);
+	atomic_store(&cancelled_rc, wf_run_blocking(sleep_ms, (void *)10L, NULL));
 	return NULL;
 }
 
 static void *spawn_and_leave(void *arg)
 {
-	wf_spawn(NULL, runs_blocking_forever_ish, NULL);
-	wf_sleep_ns(20 * WF_NSEC_PER_MSEC);
+	wf_spawn(NULL, runs_blocking, NULL);
 	return NULL;
 }
 
-TEST(shutdown_waits_for_running_jobs)
+/* Poll the pool's stats until cond holds (10 s at most). */
+#define WAIT_STATS(rt, st, cond) \
+	do { \
+		uint64_t _until = wf_now_ns() + 10 * WF_NSEC_PER_SEC; \
+		do { \
+			ASSERT_EQ(0, wf_blocking_stats(rt, &(st))); \
+			if (cond) \
+				break; \
+			usleep(1000); \
+		} while (wf_now_ns() < _until); \
+		ASSERT_TRUE(cond); \
+	} while (0)
+
+TEST(shutdown_drops_unstarted_jobs_and_waits_for_running_ones)
 {
 	struct wf_runtime_opts o = { .blocking_threads = 1, .blocking_queue = 8 };
-	wf_blocking *queued;
+	struct wf_blocking_stats st;
+	wf_blocking *busy, *queued;
 	wf_runtime *rt;
+	void *res = NULL;
 
 	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	/* Occupy the pool's one thread for 500 ms. */
+	ASSERT_EQ(0, wf_spawn_blocking_on(rt, &busy, sleep_ms, (void *)500L, 0));
+	WAIT_STATS(rt, st, st.threads == 1 && st.queued == 0);
+	/* A task's job queues behind it, then one from this thread. */
 	ASSERT_EQ(0, wf_block_on(rt, spawn_and_leave, NULL, NULL));
-	/* The pool's one thread is busy: this one stays queued and is dropped. */
+	WAIT_STATS(rt, st, st.queued == 1);
 	ASSERT_EQ(0, wf_spawn_blocking_on(rt, &queued, sleep_ms, (void *)1L, 0));
 	ASSERT_EQ(0, wf_runtime_shutdown(rt, 0));
-	/* The cancelled task waited for its job, then said so. */
-	EXPECT_EQ(-ECANCELED, atomic_load(&cancelled_rc));
+	/* The running job finished; the queued ones were dropped. */
+	EXPECT_EQ(0, wf_blocking_join(busy, &res));
+	EXPECT_EQ((void *)500L, res);
 	EXPECT_ERRNO(ECANCELED, wf_blocking_join(queued, NULL));
+	/* The waiting task saw its job dropped. */
+	EXPECT_EQ(-ECANCELED, atomic_load(&cancelled_rc));
 	EXPECT_EQ(0, wf_runtime_free(rt));
 }
 

@@ -8,6 +8,7 @@
  */
 #include "wtest.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -68,6 +69,20 @@ static void check_thread(void)
 		atomic_fetch_add(&bad_tls, 1);
 }
 
+static wf_notify *pokes[TASKS];
+static _Atomic int poker_stop;
+
+/* A foreign thread that keeps poking every hopper's notify. */
+static void *poker(void *arg)
+{
+	while (!atomic_load(&poker_stop))
+		for (int i = 0; i < TASKS; i++) {
+			wf_notify_one(pokes[i]);
+			usleep(10);
+		}
+	return NULL;
+}
+
 static void *child(void *arg)
 {
 	wf_yield();
@@ -89,8 +104,12 @@ static void *hopper(void *arg)
 		int now;
 
 		wf_set_errno(mine);
-		/* Three ways to suspend, each resumed from a different place. */
-		switch (i % 3) {
+		/* Four ways to suspend, each resumed from a different place. */
+		switch (i % 4) {
+		case 3:
+			/* Woken by a thread outside the runtime: any worker resumes us. */
+			wf_notify_wait(pokes[id]);
+			break;
 		case 0:
 			wf_sleep_ns(1000);
 			break;
@@ -150,10 +169,18 @@ TEST_TIMEOUT(errno_and_thread_identity_survive_migration, 120)
 {
 	struct wf_runtime_opts o = { .workers = WORKERS };
 	wf_runtime *rt;
+	pthread_t pk;
 
+	for (int i = 0; i < TASKS; i++)
+		ASSERT_EQ(0, wf_notify_new(&pokes[i]));
+	ASSERT_EQ(0, pthread_create(&pk, NULL, poker, NULL));
 	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
 	ASSERT_EQ(0, wf_block_on(rt, root, NULL, NULL));
 	ASSERT_EQ(0, wf_runtime_free(rt));
+	atomic_store(&poker_stop, 1);
+	pthread_join(pk, NULL);
+	for (int i = 0; i < TASKS; i++)
+		wf_notify_free(pokes[i]);
 	TH_LOG("%ld resumes, %ld migrations", atomic_load(&resumes), atomic_load(&migrations));
 	EXPECT_EQ(0L, atomic_load(&bad_errno));
 	EXPECT_EQ(0L, atomic_load(&bad_tid));
