@@ -132,8 +132,8 @@ struct wf_task {
 	struct wf__worker *last;	/* worker that ran the last poll */
 	struct wf_runtime *rt;
 
-	/* Join: one joiner at a time, under join_lock. */
-	pthread_mutex_t join_lock;
+	/* Join: one joiner at a time, under join_lock (a spinlock, sync_internal.h). */
+	uint32_t join_lock;
 	struct wf__waiter *joiner;
 
 	/* Identity: id and name live in the registry record (weft/registry.h). */
@@ -152,8 +152,8 @@ struct wf_task {
 	size_t stack_size;		/* usable bytes */
 	unsigned vg_stack;		/* valgrind's id for the stack */
 
-	/* Task list of the runtime (shard = worker index that spawned it). */
-	struct wf_task *all_prev, *all_next;
+	/* Slot in the runtime's task table (shard = worker index that spawned it). */
+	uint32_t slot;
 	int shard;
 
 	void **tls;			/* WF_TLS_KEYS values, allocated on first set */
@@ -257,9 +257,17 @@ struct wf__worker {
 	struct wf__timer_shard timers;
 	struct wf_reg_worker *reg;	/* this worker's registry slot */
 
-	/* Task list shard. */
+	/*
+	 * Task table shard: a dense array of task pointers (slots reused
+	 * through a free list), not a list threaded through the tasks: each
+	 * task sits on its own stack page, and linking through neighbours
+	 * costs a TLB miss per spawn and exit. Iterate with
+	 * wf__for_each_task() under tasks_lock.
+	 */
 	pthread_mutex_t tasks_lock __wf_aligned;
-	struct wf_task *tasks;
+	struct wf_task **tasks;
+	uint32_t tasks_len, tasks_cap;	/* slots in use up to len; capacity */
+	uint32_t *tasks_free, tasks_nfree;
 	_Atomic uint64_t live;
 
 	/* Metrics: owner-private batch, published into pub (metrics.h). */
@@ -313,6 +321,10 @@ struct wf_runtime {
 	struct wf__thread *spares;
 	unsigned nthreads;
 };
+
+#define wf__for_each_task(s, i, t) \
+	for (uint32_t i = 0; i < (s)->tasks_len; i++) \
+		if (((t) = (s)->tasks[i]) != NULL)
 
 /* --- cross-file functions -------------------------------------------------- */
 

@@ -314,7 +314,6 @@ static inline void prefetch_task(const struct wf_task *t)
 	const char *p = (const char *)&t->m;
 
 	__builtin_prefetch(&t->reg);
-	__builtin_prefetch(&t->all_next);
 	for (size_t off = 0; off < sizeof(t->m); off += WF_CACHELINE)
 		__builtin_prefetch(p + off);
 }
@@ -342,11 +341,13 @@ static int shard_copy(struct wf__worker *s, struct wf_metrics *m, size_t *cap,
 {
 	int r = 0;
 
+	struct wf_task *t;
+
 	pthread_mutex_lock(&s->tasks_lock);
-	for (struct wf_task *t = s->tasks; t; t = t->all_next) {
+	wf__for_each_task(s, i, t) {
 		/* Each block sits in its own stack mapping, cold: fetch the next one early. */
-		if (t->all_next)
-			prefetch_task(t->all_next);
+		if (i + 1 < s->tasks_len && s->tasks[i + 1])
+			prefetch_task(s->tasks[i + 1]);
 		if (m->ntasks == *cap) {
 			r = grow_tasks(m, cap, *cap + 1);
 			if (r)

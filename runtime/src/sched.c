@@ -625,23 +625,39 @@ void wf__schedule(struct wf_task *t)
 }
 
 /*
- * A new task goes to the back of the spawning worker's local queue (never
- * to runnext: the spawner usually has more to do), or to the inject queue
- * when spawned from outside the runtime. t->sched is QUEUED already.
+ * A new task spawned by a running task goes to the spawner's next slot, as
+ * a woken one does (Go's newproc and Tokio do the same): a task that spawns
+ * one child and then waits or exits hands the CPU straight to it, on the
+ * same worker, without waking another. If the slot is taken, the new task
+ * goes to the local queue, where idle workers may steal it. Spawned from
+ * the scheduler itself or from outside, a task goes to the local queue or
+ * the inject queue. t->sched is QUEUED already.
  */
 void wf__spawn_enqueue(struct wf_task *t)
 {
-	struct wf__worker *w = wf__worker_cur();
+	struct wf__thread *th = wf__thread_cur();
+	struct wf__worker *w = th ? th->core : NULL;
 
 	if (t->pinned) {
 		atomic_store(&t->sched, WF_SCHED_IDLE);
 		wf__schedule(t);
 		return;
 	}
-	if (w && w->rt == t->rt)
+	if (w && w->rt == t->rt) {
+		struct wf_task *none = NULL;
+
+		/*
+		 * Only into an empty slot: a task spawning in a loop must not
+		 * bounce every child through the slot (one atomic exchange per
+		 * spawn on a line stealers read), the rest go to the queue.
+		 */
+		if (th->current && !atomic_load_explicit(&w->runnext, memory_order_relaxed) &&
+		    atomic_compare_exchange_strong(&w->runnext, &none, t))
+			return;
 		runq_put(w, t);
-	else
+	} else {
 		wf__inject_push(t->rt, t);
+	}
 	wf__notify_parked(t->rt);
 }
 

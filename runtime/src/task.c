@@ -18,6 +18,7 @@
 #include "ctx.h"
 #include "probes.h"
 #include "sanitizer.h"
+#include "sync_internal.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -317,19 +318,39 @@ static void task_entry(void *arg)
 	__builtin_unreachable();
 }
 
-static void tasks_link(struct wf_runtime *rt, struct wf_task *t, int shard)
+/* Put t in shard's task table. Returns 0 or -ENOMEM. */
+static int tasks_link(struct wf_runtime *rt, struct wf_task *t, int shard)
 {
 	struct wf__worker *s = &rt->workers[shard];
+	uint32_t slot;
 
 	t->shard = shard;
 	pthread_mutex_lock(&s->tasks_lock);
-	t->all_prev = NULL;
-	t->all_next = s->tasks;
-	if (s->tasks)
-		s->tasks->all_prev = t;
-	s->tasks = t;
+	if (s->tasks_nfree) {
+		slot = s->tasks_free[--s->tasks_nfree];
+	} else {
+		if (s->tasks_len == s->tasks_cap) {
+			uint32_t cap = s->tasks_cap ? s->tasks_cap * 2 : 256;
+			struct wf_task **a = realloc(s->tasks, cap * sizeof(*a));
+			uint32_t *f;
+
+			if (a)
+				s->tasks = a;
+			f = a ? realloc(s->tasks_free, cap * sizeof(*f)) : NULL;
+			if (!f) {
+				pthread_mutex_unlock(&s->tasks_lock);
+				return -ENOMEM;
+			}
+			s->tasks_free = f;
+			s->tasks_cap = cap;
+		}
+		slot = s->tasks_len++;
+	}
+	s->tasks[slot] = t;
+	t->slot = slot;
 	atomic_fetch_add(&s->live, 1);
 	pthread_mutex_unlock(&s->tasks_lock);
+	return 0;
 }
 
 static void tasks_unlink(struct wf_task *t)
@@ -337,12 +358,8 @@ static void tasks_unlink(struct wf_task *t)
 	struct wf__worker *s = &t->rt->workers[t->shard];
 
 	pthread_mutex_lock(&s->tasks_lock);
-	if (t->all_prev)
-		t->all_prev->all_next = t->all_next;
-	else
-		s->tasks = t->all_next;
-	if (t->all_next)
-		t->all_next->all_prev = t->all_prev;
+	s->tasks[t->slot] = NULL;
+	s->tasks_free[s->tasks_nfree++] = t->slot;
 	pthread_mutex_unlock(&s->tasks_lock);
 }
 
@@ -392,7 +409,6 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 	if (opts && opts->name)
 		snprintf(t->reg.name, sizeof(t->reg.name), "%s", opts->name);
 	t->in_block_on = root;
-	pthread_mutex_init(&t->join_lock, NULL);
 	t->san_fiber = wf__san_fiber_create();
 	atomic_init(&t->refs, tp ? 2 : 1);
 	atomic_init(&t->sched, WF_SCHED_QUEUED);
@@ -404,7 +420,11 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 		/* Pinned to the spawning worker; from outside, to worker 0. */
 		t->home = &rt->workers[shard];
 	}
-	tasks_link(rt, t, shard);
+	if (tasks_link(rt, t, shard)) {
+		wf__san_fiber_destroy(t->san_fiber);
+		stack_put(t);
+		return -ENOMEM;
+	}
 	WF_PROBE(task_spawn, t->reg.id, t->reg.name, file, line);
 	if (tp)
 		*tp = t;
@@ -432,7 +452,6 @@ void wf__task_release(struct wf_task *t)
 		return;
 	tasks_unlink(t);
 	free(t->tls);
-	pthread_mutex_destroy(&t->join_lock);
 	wf__san_fiber_destroy(t->san_fiber);
 	stack_put(t);
 }
@@ -447,13 +466,13 @@ void wf__task_finish(struct wf__worker *w, struct wf_task *t)
 	WF_PROBE(task_exit, t->reg.id, atomic_load_explicit(&t->m.polls, memory_order_relaxed),
 		 atomic_load_explicit(&t->m.busy_ns, memory_order_relaxed));
 	atomic_store(&t->sched, WF_SCHED_DONE);
-	pthread_mutex_lock(&t->join_lock);
+	sync_lock(&t->join_lock);
 	atomic_store(&t->done, 1);
 	j = t->joiner;
 	t->joiner = NULL;
 	if (j)
 		wf__wake(j->task, j->gen, WF_WOKEN_OK);
-	pthread_mutex_unlock(&t->join_lock);
+	sync_unlock(&t->join_lock);
 	/*
 	 * A thread blocked in wf_join()/wf_block_on() waits on t->done. It
 	 * sets thread_waiters before re-reading done, we store done before
@@ -481,26 +500,26 @@ int wf_join_until(wf_task *t, void **result, uint64_t deadline_ns)
 			struct wf__waiter wt = { .task = me };
 			int reason;
 
-			pthread_mutex_lock(&t->join_lock);
+			sync_lock(&t->join_lock);
 			if (!atomic_load(&t->done)) {
 				if (t->joiner) {
-					pthread_mutex_unlock(&t->join_lock);
+					sync_unlock(&t->join_lock);
 					return -EBUSY;
 				}
 				wt.gen = wf__wait_prepare(me);
 				t->joiner = &wt;
-				pthread_mutex_unlock(&t->join_lock);
+				sync_unlock(&t->join_lock);
 				reason = wf__wait(me, wt.gen, deadline_ns);
 				if (reason != WF_WOKEN_OK) {
-					pthread_mutex_lock(&t->join_lock);
+					sync_lock(&t->join_lock);
 					if (t->joiner == &wt)
 						t->joiner = NULL;
-					pthread_mutex_unlock(&t->join_lock);
+					sync_unlock(&t->join_lock);
 					if (!atomic_load(&t->done))
 						return wf__wait_errno(reason);
 				}
 			} else {
-				pthread_mutex_unlock(&t->join_lock);
+				sync_unlock(&t->join_lock);
 			}
 		} else {
 			atomic_store(&t->thread_waiters, 1);
@@ -583,8 +602,10 @@ void wf__cancel_all(struct wf_runtime *rt)
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		struct wf__worker *s = &rt->workers[i];
 
+		struct wf_task *t;
+
 		pthread_mutex_lock(&s->tasks_lock);
-		for (struct wf_task *t = s->tasks; t; t = t->all_next)
+		wf__for_each_task(s, j, t)
 			if (!atomic_load(&t->done))
 				wf_cancel(t);
 		pthread_mutex_unlock(&s->tasks_lock);
@@ -596,16 +617,19 @@ void wf__free_leftover_tasks(struct wf_runtime *rt)
 {
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		struct wf__worker *s = &rt->workers[i];
+		struct wf_task *t;
 
-		while (s->tasks) {
-			struct wf_task *t = s->tasks;
-
-			s->tasks = t->all_next;
+		wf__for_each_task(s, j, t) {
+			s->tasks[j] = NULL;
 			free(t->tls);
 			wf__san_fiber_destroy(t->san_fiber);
-			pthread_mutex_destroy(&t->join_lock);
 			stack_unmap(t);
 		}
+		free(s->tasks);
+		free(s->tasks_free);
+		s->tasks = NULL;
+		s->tasks_free = NULL;
+		s->tasks_len = s->tasks_cap = s->tasks_nfree = 0;
 	}
 }
 
