@@ -10,6 +10,7 @@ libweft-y += runtime/src/metrics.o
 libweft-y += runtime/src/registry.o
 libweft-y += runtime/src/blocking.o
 libweft-y += runtime/src/clock.o
+libweft-y += runtime/src/monitor.o
 libweft-y += runtime/src/arch/switch_$(ARCH).o
 
 examples-y += runtime/examples/hello

@@ -85,3 +85,4 @@ tests-y += tests/runtime/chan_watch
 tests-y += tests/runtime/select
 tests-y += tests/runtime/sched_stress
 tests-sh-y += tests/runtime/valgrind.sh
+tests-y += tests/runtime/sched_policy

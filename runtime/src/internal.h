@@ -309,6 +309,12 @@ struct wf_runtime {
 
 	struct wf__bpool *bpool;	/* blocking pool (blocking.c) */
 
+	/* The monitor thread (monitor.c). */
+	pthread_t monitor;
+	bool monitor_running;
+	_Atomic uint32_t monitor_stop;
+	_Atomic uint64_t monitor_unstrands;
+
 	/* Shared stack cache (task.c). */
 	pthread_mutex_t stack_lock;
 	struct wf_task **stack_cache;	/* CONFIG_WEFT_STACK_CACHE slots */
@@ -406,6 +412,11 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 void wf__stack_guard_init(void);
 void wf__free_leftover_tasks(struct wf_runtime *rt);
 void wf__tls_run_dtors(struct wf_task *t);
+
+/* monitor.c */
+int wf__monitor_start(struct wf_runtime *rt);
+void wf__monitor_stop(struct wf_runtime *rt);
+bool wf__worker_has_work(struct wf__worker *w);
 
 /* blocking.c */
 int wf__bpool_init(struct wf_runtime *rt, const struct wf_runtime_opts *o);

@@ -277,6 +277,7 @@ static void runtime_free_mem(struct wf_runtime *rt)
 
 static void stop_threads(struct wf_runtime *rt)
 {
+	wf__monitor_stop(rt);
 	pthread_mutex_lock(&rt->spare_lock);
 	atomic_store(&rt->stop, 1);
 	for (struct wf__thread *sp = rt->spares; sp; sp = sp->next_spare) {
@@ -350,6 +351,8 @@ int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts)
 		for (unsigned i = 0; i < n && !r; i++)
 			r = thread_spawn_locked(rt, &rt->workers[i]);
 		pthread_mutex_unlock(&rt->spare_lock);
+		if (!r)
+			r = wf__monitor_start(rt);
 		if (r) {
 			stop_threads(rt);
 			runtime_free_mem(rt);

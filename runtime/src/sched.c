@@ -536,6 +536,12 @@ static void transition_from_searching(struct wf__worker *w)
 		wf__notify_parked(w->rt);
 }
 
+/* Runnable work in w's local queue or next slot (any thread, racy). */
+bool wf__worker_has_work(struct wf__worker *w)
+{
+	return runq_len(w) || atomic_load_explicit(&w->runnext, memory_order_relaxed);
+}
+
 static bool any_work(struct wf_runtime *rt)
 {
 	if (atomic_load(&rt->inj_len))

@@ -5,7 +5,38 @@
 # TAP 13 out; each test program's own TAP is passed through as "# " lines.
 set -u
 src=${WEFT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-progs="task_basic migration stack_overflow"
+progs="task_basic migration stack_overflow chan_mpsc sync_mutex sched_policy"
+
+# Test-program conventions (tests/run): -l lists the cases, -t GLOB
+# selects (this script runs all of its cases when any matches), -s is
+# accepted and ignored here.
+list=0
+glob=
+while getopts "lt:s:" opt; do
+	case $opt in
+	l) list=1 ;;
+	t) glob=$OPTARG ;;
+	*) ;;
+	esac
+done
+cases="aarch64_build $(for p in $progs; do echo aarch64:$p; done)"
+if [ -n "$glob" ]; then
+	match=0
+	for c in $cases; do
+		# shellcheck disable=SC2053
+		[[ $c == $glob ]] && match=1
+	done
+	if [ $match -eq 0 ]; then
+		[ $list -eq 1 ] && exit 0
+		echo "TAP version 13"
+		echo "1..0 # SKIP no case matches $glob"
+		exit 4
+	fi
+fi
+if [ $list -eq 1 ]; then
+	printf '%s\n' $cases
+	exit 0
+fi
 
 echo "TAP version 13"
 if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
@@ -32,6 +63,8 @@ if ! (cd "$src" && KCONFIG_CONFIG=$cfg kconfig-conf -s --defconfig="$obj/fragmen
 fi
 targets=
 for p in $progs; do targets="$targets $obj/tests/runtime/$p"; done
+# The outer make's settings (SANITIZE=, V=, T=, O=...) must not leak in.
+unset MAKEFLAGS MAKELEVEL MFLAGS SANITIZE V T O KCONFIG_CONFIG
 # shellcheck disable=SC2086
 if make -C "$src" -s -j2 O="$obj" KCONFIG_CONFIG="$cfg" CROSS_COMPILE=aarch64-linux-gnu- \
 	$targets >"$obj/log" 2>&1; then

@@ -8,6 +8,7 @@
  * tools/bench/tokio/src/main.rs: one JSON object per bench on stdout,
  *   {"bench":"yield_many","impl":"weft","ns_per_op":..,"ops":..,
  *    "workers":..,"iters":..,"stat":"median","min_ns_per_op":..}
+ * ("impl":"weft-nometrics" when built with CONFIG_WEFT_METRICS=n).
  * ns_per_op is the median over K timed iterations after one untimed
  * warm-up. The runtime is created before timing and freed after; the clock
  * stops when the main thread (outside the runtime) sees the last
@@ -35,7 +36,26 @@
 #define MPSC_FULL_CAP 100
 #define CTX_SWITCHES 100000
 #define IDLE_TASKS 100000
+#define SEED_OPS 10000
+#define SEED_WAIT_NS (1000ull * 1000)
+#define MAP_KEYS 1024
+#define MAP_SLOTS 2048		/* power of two, load factor 1/2 */
+#define MAP_CALLERS 64
+#define MAP_OPS_PER_CALLER 2000
+#define MAP_WRITE_PCT 10
+#define MAP_ACTOR_CAP 128
 #define DEFAULT_ITERS 50
+
+/*
+ * "weft" with the default configuration; a build with
+ * CONFIG_WEFT_METRICS=n (tools/bench/run builds one for metrics_cost)
+ * names itself so that its lines can never pass for the default's.
+ */
+#ifdef CONFIG_WEFT_METRICS
+#define IMPL "weft"
+#else
+#define IMPL "weft-nometrics"
+#endif
 
 /* --- countdown latch --------------------------------------------------------- */
 
@@ -383,6 +403,325 @@ static double idle_task_mem(wf_runtime *rt, double *extra)
 	return (double)el;
 }
 
+/*
+ * seed_spawn_each: a root task spawns SEED_OPS tasks; each sleeps 1 ms
+ * (its own runtime timer), then counts down. ns per operation, the 1 ms
+ * wait included (the seed's "one spawned task per item").
+ */
+static void *seed_sleeper(void *arg)
+{
+	wf_sleep_ns(SEED_WAIT_NS);
+	cd_hit(arg);
+	return NULL;
+}
+
+static void *seed_spawn_root(void *arg)
+{
+	for (int i = 0; i < SEED_OPS; i++)
+		if (wf_spawn(NULL, seed_sleeper, arg))
+			die("spawn", -ENOMEM);
+	return NULL;
+}
+
+static double seed_spawn_each(wf_runtime *rt, double *extra)
+{
+	struct countdown cd;
+	uint64_t t0;
+
+	cd_init(&cd, SEED_OPS);
+	t0 = wf_now_ns();
+	spawn_on(rt, seed_spawn_root, &cd);
+	cd_wait(&cd);
+	return (double)(wf_now_ns() - t0);
+}
+
+/*
+ * seed_one_task: ONE task drives SEED_OPS concurrent 1 ms waits without a
+ * spawn per item. Each operation starts with its own deadline (clock read
+ * + 1 ms) in a queue the task owns; the task then sleeps until the
+ * earliest pending deadline and completes every operation that is due,
+ * until none is left: a delay queue, one runtime timer at a time. The
+ * deadlines are taken in order from a monotonic clock, so the queue is a
+ * FIFO. weft has no call yet by which one task keeps many runtime waits in
+ * flight (wf_select arms one timer, for its earliest case); the I/O issue
+ * brings a batch API. The Tokio peer runs the same code.
+ */
+static uint64_t seed_deadline[SEED_OPS];
+static uint64_t seed_done[SEED_OPS];
+
+static void *seed_one_root(void *arg)
+{
+	int head = 0;
+
+	for (int i = 0; i < SEED_OPS; i++)
+		seed_deadline[i] = wf_now_ns() + SEED_WAIT_NS;
+	while (head < SEED_OPS) {
+		uint64_t now = wf_now_ns();
+
+		while (head < SEED_OPS && seed_deadline[head] <= now) {
+			seed_done[head] = now;
+			head++;
+		}
+		if (head < SEED_OPS)
+			wf_sleep_until(seed_deadline[head]);
+	}
+	cd_hit(arg);
+	return NULL;
+}
+
+static double seed_one_task(wf_runtime *rt, double *extra)
+{
+	struct countdown cd;
+	uint64_t t0;
+
+	cd_init(&cd, 1);
+	t0 = wf_now_ns();
+	spawn_on(rt, seed_one_root, &cd);
+	cd_wait(&cd);
+	return (double)(wf_now_ns() - t0);
+}
+
+/*
+ * The map benches: a u64 -> u64 open-addressing hash map (linear probing,
+ * MAP_SLOTS slots, MAP_KEYS keys, all present), the same code as the Tokio
+ * peer's, shared by MAP_CALLERS tasks doing MAP_OPS_PER_CALLER operations
+ * each: a xorshift64* stream seeded by the caller's index picks the key
+ * and, MAP_WRITE_PCT times in 100, a write instead of a read.
+ */
+struct map {
+	uint64_t key[MAP_SLOTS];	/* key + 1; 0: empty */
+	uint64_t val[MAP_SLOTS];
+};
+
+static unsigned map_slot(uint64_t k)
+{
+	return (unsigned)((k * 0x9E3779B97F4A7C15ull) >> 53) & (MAP_SLOTS - 1);
+}
+
+static int map_get(const struct map *m, uint64_t k, uint64_t *v)
+{
+	for (unsigned i = map_slot(k);; i = (i + 1) & (MAP_SLOTS - 1)) {
+		if (m->key[i] == k + 1) {
+			*v = m->val[i];
+			return 1;
+		}
+		if (!m->key[i])
+			return 0;
+	}
+}
+
+static void map_put(struct map *m, uint64_t k, uint64_t v)
+{
+	for (unsigned i = map_slot(k);; i = (i + 1) & (MAP_SLOTS - 1)) {
+		if (m->key[i] == k + 1 || !m->key[i]) {
+			m->key[i] = k + 1;
+			m->val[i] = v;
+			return;
+		}
+	}
+}
+
+static void map_fill(struct map *m)
+{
+	memset(m, 0, sizeof(*m));
+	for (uint64_t k = 0; k < MAP_KEYS; k++)
+		map_put(m, k, k);
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1Dull;
+}
+
+static uint64_t rng_seed(long caller)
+{
+	return ((uint64_t)caller + 1) * 0x9E3779B97F4A7C15ull;
+}
+
+static int rng_is_write(uint64_t r)
+{
+	return (r >> 32) % 100 < MAP_WRITE_PCT;
+}
+
+/* Sum of the values read, kept so that no read can be optimised away. */
+static _Atomic uint64_t map_sink;
+
+enum map_kind { MAP_ACTOR, MAP_TASK_MUTEX, MAP_OS_MUTEX };
+
+struct map_req {
+	uint64_t key, val;
+	wf_oneshot *reply;	/* NULL: a write, no reply */
+};
+
+struct map_shared {
+	enum map_kind kind;
+	struct map map;
+	wf_chan *ch;		/* MAP_ACTOR */
+	wf_mutex mu;		/* MAP_TASK_MUTEX */
+	pthread_mutex_t os_mu;	/* MAP_OS_MUTEX */
+	struct countdown *cd;
+};
+
+struct map_caller {
+	struct map_shared *sh;
+	long index;
+};
+
+static struct map_caller map_callers[MAP_CALLERS];
+
+/* The actor owns the map: the only task that touches it. */
+static void *map_actor_task(void *arg)
+{
+	struct map_shared *sh = arg;
+	struct map_req req;
+
+	while (wf_chan_recv(sh->ch, &req) == 0) {
+		if (!req.reply) {
+			map_put(&sh->map, req.key, req.val);
+		} else {
+			uint64_t v;
+
+			if (!map_get(&sh->map, req.key, &v))
+				v = UINT64_MAX;
+			wf_oneshot_send(req.reply, &v);
+			wf_oneshot_drop_sender(req.reply);
+		}
+	}
+	return NULL;
+}
+
+static void *map_caller_task(void *arg)
+{
+	struct map_caller *c = arg;
+	struct map_shared *sh = c->sh;
+	uint64_t s = rng_seed(c->index), sum = 0, v = 0;
+
+	for (int i = 0; i < MAP_OPS_PER_CALLER; i++) {
+		uint64_t r = rng_next(&s), k = r % MAP_KEYS;
+		int w = rng_is_write(r);
+
+		switch (sh->kind) {
+		case MAP_ACTOR:
+			if (w) {
+				struct map_req req = { .key = k, .val = (uint64_t)i };
+
+				if (wf_chan_send(sh->ch, &req))
+					die("map_actor send", -EPIPE);
+			} else {
+				struct map_req req = { .key = k };
+
+				if (wf_oneshot_new(&req.reply, sizeof(uint64_t)))
+					die("oneshot", -ENOMEM);
+				if (wf_chan_send(sh->ch, &req))
+					die("map_actor send", -EPIPE);
+				if (wf_oneshot_recv(req.reply, &v))
+					die("map_actor reply", -EPIPE);
+				wf_oneshot_drop_receiver(req.reply);
+				sum += v;
+			}
+			break;
+		case MAP_TASK_MUTEX:
+			wf_mutex_lock(&sh->mu);
+			if (w)
+				map_put(&sh->map, k, (uint64_t)i);
+			else if (map_get(&sh->map, k, &v))
+				sum += v;
+			wf_mutex_unlock(&sh->mu);
+			break;
+		case MAP_OS_MUTEX:
+			pthread_mutex_lock(&sh->os_mu);
+			if (w)
+				map_put(&sh->map, k, (uint64_t)i);
+			else if (map_get(&sh->map, k, &v))
+				sum += v;
+			pthread_mutex_unlock(&sh->os_mu);
+			break;
+		}
+	}
+	atomic_fetch_add_explicit(&map_sink, sum, memory_order_relaxed);
+	return NULL;
+}
+
+static void *map_root(void *arg)
+{
+	struct map_shared *sh = arg;
+	wf_task *callers[MAP_CALLERS], *actor = NULL;
+
+	if (sh->kind == MAP_ACTOR) {
+		if (wf_chan_new(&sh->ch, sizeof(struct map_req), MAP_ACTOR_CAP))
+			die("chan", -ENOMEM);
+		if (wf_spawn(&actor, map_actor_task, sh))
+			die("spawn", -ENOMEM);
+	}
+	for (long i = 0; i < MAP_CALLERS; i++) {
+		map_callers[i] = (struct map_caller){ .sh = sh, .index = i };
+		if (wf_spawn(&callers[i], map_caller_task, &map_callers[i]))
+			die("spawn", -ENOMEM);
+	}
+	for (int i = 0; i < MAP_CALLERS; i++)
+		wf_join(callers[i], NULL);
+	if (actor) {
+		/* The actor drains what is queued (writes), then sees -EPIPE. */
+		wf_chan_close(sh->ch);
+		wf_join(actor, NULL);
+		wf_chan_free(sh->ch);
+	}
+	cd_hit(sh->cd);
+	return NULL;
+}
+
+static struct map_shared map_sh;
+
+static double map_run(wf_runtime *rt, enum map_kind kind)
+{
+	struct countdown cd;
+	pthread_mutexattr_t ma;
+	uint64_t t0;
+
+	map_sh.kind = kind;
+	map_sh.cd = &cd;
+	map_fill(&map_sh.map);
+	wf_mutex_init(&map_sh.mu);
+	/*
+	 * Adaptive: spin a little before sleeping in the kernel, as Rust's
+	 * std::sync::Mutex (the Tokio peer's) does; glibc's default kind
+	 * sleeps at once.
+	 */
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&map_sh.os_mu, &ma);
+	pthread_mutexattr_destroy(&ma);
+	cd_init(&cd, 1);
+	t0 = wf_now_ns();
+	spawn_on(rt, map_root, &map_sh);
+	cd_wait(&cd);
+	t0 = wf_now_ns() - t0;
+	pthread_mutex_destroy(&map_sh.os_mu);
+	wf_mutex_destroy(&map_sh.mu);
+	return (double)t0;
+}
+
+static double map_actor(wf_runtime *rt, double *extra)
+{
+	return map_run(rt, MAP_ACTOR);
+}
+
+static double map_task_mutex(wf_runtime *rt, double *extra)
+{
+	return map_run(rt, MAP_TASK_MUTEX);
+}
+
+static double map_os_mutex(wf_runtime *rt, double *extra)
+{
+	return map_run(rt, MAP_OS_MUTEX);
+}
+
 /* --- driver --------------------------------------------------------------------- */
 
 struct bench {
@@ -402,6 +741,11 @@ static const struct bench benches[] = {
 	{ "mpsc_bounded", MPSC_SENDERS * MPSC_PER_SENDER, 0, mpsc_bounded },
 	{ "mpsc_backpressure", MPSC_SENDERS * MPSC_PER_SENDER, 0, mpsc_backpressure },
 	{ "ctx_switch", CTX_SWITCHES, 1, ctx_switch },
+	{ "seed_spawn_each", SEED_OPS, 0, seed_spawn_each },
+	{ "seed_one_task", SEED_OPS, 0, seed_one_task },
+	{ "map_actor", MAP_CALLERS * MAP_OPS_PER_CALLER, 0, map_actor },
+	{ "map_task_mutex", MAP_CALLERS * MAP_OPS_PER_CALLER, 0, map_task_mutex },
+	{ "map_os_mutex", MAP_CALLERS * MAP_OPS_PER_CALLER, 0, map_os_mutex },
 };
 
 static int selected(const char *name, char **pats, int npats)
@@ -509,7 +853,7 @@ int main(int argc, char **argv)
 		wf_runtime_free(rt);
 		qsort(per_op, (size_t)iters, sizeof(*per_op), cmp_double);
 		min = per_op[0];
-		printf("{\"bench\":\"%s\",\"impl\":\"weft\",\"ns_per_op\":%.1f,\"ops\":%ld,"
+		printf("{\"bench\":\"%s\",\"impl\":\"" IMPL "\",\"ns_per_op\":%.1f,\"ops\":%ld,"
 		       "\"workers\":%ld,\"iters\":%ld,\"stat\":\"median\",\"min_ns_per_op\":%.1f",
 		       bn->name,
 		       iters % 2 ? per_op[iters / 2] : (per_op[iters / 2 - 1] + per_op[iters / 2]) / 2,

@@ -30,14 +30,18 @@
 
 use std::env;
 use std::fs;
+use std::future::Future;
+use std::pin::Pin;
 use std::process;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::yield_now;
+use tokio::time::Sleep;
 
 // Workload parameters: the same on the weft side (docs/benchmarks.md).
 const SPAWN_MANY: usize = 10_000;
@@ -55,6 +59,16 @@ const MPSC_CAP: usize = MPSC_SENDERS * MPSC_PER_SENDER;
 const MPSC_FULL_CAP: usize = 100;
 const CTX_SWITCHES: usize = 100_000;
 const IDLE_TASKS: usize = 100_000;
+// The seed's "one task driving N operations versus N spawned tasks".
+const SEED_OPS: usize = 10_000;
+const SEED_WAIT: Duration = Duration::from_millis(1);
+// The seed's actor-versus-mutex map.
+const MAP_KEYS: u64 = 1024;
+const MAP_SLOTS: usize = 2048; // power of two, load factor 1/2
+const MAP_CALLERS: usize = 64;
+const MAP_OPS_PER_CALLER: usize = 2_000;
+const MAP_WRITE_PCT: u64 = 10;
+const MAP_ACTOR_CAP: usize = 128;
 
 const DEFAULT_ITERS: usize = 50;
 
@@ -282,6 +296,387 @@ fn self_wake(rt: &Runtime) -> (Duration, Option<f64>) {
     (start.elapsed(), None)
 }
 
+// seed_spawn_each: a root task spawns SEED_OPS tasks; each sleeps 1 ms (its
+// own timer entry), then counts down. ns per operation, the wait included.
+fn seed_spawn_each(rt: &Runtime) -> (Duration, Option<f64>) {
+    let cd = Countdown::new(SEED_OPS);
+    let cd2 = cd.clone();
+    let start = Instant::now();
+    rt.spawn(async move {
+        for _ in 0..SEED_OPS {
+            let cd = cd2.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(SEED_WAIT).await;
+                cd.hit();
+            });
+        }
+    });
+    cd.wait();
+    (start.elapsed(), None)
+}
+
+// seed_one_task: ONE task drives SEED_OPS concurrent 1 ms waits through a
+// delay queue of its own: each operation's deadline (clock read + 1 ms)
+// goes into a FIFO (the clock is monotonic), then the task sleeps until
+// the earliest pending deadline and completes every operation that is due.
+// One timer entry at a time, the same code as the weft side.
+fn seed_one_task(rt: &Runtime) -> (Duration, Option<f64>) {
+    let cd = Countdown::new(1);
+    let cd2 = cd.clone();
+    let start = Instant::now();
+    rt.spawn(async move {
+        let mut deadline = Vec::with_capacity(SEED_OPS);
+        let mut done = vec![tokio::time::Instant::now(); SEED_OPS];
+        for _ in 0..SEED_OPS {
+            deadline.push(tokio::time::Instant::now() + SEED_WAIT);
+        }
+        let mut head = 0;
+        while head < SEED_OPS {
+            let now = tokio::time::Instant::now();
+            while head < SEED_OPS && deadline[head] <= now {
+                done[head] = now;
+                head += 1;
+            }
+            if head < SEED_OPS {
+                tokio::time::sleep_until(deadline[head]).await;
+            }
+        }
+        drop(done);
+        cd2.hit();
+    });
+    cd.wait();
+    (start.elapsed(), None)
+}
+
+// A minimal FuturesUnordered (futures-util is not in Debian's registry
+// here): every future has a waker of its own that queues its index and
+// wakes the driving task, which polls only the futures queued. As
+// futures-util's, a poll of the driver gives the thread back once two
+// futures woke themselves while polled (the cooperative budget ran out).
+struct ReadyQueue {
+    state: Mutex<(Vec<usize>, Option<Waker>)>,
+}
+
+struct SlotWaker {
+    index: usize,
+    woken: AtomicBool,
+    queue: Arc<ReadyQueue>,
+}
+
+impl Wake for SlotWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Relaxed);
+        let parent = {
+            let mut st = self.queue.state.lock().unwrap();
+            st.0.push(self.index);
+            st.1.clone()
+        };
+        if let Some(w) = parent {
+            w.wake();
+        }
+    }
+}
+
+struct Unordered {
+    futs: Vec<Option<Pin<Box<Sleep>>>>,
+    slots: Vec<Arc<SlotWaker>>,
+    wakers: Vec<Waker>,
+    queue: Arc<ReadyQueue>,
+    batch: Vec<usize>,
+    remaining: usize,
+}
+
+impl Unordered {
+    fn new(n: usize, wait: Duration) -> Unordered {
+        let queue = Arc::new(ReadyQueue { state: Mutex::new((Vec::with_capacity(n), None)) });
+        let mut u = Unordered {
+            futs: Vec::with_capacity(n),
+            slots: Vec::with_capacity(n),
+            wakers: Vec::with_capacity(n),
+            queue: queue.clone(),
+            batch: Vec::with_capacity(n),
+            remaining: n,
+        };
+        for i in 0..n {
+            u.futs.push(Some(Box::pin(tokio::time::sleep(wait))));
+            let slot = Arc::new(SlotWaker { index: i, woken: AtomicBool::new(false), queue: queue.clone() });
+            u.wakers.push(Waker::from(slot.clone()));
+            u.slots.push(slot);
+        }
+        // Every future is polled once to start with.
+        u.batch.extend((0..n).rev());
+        u
+    }
+}
+
+impl Future for Unordered {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let me = &mut *self;
+        {
+            let mut st = me.queue.state.lock().unwrap();
+            if !st.1.as_ref().map_or(false, |w| w.will_wake(cx.waker())) {
+                st.1 = Some(cx.waker().clone());
+            }
+        }
+        let mut yielded = 0;
+        loop {
+            if me.batch.is_empty() {
+                let mut st = me.queue.state.lock().unwrap();
+                std::mem::swap(&mut me.batch, &mut st.0);
+                me.batch.reverse();
+            }
+            let i = match me.batch.pop() {
+                Some(i) => i,
+                None => return Poll::Pending,
+            };
+            let fut = match me.futs[i].as_mut() {
+                Some(f) => f,
+                None => continue, // already done: a stale wake-up
+            };
+            me.slots[i].woken.store(false, Ordering::Relaxed);
+            let mut scx = Context::from_waker(&me.wakers[i]);
+            match fut.as_mut().poll(&mut scx) {
+                Poll::Ready(()) => {
+                    me.futs[i] = None;
+                    me.remaining -= 1;
+                    if me.remaining == 0 {
+                        return Poll::Ready(());
+                    }
+                }
+                Poll::Pending => {
+                    if me.slots[i].woken.load(Ordering::Relaxed) {
+                        yielded += 1;
+                        if yielded >= 2 {
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// seed_futures_unordered (Tokio only, the seed's own pattern): one task
+// drives SEED_OPS tokio::time::sleep(1 ms) futures, each its own timer
+// entry, through the FuturesUnordered above. weft has no equivalent yet
+// (a task cannot keep many runtime timers in flight).
+fn seed_futures_unordered(rt: &Runtime) -> (Duration, Option<f64>) {
+    let cd = Countdown::new(1);
+    let cd2 = cd.clone();
+    let start = Instant::now();
+    rt.spawn(async move {
+        Unordered::new(SEED_OPS, SEED_WAIT).await;
+        cd2.hit();
+    });
+    cd.wait();
+    (start.elapsed(), None)
+}
+
+// The map benches: a u64 -> u64 open-addressing hash map (linear probing,
+// MAP_SLOTS slots, MAP_KEYS keys, all present), the same code as the weft
+// side's, shared by MAP_CALLERS tasks doing MAP_OPS_PER_CALLER operations
+// each: a xorshift64* stream seeded by the caller's index picks the key and,
+// MAP_WRITE_PCT times in 100, a write instead of a read.
+struct Map {
+    key: Vec<u64>, // key + 1; 0: empty
+    val: Vec<u64>,
+}
+
+impl Map {
+    fn filled() -> Map {
+        let mut m = Map { key: vec![0; MAP_SLOTS], val: vec![0; MAP_SLOTS] };
+        for k in 0..MAP_KEYS {
+            m.put(k, k);
+        }
+        m
+    }
+    fn slot(k: u64) -> usize {
+        (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 53) as usize & (MAP_SLOTS - 1)
+    }
+    fn get(&self, k: u64) -> Option<u64> {
+        let mut i = Map::slot(k);
+        loop {
+            if self.key[i] == k + 1 {
+                return Some(self.val[i]);
+            }
+            if self.key[i] == 0 {
+                return None;
+            }
+            i = (i + 1) & (MAP_SLOTS - 1);
+        }
+    }
+    fn put(&mut self, k: u64, v: u64) {
+        let mut i = Map::slot(k);
+        loop {
+            if self.key[i] == k + 1 || self.key[i] == 0 {
+                self.key[i] = k + 1;
+                self.val[i] = v;
+                return;
+            }
+            i = (i + 1) & (MAP_SLOTS - 1);
+        }
+    }
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn new(caller: usize) -> Rng {
+        Rng((caller as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+fn is_write(r: u64) -> bool {
+    (r >> 32) % 100 < MAP_WRITE_PCT
+}
+
+// Sum of the values read, kept so that no read can be optimised away.
+static MAP_SINK: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Debug)]
+enum Cmd {
+    Put(u64, u64),
+    Get(u64, oneshot::Sender<Option<u64>>),
+}
+
+// map_actor: one task owns the map; callers send commands on a bounded
+// channel (capacity MAP_ACTOR_CAP), writes without a reply, reads with a
+// oneshot for the answer (the seed's state_actor).
+fn map_actor(rt: &Runtime) -> (Duration, Option<f64>) {
+    let map = Map::filled();
+    let cd = Countdown::new(1);
+    let cd2 = cd.clone();
+    let start = Instant::now();
+    rt.spawn(async move {
+        let (tx, mut rx) = mpsc::channel::<Cmd>(MAP_ACTOR_CAP);
+        let actor = tokio::spawn(async move {
+            let mut map = map;
+            while let Some(cmd) = rx.recv().await {
+                match cmd {
+                    Cmd::Put(k, v) => map.put(k, v),
+                    Cmd::Get(k, reply) => {
+                        let _ = reply.send(map.get(k));
+                    }
+                }
+            }
+        });
+        let mut callers = Vec::with_capacity(MAP_CALLERS);
+        for c in 0..MAP_CALLERS {
+            let tx = tx.clone();
+            callers.push(tokio::spawn(async move {
+                let mut rng = Rng::new(c);
+                let mut sum = 0u64;
+                for i in 0..MAP_OPS_PER_CALLER {
+                    let r = rng.next();
+                    let k = r % MAP_KEYS;
+                    if is_write(r) {
+                        tx.send(Cmd::Put(k, i as u64)).await.unwrap();
+                    } else {
+                        let (otx, orx) = oneshot::channel();
+                        tx.send(Cmd::Get(k, otx)).await.unwrap();
+                        sum = sum.wrapping_add(orx.await.unwrap().unwrap_or(u64::MAX));
+                    }
+                }
+                MAP_SINK.fetch_add(sum, Ordering::Relaxed);
+            }));
+        }
+        drop(tx);
+        for h in callers {
+            h.await.unwrap();
+        }
+        // Every sender is gone: the actor drains what is queued and ends.
+        actor.await.unwrap();
+        cd2.hit();
+    });
+    cd.wait();
+    (start.elapsed(), None)
+}
+
+// map_task_mutex: the map behind a tokio::sync::Mutex (the task-aware lock:
+// a contended lock suspends the task). Never held across an .await.
+fn map_task_mutex(rt: &Runtime) -> (Duration, Option<f64>) {
+    let map = Arc::new(tokio::sync::Mutex::new(Map::filled()));
+    let cd = Countdown::new(1);
+    let cd2 = cd.clone();
+    let start = Instant::now();
+    rt.spawn(async move {
+        let mut callers = Vec::with_capacity(MAP_CALLERS);
+        for c in 0..MAP_CALLERS {
+            let map = map.clone();
+            callers.push(tokio::spawn(async move {
+                let mut rng = Rng::new(c);
+                let mut sum = 0u64;
+                for i in 0..MAP_OPS_PER_CALLER {
+                    let r = rng.next();
+                    let k = r % MAP_KEYS;
+                    let mut m = map.lock().await;
+                    if is_write(r) {
+                        m.put(k, i as u64);
+                    } else if let Some(v) = m.get(k) {
+                        sum = sum.wrapping_add(v);
+                    }
+                }
+                MAP_SINK.fetch_add(sum, Ordering::Relaxed);
+            }));
+        }
+        for h in callers {
+            h.await.unwrap();
+        }
+        cd2.hit();
+    });
+    cd.wait();
+    (start.elapsed(), None)
+}
+
+// map_os_mutex: the map behind a std::sync::Mutex (a futex lock that spins
+// a little first), held briefly, never across an .await.
+fn map_os_mutex(rt: &Runtime) -> (Duration, Option<f64>) {
+    let map = Arc::new(Mutex::new(Map::filled()));
+    let cd = Countdown::new(1);
+    let cd2 = cd.clone();
+    let start = Instant::now();
+    rt.spawn(async move {
+        let mut callers = Vec::with_capacity(MAP_CALLERS);
+        for c in 0..MAP_CALLERS {
+            let map = map.clone();
+            callers.push(tokio::spawn(async move {
+                let mut rng = Rng::new(c);
+                let mut sum = 0u64;
+                for i in 0..MAP_OPS_PER_CALLER {
+                    let r = rng.next();
+                    let k = r % MAP_KEYS;
+                    let mut m = map.lock().unwrap();
+                    if is_write(r) {
+                        m.put(k, i as u64);
+                    } else if let Some(v) = m.get(k) {
+                        sum = sum.wrapping_add(v);
+                    }
+                }
+                MAP_SINK.fetch_add(sum, Ordering::Relaxed);
+            }));
+        }
+        for h in callers {
+            h.await.unwrap();
+        }
+        cd2.hit();
+    });
+    cd.wait();
+    (start.elapsed(), None)
+}
+
 fn rss_bytes() -> Option<f64> {
     let s = fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -335,6 +730,12 @@ const BENCHES: &[Bench] = &[
     Bench { name: "mpsc_backpressure", ops: MPSC_SENDERS * MPSC_PER_SENDER, current_thread: false, run: mpsc_backpressure },
     Bench { name: "ctx_switch", ops: CTX_SWITCHES, current_thread: true, run: ctx_switch },
     Bench { name: "self_wake", ops: CTX_SWITCHES, current_thread: true, run: self_wake },
+    Bench { name: "seed_spawn_each", ops: SEED_OPS, current_thread: false, run: seed_spawn_each },
+    Bench { name: "seed_one_task", ops: SEED_OPS, current_thread: false, run: seed_one_task },
+    Bench { name: "seed_futures_unordered", ops: SEED_OPS, current_thread: false, run: seed_futures_unordered },
+    Bench { name: "map_actor", ops: MAP_CALLERS * MAP_OPS_PER_CALLER, current_thread: false, run: map_actor },
+    Bench { name: "map_task_mutex", ops: MAP_CALLERS * MAP_OPS_PER_CALLER, current_thread: false, run: map_task_mutex },
+    Bench { name: "map_os_mutex", ops: MAP_CALLERS * MAP_OPS_PER_CALLER, current_thread: false, run: map_os_mutex },
 ];
 
 fn glob_match(p: &[u8], s: &[u8]) -> bool {
