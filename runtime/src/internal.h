@@ -361,6 +361,7 @@ static inline struct wf_task *wf__task_cur(void)
 
 /* sched.c */
 void wf__schedule(struct wf_task *t);
+void wf__schedule_at(struct wf_task *t, uint64_t since);
 void wf__spawn_enqueue(struct wf_task *t);
 void wf__switch_out(struct wf_task *t, int kind);
 bool wf__worker_loop(struct wf__thread *th, struct wf_task *until, uint64_t drain_deadline);
@@ -378,6 +379,7 @@ int wf__wait(struct wf_task *t, uint32_t gen, uint64_t deadline_ns);
 uint32_t wf__wait_prepare_nocancel(struct wf_task *t);
 void wf__wait_nocancel(struct wf_task *t);
 bool wf__wake(struct wf_task *t, uint32_t gen, int reason);
+bool wf__wake_at(struct wf_task *t, uint32_t gen, int reason, uint64_t since);
 int wf__coop(void);
 void wf__waitq_push(struct wf__waitq *q, struct wf__waiter *w);
 void wf__waitq_remove(struct wf__waitq *q, struct wf__waiter *w);

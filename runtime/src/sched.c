@@ -609,13 +609,25 @@ static void enqueue(struct wf_task *t)
  */
 void wf__schedule(struct wf_task *t)
 {
+	wf__schedule_at(t, 0);
+}
+
+/*
+ * wf__schedule_at - as wf__schedule(), saying since when t has been
+ * runnable (0: now). A timer that fires late passes its deadline, so the
+ * lateness shows in the task's scheduled delay: it was runnable from then.
+ */
+void wf__schedule_at(struct wf_task *t, uint64_t since)
+{
 	uint32_t s = atomic_load(&t->sched);
 
 	for (;;) {
 		switch (s) {
 		case WF_SCHED_IDLE:
 			if (atomic_compare_exchange_weak(&t->sched, &s, WF_SCHED_QUEUED)) {
-				t->sched_at = wf__now_hint();
+				uint64_t now = wf__now_hint();
+
+				t->sched_at = since && since < now ? since : now;
 				enqueue(t);
 				return;
 			}

@@ -223,7 +223,8 @@ static unsigned shard_advance(struct wf__timer_shard *s, uint64_t now_ns)
 			if (tm->when <= wh->elapsed) {
 				wh->count--;
 				/* Wake first, then disarm: see the comment on top. */
-				wf__wake(tm->task, tm->gen, WF_WOKEN_TIMEOUT);
+				wf__wake_at(tm->task, tm->gen, WF_WOKEN_TIMEOUT,
+					    tm->when << WF_TICK_SHIFT);
 				atomic_store_explicit(&tm->shard, -1, memory_order_release);
 				fired++;
 			} else {

@@ -47,6 +47,12 @@ static inline bool is_pending(uint64_t word)
 
 bool wf__wake(struct wf_task *t, uint32_t gen, int reason)
 {
+	return wf__wake_at(t, gen, reason, 0);
+}
+
+/* wf__wake() for a task runnable since @since (timers: their deadline). */
+bool wf__wake_at(struct wf_task *t, uint32_t gen, int reason, uint64_t since)
+{
 	uint64_t exp = atomic_load(&t->wait);
 
 	if ((exp >> 32) != gen || !is_pending(exp) ||
@@ -59,7 +65,7 @@ bool wf__wake(struct wf_task *t, uint32_t gen, int reason)
 	if (t == wf__task_cur())
 		atomic_fetch_add_explicit(&t->m.self_wakes, 1, memory_order_relaxed);
 #endif
-	wf__schedule(t);
+	wf__schedule_at(t, since);
 	return true;
 }
 
