@@ -380,6 +380,7 @@ uint32_t wf__wait_prepare_nocancel(struct wf_task *t);
 void wf__wait_nocancel(struct wf_task *t);
 bool wf__wake(struct wf_task *t, uint32_t gen, int reason);
 bool wf__wake_at(struct wf_task *t, uint32_t gen, int reason, uint64_t since);
+bool wf__wait_claim(struct wf_task *t, uint32_t gen);
 int wf__coop(void);
 void wf__waitq_push(struct wf__waitq *q, struct wf__waiter *w);
 void wf__waitq_remove(struct wf__waitq *q, struct wf__waiter *w);

@@ -10,7 +10,7 @@
  *   2. Arm: start one wait (one generation, wait.c) and link one waiter
  *	node with that same generation into every case's queue, in the same
  *	order. A case found ready while arming links nothing and ends
- *	arming: select then ends its own wait (claim(), below) so that no
+ *	arming: select then ends its own wait (wf__wait_claim(), wait.c) so that no
  *	waker can win it any more, and goes to 4.
  *   3. Wait: wf__wait() until one of the wakers wins the wait, or the
  *	earliest deadline (timer cases, the _until deadline) passes, or the
@@ -55,18 +55,6 @@ static __attribute__((noinline)) uint32_t sel_rand(void)
 	x ^= x << 5;
 	sel_seed = x;
 	return x;
-}
-
-/*
- * End our own wait (t->wait = gen << 32 | state, internal.h) as if woken,
- * without making the task runnable: it is running. True if we won it;
- * false if a waker, the timer or a cancel won first.
- */
-static bool claim(struct wf_task *t, uint32_t gen)
-{
-	uint64_t exp = (uint64_t)gen << 32 | WF_WAIT_PENDING;
-
-	return atomic_compare_exchange_strong(&t->wait, &exp, (uint64_t)gen << 32 | WF_WOKEN_OK);
 }
 
 static int try_case(struct wf_select_case *c)
@@ -195,7 +183,7 @@ static int sel_wait(struct sel *s, struct wf_task *t, uint64_t deadline_ns)
 		}
 	}
 	if (ready)
-		reason = claim(t, gen) ? WF_WOKEN_OK : (int)(uint32_t)atomic_load(&t->wait);
+		reason = wf__wait_claim(t, gen) ? WF_WOKEN_OK : (int)(uint32_t)atomic_load(&t->wait);
 	else
 		reason = wf__wait(t, gen, until);
 

@@ -75,6 +75,20 @@ bool wf__wake_at(struct wf_task *t, uint32_t gen, int reason, uint64_t since)
  * reason. Must be called by t itself.
  */
 /*
+ * wf__wait_claim - the running task t ends its own pending wait gen as if
+ * woken (select completing a case it found ready), without making itself
+ * runnable: it is running. True if it won; false if a waker, its timer or
+ * a cancellation won first (their wf__schedule() then marks it NOTIFIED,
+ * which costs one extra poll at most).
+ */
+bool wf__wait_claim(struct wf_task *t, uint32_t gen)
+{
+	uint64_t exp = WAIT_WORD(gen, WF_WAIT_PENDING);
+
+	return atomic_compare_exchange_strong(&t->wait, &exp, WAIT_WORD(gen, WF_WOKEN_OK));
+}
+
+/*
  * A resumption can be spurious: a NOTIFIED mark left by a wake-up that lost
  * the race for an earlier wait requeues us once. Park again until this
  * wait is really won.

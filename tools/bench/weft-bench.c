@@ -192,15 +192,21 @@ struct pp {
 	wf_oneshot *ping, *pong;
 };
 
+/*
+ * *arg lives on the ping side's stack, which is gone as soon as the pong
+ * is received (on another worker, maybe before this task runs again):
+ * take the pointers first.
+ */
 static void *pong_side(void *arg)
 {
-	struct pp *p = arg;
+	const struct pp *p = arg;
+	wf_oneshot *ping = p->ping, *pong = p->pong;
 	char c;
 
-	wf_oneshot_recv(p->ping, &c);
-	wf_oneshot_drop_receiver(p->ping);
-	wf_oneshot_send(p->pong, &c);
-	wf_oneshot_drop_sender(p->pong);
+	wf_oneshot_recv(ping, &c);
+	wf_oneshot_drop_receiver(ping);
+	wf_oneshot_send(pong, &c);
+	wf_oneshot_drop_sender(pong);
 	return NULL;
 }
 
