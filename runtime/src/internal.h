@@ -49,6 +49,45 @@
 struct wf_runtime;
 struct wf__worker;
 
+/* --- spinlock --------------------------------------------------------- */
+
+/*
+ * For the runtime's short critical sections (queue and table updates, a
+ * few dozen instructions, never a suspension): test-and-test-and-set, with
+ * sched_yield() after a while so a preempted holder gets to run. A
+ * contended pthread mutex costs a futex system call on each side; these
+ * sections are far shorter than that. Acquire pairs with release.
+ */
+#include <sched.h>
+
+typedef struct {
+	uint32_t v;
+} wf__spinlock;
+
+static inline void wf__spin_lock(wf__spinlock *l)
+{
+	unsigned spins = 0;
+
+	while (__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE)) {
+		while (__atomic_load_n(&l->v, __ATOMIC_RELAXED)) {
+			if (++spins < 128) {
+#if defined(__x86_64__)
+				__builtin_ia32_pause();
+#elif defined(__aarch64__)
+				__asm__ volatile("yield" ::: "memory");
+#endif
+			} else {
+				sched_yield();
+			}
+		}
+	}
+}
+
+static inline void wf__spin_unlock(wf__spinlock *l)
+{
+	__atomic_store_n(&l->v, 0, __ATOMIC_RELEASE);
+}
+
 /* --- waiting ----------------------------------------------------------- */
 
 /*
@@ -264,7 +303,7 @@ struct wf__worker {
 	 * costs a TLB miss per spawn and exit. Iterate with
 	 * wf__for_each_task() under tasks_lock.
 	 */
-	pthread_mutex_t tasks_lock __wf_aligned;
+	wf__spinlock tasks_lock __wf_aligned;
 	struct wf_task **tasks;
 	uint32_t tasks_len, tasks_cap;	/* slots in use up to len; capacity */
 	uint32_t *tasks_free, tasks_nfree;
@@ -286,7 +325,7 @@ struct wf_runtime {
 	struct wf__worker *workers;	/* array of nworkers */
 
 	/* Global inject queue. */
-	pthread_mutex_t inject_lock __wf_aligned;
+	wf__spinlock inject_lock __wf_aligned;
 	struct wf_task **inj_ring;	/* ring of task pointers, grows x2 */
 	uint32_t inj_cap, inj_head;	/* capacity (power of 2), first index */
 	_Atomic uint32_t inj_len;
@@ -316,7 +355,7 @@ struct wf_runtime {
 	_Atomic uint64_t monitor_unstrands;
 
 	/* Shared stack cache (task.c). */
-	pthread_mutex_t stack_lock;
+	wf__spinlock stack_lock;
 	struct wf_task **stack_cache;	/* CONFIG_WEFT_STACK_CACHE slots */
 	_Atomic unsigned stack_cache_len;
 	_Atomic uint64_t bip_calls, bip_handoffs;

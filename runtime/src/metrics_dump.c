@@ -343,7 +343,7 @@ static int shard_copy(struct wf__worker *s, struct wf_metrics *m, size_t *cap,
 
 	struct wf_task *t;
 
-	pthread_mutex_lock(&s->tasks_lock);
+	wf__spin_lock(&s->tasks_lock);
 	wf__for_each_task(s, i, t) {
 		/* Each block sits in its own stack mapping, cold: fetch the next one early. */
 		if (i + 1 < s->tasks_len && s->tasks[i + 1])
@@ -358,7 +358,7 @@ static int shard_copy(struct wf__worker *s, struct wf_metrics *m, size_t *cap,
 			break;
 		m->ntasks++;
 	}
-	pthread_mutex_unlock(&s->tasks_lock);
+	wf__spin_unlock(&s->tasks_lock);
 	return r;
 }
 

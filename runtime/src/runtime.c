@@ -235,7 +235,6 @@ static void worker_init(struct wf_runtime *rt, struct wf__worker *w, int i)
 	w->index = i;
 	w->rng = 0x9e3779b9u * (uint32_t)(i + 1);
 	pthread_mutex_init(&w->inbox_lock, NULL);
-	pthread_mutex_init(&w->tasks_lock, NULL);
 	wf__timers_init(&w->timers);
 }
 
@@ -246,7 +245,6 @@ static void worker_destroy(struct wf__worker *w)
 	free(w->pool);
 	wf__timers_destroy(&w->timers);
 	pthread_mutex_destroy(&w->inbox_lock);
-	pthread_mutex_destroy(&w->tasks_lock);
 }
 
 static void runtime_free_mem(struct wf_runtime *rt)
@@ -267,10 +265,8 @@ static void runtime_free_mem(struct wf_runtime *rt)
 		rt->threads = th->next_all;
 		free(th);
 	}
-	pthread_mutex_destroy(&rt->inject_lock);
 	pthread_mutex_destroy(&rt->idle_lock);
 	pthread_mutex_destroy(&rt->spare_lock);
-	pthread_mutex_destroy(&rt->stack_lock);
 	free(rt->inj_ring);
 	free(rt);
 }
@@ -320,10 +316,8 @@ int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts)
 	rt->budget = opts && opts->budget ? opts->budget : CONFIG_WEFT_BUDGET;
 	snprintf(rt->thread_name, sizeof(rt->thread_name), "%s",
 		 opts && opts->thread_name ? opts->thread_name : "weft-worker");
-	pthread_mutex_init(&rt->inject_lock, NULL);
 	pthread_mutex_init(&rt->idle_lock, NULL);
 	pthread_mutex_init(&rt->spare_lock, NULL);
-	pthread_mutex_init(&rt->stack_lock, NULL);
 	/* Every worker counts as unparked until it parks. */
 	atomic_init(&rt->idle_state, n << 16);
 

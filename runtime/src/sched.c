@@ -248,20 +248,20 @@ static bool runq_put_slow(struct wf__worker *w, struct wf_task *t, uint32_t h, u
 		batch[i] = atomic_load_explicit(&w->buf[(h + i) % WF_LOCAL_QUEUE],
 						memory_order_relaxed);
 	batch[n] = t;
-	pthread_mutex_lock(&rt->inject_lock);
+	wf__spin_lock(&rt->inject_lock);
 	if (!inject_reserve_locked(rt, n + 1)) {
-		pthread_mutex_unlock(&rt->inject_lock);
+		wf__spin_unlock(&rt->inject_lock);
 		return false;	/* no memory: the caller retries (the queue drains) */
 	}
 	/* Pairs with the acquire loads of head in runq_get and runq_grab. */
 	if (!atomic_compare_exchange_strong_explicit(&w->head, &h, h + n, memory_order_release,
 						     memory_order_relaxed)) {
-		pthread_mutex_unlock(&rt->inject_lock);
+		wf__spin_unlock(&rt->inject_lock);
 		return false;
 	}
 	for (uint32_t i = 0; i <= n; i++)
 		inject_append_locked(rt, batch[i]);
-	pthread_mutex_unlock(&rt->inject_lock);
+	wf__spin_unlock(&rt->inject_lock);
 	w->mb.overflows++;
 	return true;
 }
@@ -374,15 +374,15 @@ static struct wf_task *runq_steal(struct wf__worker *dst, struct wf__worker *src
 
 void wf__inject_push(struct wf_runtime *rt, struct wf_task *t)
 {
-	pthread_mutex_lock(&rt->inject_lock);
+	wf__spin_lock(&rt->inject_lock);
 	while (!inject_reserve_locked(rt, 1)) {
 		/* Out of memory growing the ring: wait for a worker to drain it. */
-		pthread_mutex_unlock(&rt->inject_lock);
+		wf__spin_unlock(&rt->inject_lock);
 		usleep(1000);
-		pthread_mutex_lock(&rt->inject_lock);
+		wf__spin_lock(&rt->inject_lock);
 	}
 	inject_append_locked(rt, t);
-	pthread_mutex_unlock(&rt->inject_lock);
+	wf__spin_unlock(&rt->inject_lock);
 }
 
 /*
@@ -399,10 +399,10 @@ static struct wf_task *inject_pop(struct wf__worker *w, bool batch)
 
 	if (atomic_load_explicit(&rt->inj_len, memory_order_relaxed) == 0)
 		return NULL;
-	pthread_mutex_lock(&rt->inject_lock);
+	wf__spin_lock(&rt->inject_lock);
 	len = atomic_load_explicit(&rt->inj_len, memory_order_relaxed);
 	if (len == 0) {
-		pthread_mutex_unlock(&rt->inject_lock);
+		wf__spin_unlock(&rt->inject_lock);
 		return NULL;
 	}
 	n = batch ? len / rt->nworkers + 1 : 1;
@@ -422,7 +422,7 @@ static struct wf_task *inject_pop(struct wf__worker *w, bool batch)
 		runq_put(w, rt->inj_ring[(rt->inj_head + i) & mask]);
 	rt->inj_head = (rt->inj_head + n) & mask;
 	atomic_store_explicit(&rt->inj_len, len - n, memory_order_relaxed);
-	pthread_mutex_unlock(&rt->inject_lock);
+	wf__spin_unlock(&rt->inject_lock);
 	return t;
 }
 

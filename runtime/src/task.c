@@ -110,7 +110,7 @@ static struct wf_task *shared_take(struct wf_runtime *rt, struct wf__worker *w)
 
 	if (!atomic_load_explicit(&rt->stack_cache_len, memory_order_relaxed))
 		return NULL;
-	pthread_mutex_lock(&rt->stack_lock);
+	wf__spin_lock(&rt->stack_lock);
 	len = atomic_load_explicit(&rt->stack_cache_len, memory_order_relaxed);
 	if (len) {
 		t = rt->stack_cache[--len];
@@ -126,7 +126,7 @@ static struct wf_task *shared_take(struct wf_runtime *rt, struct wf__worker *w)
 		}
 		atomic_store_explicit(&rt->stack_cache_len, len, memory_order_relaxed);
 	}
-	pthread_mutex_unlock(&rt->stack_lock);
+	wf__spin_unlock(&rt->stack_lock);
 	return t;
 }
 
@@ -163,7 +163,7 @@ static void stack_put(struct wf_task *t)
 		w->pool[w->pool_len++] = t;
 		return;
 	}
-	pthread_mutex_lock(&rt->stack_lock);
+	wf__spin_lock(&rt->stack_lock);
 	len = atomic_load_explicit(&rt->stack_cache_len, memory_order_relaxed);
 	if (len < CONFIG_WEFT_STACK_CACHE) {
 		rt->stack_cache[len++] = t;
@@ -180,7 +180,7 @@ static void stack_put(struct wf_task *t)
 		}
 		atomic_store_explicit(&rt->stack_cache_len, len, memory_order_relaxed);
 	}
-	pthread_mutex_unlock(&rt->stack_lock);
+	wf__spin_unlock(&rt->stack_lock);
 	if (t)
 		stack_unmap(t);
 }
@@ -325,7 +325,7 @@ static int tasks_link(struct wf_runtime *rt, struct wf_task *t, int shard)
 	uint32_t slot;
 
 	t->shard = shard;
-	pthread_mutex_lock(&s->tasks_lock);
+	wf__spin_lock(&s->tasks_lock);
 	if (s->tasks_nfree) {
 		slot = s->tasks_free[--s->tasks_nfree];
 	} else {
@@ -338,7 +338,7 @@ static int tasks_link(struct wf_runtime *rt, struct wf_task *t, int shard)
 				s->tasks = a;
 			f = a ? realloc(s->tasks_free, cap * sizeof(*f)) : NULL;
 			if (!f) {
-				pthread_mutex_unlock(&s->tasks_lock);
+				wf__spin_unlock(&s->tasks_lock);
 				return -ENOMEM;
 			}
 			s->tasks_free = f;
@@ -349,7 +349,7 @@ static int tasks_link(struct wf_runtime *rt, struct wf_task *t, int shard)
 	s->tasks[slot] = t;
 	t->slot = slot;
 	atomic_fetch_add(&s->live, 1);
-	pthread_mutex_unlock(&s->tasks_lock);
+	wf__spin_unlock(&s->tasks_lock);
 	return 0;
 }
 
@@ -357,10 +357,10 @@ static void tasks_unlink(struct wf_task *t)
 {
 	struct wf__worker *s = &t->rt->workers[t->shard];
 
-	pthread_mutex_lock(&s->tasks_lock);
+	wf__spin_lock(&s->tasks_lock);
 	s->tasks[t->slot] = NULL;
 	s->tasks_free[s->tasks_nfree++] = t->slot;
-	pthread_mutex_unlock(&s->tasks_lock);
+	wf__spin_unlock(&s->tasks_lock);
 }
 
 int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *arg,
@@ -604,11 +604,11 @@ void wf__cancel_all(struct wf_runtime *rt)
 
 		struct wf_task *t;
 
-		pthread_mutex_lock(&s->tasks_lock);
+		wf__spin_lock(&s->tasks_lock);
 		wf__for_each_task(s, j, t)
 			if (!atomic_load(&t->done))
 				wf_cancel(t);
-		pthread_mutex_unlock(&s->tasks_lock);
+		wf__spin_unlock(&s->tasks_lock);
 	}
 }
 
