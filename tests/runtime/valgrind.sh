@@ -39,12 +39,12 @@ if [ $list -eq 1 ]; then
 fi
 
 echo "TAP version 13"
-case $obj in
-*/san-*)
+# A sanitizer build (whatever its O= directory) checks memory its own way,
+# and valgrind cannot run it.
+if grep -qa -e __asan_init -e __tsan_init "$obj/tests/runtime/task_basic" 2>/dev/null; then
 	echo "1..0 # SKIP sanitizer build: ASan/TSan check memory there"
 	exit 4
-	;;
-esac
+fi
 if ! command -v valgrind >/dev/null; then
 	echo "1..0 # SKIP valgrind is not installed (tools/deps.sh check)"
 	exit 4
