@@ -314,7 +314,7 @@ static int take_job(struct wf_blocking *j, void **result)
 
 	if (st == JOB_DROPPED) {
 		job_put(j);
-		return -ECANCELED;
+		return -ESHUTDOWN;
 	}
 	if (result)
 		*result = j->result;

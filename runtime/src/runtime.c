@@ -403,7 +403,8 @@ int wf_block_on(wf_runtime *rt, wf_task_fn fn, void *arg, void **result)
 		wf__reg_state(&rt->workers[0], WF_REG_W_STARTING);
 		thread_leave(&th, &old);
 	}
-	return wf_join(root, result);
+	r = wf_join(root, result);
+	return r == WF_JOIN_CANCELLED ? -ECANCELED : r;
 }
 
 /* Wait until no task is left, or the deadline; drives them if we must. */

@@ -533,7 +533,7 @@ int wf_join_until(wf_task *t, void **result, uint64_t deadline_ns)
 	if (result)
 		*result = t->result;
 	{
-		int r = atomic_load(&t->cancelled) ? -ECANCELED : 0;
+		int r = atomic_load(&t->cancelled) ? WF_JOIN_CANCELLED : 0;
 
 		wf__task_release(t);
 		return r;

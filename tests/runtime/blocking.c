@@ -313,9 +313,9 @@ TEST(shutdown_drops_unstarted_jobs_and_waits_for_running_ones)
 	/* The running job finished; the queued ones were dropped. */
 	EXPECT_EQ(0, wf_blocking_join(busy, &res));
 	EXPECT_EQ((void *)500L, res);
-	EXPECT_ERRNO(ECANCELED, wf_blocking_join(queued, NULL));
+	EXPECT_ERRNO(ESHUTDOWN, wf_blocking_join(queued, NULL));
 	/* The waiting task saw its job dropped. */
-	EXPECT_EQ(-ECANCELED, atomic_load(&cancelled_rc));
+	EXPECT_EQ(-ESHUTDOWN, atomic_load(&cancelled_rc));
 	EXPECT_EQ(0, wf_runtime_free(rt));
 }
 

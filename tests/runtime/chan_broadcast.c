@@ -201,7 +201,7 @@ static void *cancel_body(void *arg)
 	CHECK_EQ(0, wf_spawn(&t, recv_task, rx));
 	settle();
 	CHECK_EQ(0, wf_cancel(t));
-	CHECK_EQ(-ECANCELED, wf_join(t, &r));
+	CHECK_EQ(WF_JOIN_CANCELLED, wf_join(t, &r));
 	CHECK_EQ(-ECANCELED, (long)r);
 	CHECK_EQ(1, wf_broadcast_send(b, &v));
 	v = 0;

@@ -247,7 +247,7 @@ static void *leave_body(void *arg)
 	CHECK_EQ(0, wf_spawn(&tc, sender, &c));
 	CHECK(WAIT_FOR(blocked_sends(ch) == 3));
 	CHECK_EQ(0, wf_cancel(ta));
-	CHECK_EQ(-ECANCELED, wf_join(ta, &r));
+	CHECK_EQ(WF_JOIN_CANCELLED, wf_join(ta, &r));
 	CHECK_EQ(-ECANCELED, (long)r);
 	CHECK_EQ(-ETIMEDOUT, join_long(tb));
 	/* Their messages were never queued; the slot goes to c. */
@@ -298,7 +298,7 @@ static void *recv_cancel_body(void *arg)
 	CHECK(WAIT_FOR(atomic_load(&a.started)));
 	settle();
 	CHECK_EQ(0, wf_cancel(ta));
-	CHECK_EQ(-ECANCELED, wf_join(ta, &r));
+	CHECK_EQ(WF_JOIN_CANCELLED, wf_join(ta, &r));
 	CHECK_EQ(-ECANCELED, (long)r);
 	/* The message sent after is still there for the next receiver. */
 	v = 42;

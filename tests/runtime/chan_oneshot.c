@@ -125,7 +125,7 @@ static void *leave_body(void *arg)
 	CHECK_EQ(0, wf_spawn(&t, recv_task, os));
 	settle();
 	CHECK_EQ(0, wf_cancel(t));
-	CHECK_EQ(-ECANCELED, wf_join(t, &r));
+	CHECK_EQ(WF_JOIN_CANCELLED, wf_join(t, &r));
 	CHECK_EQ(-ECANCELED, (long)r);
 	/* The value sent afterwards is still there. */
 	v = 31;

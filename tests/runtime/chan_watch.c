@@ -135,7 +135,7 @@ static void *wake_body(void *arg)
 	settle();
 	/* Cancel one waiter; the others are woken by a send, or by close. */
 	CHECK_EQ(0, wf_cancel(t[0]));
-	CHECK_EQ(-ECANCELED, wf_join(t[0], &r));
+	CHECK_EQ(WF_JOIN_CANCELLED, wf_join(t[0], &r));
 	CHECK_EQ(-ECANCELED, (long)r);
 	v = 1;
 	CHECK_EQ(0, wf_watch_send(w, &v));

@@ -174,7 +174,7 @@ static void *leave_body(void *arg)
 	CHECK_EQ(0, wf_spawn(&b, wait_task, n));
 	settle();
 	CHECK_EQ(0, wf_cancel(a));
-	CHECK_EQ(-ECANCELED, wf_join(a, &r));
+	CHECK_EQ(WF_JOIN_CANCELLED, wf_join(a, &r));
 	CHECK_EQ(-ECANCELED, (long)r);
 	CHECK_EQ(0, wf_notify_one(n));
 	CHECK_EQ(0, join_long(b));
@@ -186,7 +186,7 @@ static void *leave_body(void *arg)
 	/* A task cancelled before it waits gets -ECANCELED, permit kept. */
 	CHECK_EQ(0, wf_notify_one(n));
 	CHECK_EQ(0, wf_spawn(&a, self_cancel_wait, n));
-	CHECK_EQ(-ECANCELED, wf_join(a, &r));
+	CHECK_EQ(WF_JOIN_CANCELLED, wf_join(a, &r));
 	CHECK_EQ(-ECANCELED, (long)r);
 	CHECK_EQ(0, wf_notify_wait_until(n, 0));
 	wf_notify_free(n);

@@ -378,7 +378,7 @@ static void *cancel_body(void *arg)
 	CHECK(WAIT_FOR(atomic_load(&s.in_select)));
 	settle();
 	CHECK_EQ(0, wf_cancel(t));
-	CHECK_EQ(-ECANCELED, wf_join(t, &r));
+	CHECK_EQ(WF_JOIN_CANCELLED, wf_join(t, &r));
 	CHECK_EQ(-ECANCELED, (long)r);
 	/* Nothing happened: the send did not go, everything else is intact. */
 	CHECK_EQ(0, wf_chan_recv(s.full, &v));

@@ -146,7 +146,7 @@ static void *withdraw_body(void *arg)
 	CHECK(WAIT_FOR(wf_barrier_waiters(&b) == 2));
 	if (cancel) {
 		wf_cancel(tl);
-		CHECK_EQ(-ECANCELED, wf_join(tl, &r));
+		CHECK_EQ(WF_JOIN_CANCELLED, wf_join(tl, &r));
 		CHECK_EQ(-ECANCELED, (long)r);
 	} else {
 		CHECK_EQ(0, wf_join(tl, &r));

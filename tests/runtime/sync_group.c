@@ -226,7 +226,7 @@ static void *cancelled_parent_body(void *arg)
 	CHECK_EQ(0, wf_spawn(&t, parent_task, p));
 	CHECK(WAIT_FOR(wf_group_stats(&p->g, &st) == 0 && st.waiters == 1));
 	wf_cancel(t);
-	CHECK_EQ(-ECANCELED, wf_join(t, &r));
+	CHECK_EQ(WF_JOIN_CANCELLED, wf_join(t, &r));
 	CHECK_EQ(1, (long)r);
 	CHECK_EQ(-ECANCELED, p->ret);
 	CHECK_EQ(10, p->seen_cleaned);

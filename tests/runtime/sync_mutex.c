@@ -253,10 +253,10 @@ static void *cancel_body(void *arg)
 	}
 	/* Cancel the middle one, then the head one. */
 	wf_cancel(t[1]);
-	CHECK_EQ(-ECANCELED, wf_join(t[1], &r));
+	CHECK_EQ(WF_JOIN_CANCELLED, wf_join(t[1], &r));
 	CHECK_EQ(-ECANCELED, (long)r);
 	wf_cancel(t[0]);
-	CHECK_EQ(-ECANCELED, wf_join(t[0], &r));
+	CHECK_EQ(WF_JOIN_CANCELLED, wf_join(t[0], &r));
 	CHECK_EQ(-ECANCELED, (long)r);
 	CHECK_EQ(0, wf_mutex_stats(&m, &st));
 	CHECK_EQ(1, st.waiters);
@@ -341,7 +341,7 @@ static void *cancel_race_body(void *arg)
 		} else {
 			CHECK_EQ(-ECANCELED, (long)ra);
 		}
-		CHECK(ja == 0 || ja == -ECANCELED);
+		CHECK(ja == 0 || ja == WF_JOIN_CANCELLED);
 		CHECK_EQ(0, wf_mutex_try_lock(&m));
 		CHECK_EQ(0, wf_mutex_unlock(&m));
 	}

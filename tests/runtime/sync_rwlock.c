@@ -229,7 +229,7 @@ static void *leave_body(void *arg)
 	CHECK(WAIT_FOR(wf_rwlock_waiters(&o->l) == 2));
 	if (cancel) {
 		CHECK_EQ(0, wf_cancel(tw));
-		CHECK_EQ(-ECANCELED, wf_join(tw, &res));
+		CHECK_EQ(WF_JOIN_CANCELLED, wf_join(tw, &res));
 		CHECK_EQ(-ECANCELED, (long)res);
 	} else {
 		CHECK_EQ(0, wf_join(tw, &res));

@@ -201,7 +201,7 @@ static void *leave_body(void *arg)
 	CHECK_EQ(0, wf_sem_release(&s, 1));
 	if (cancel) {
 		wf_cancel(tb);
-		CHECK_EQ(-ECANCELED, wf_join(tb, &r));
+		CHECK_EQ(WF_JOIN_CANCELLED, wf_join(tb, &r));
 		CHECK_EQ(-ECANCELED, (long)r);
 	} else {
 		CHECK_EQ(0, wf_join(tb, &r));

@@ -119,7 +119,7 @@ static void *cancel_sleeper(void *arg)
 	wf_sleep_ns(5 * WF_NSEC_PER_MSEC);
 	wf_cancel(t);
 	j = wf_join(t, &r);
-	if (j != -ECANCELED)
+	if (j != WF_JOIN_CANCELLED)
 		return (void *)1L;
 	/* The sleeper's own wf_sleep_ns returned -ECANCELED. */
 	return r;

@@ -54,15 +54,22 @@ int wf_spawn_blocking_on(wf_runtime *rt, wf_blocking **jp, wf_task_fn fn, void *
 
 /*
  * wf_blocking_join - wait for the job, take its result, free the handle.
- * Suspends a task; blocks a thread. Returns 0 with *@result set; -ECANCELED
- * when the job was dropped unstarted by a shutdown (handle freed), or when
- * the waiting task is cancelled (handle still valid: join again); -EINVAL.
+ * Suspends a task; blocks a thread. Returns 0 with *@result set;
+ * -ESHUTDOWN when a runtime shutdown dropped the job before it started
+ * (handle freed); -ECANCELED when the waiting task is cancelled (handle
+ * still valid: join again); -EBUSY when another task is joining it;
+ * -EINVAL.
  */
 int wf_blocking_join(wf_blocking *j, void **result);
 /* The same with an absolute CLOCK_MONOTONIC deadline: -ETIMEDOUT (handle valid). */
 int wf_blocking_join_until(wf_blocking *j, void **result, uint64_t deadline_ns);
 
-/* Spawn on the pool and join: the usual way. Errors of both. */
+/*
+ * wf_run_blocking - spawn on the pool and wait: the usual way. A task
+ * cancelled meanwhile still waits for the job (it may use the task's
+ * stack), then gets -ECANCELED with *@result set. Other errors: those of
+ * wf_spawn_blocking() and -ESHUTDOWN as for wf_blocking_join().
+ */
 int wf_run_blocking(wf_task_fn fn, void *arg, void **result);
 
 /*

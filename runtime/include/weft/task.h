@@ -67,18 +67,24 @@ int wf_spawn_at(wf_task **tp, wf_task_fn fn, void *arg, const struct wf_spawn_op
 	wf_spawn_at(tp, fn, arg, &(const struct wf_spawn_opts){ .name = (task_name) }, \
 		    __FILE__, __LINE__)
 
+/* wf_join() result: the task had been cancelled (it returned all the same). */
+#define WF_JOIN_CANCELLED 1
+
 /*
  * wf_join - wait for @t to finish, take its result and free the handle.
  * From a task it suspends; from another thread it blocks.
  * Returns 0 with *@result set (if non-NULL) when @t returned;
- * -ECANCELED when @t was cancelled (its return value is still stored);
- * -EINVAL for NULL or a task joining itself; -EPERM never (threads may
- * join). If the *calling* task is cancelled while waiting, returns
- * -ECANCELED and the handle stays valid: join or detach it again.
+ * WF_JOIN_CANCELLED (1) when @t had been cancelled before it returned
+ * (*@result is still set; the handle is freed in both cases);
+ * -EINVAL for NULL or a task joining itself; -EBUSY when another task is
+ * already joining @t; -ECANCELED when the *calling* task is cancelled
+ * while waiting: then the handle stays valid, to be joined or detached
+ * again (a cancelled task's waits end at once, so wf_detach() it, or
+ * wait with a wf_group).
  */
 int wf_join(wf_task *t, void **result);
 
-/* wf_join() with an absolute CLOCK_MONOTONIC deadline: -ETIMEDOUT. */
+/* wf_join() with an absolute CLOCK_MONOTONIC deadline: -ETIMEDOUT (handle valid). */
 int wf_join_until(wf_task *t, void **result, uint64_t deadline_ns);
 
 /*
