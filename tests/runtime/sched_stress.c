@@ -216,14 +216,26 @@ static void *timer_root(void *arg)
 	wf_task **t = calloc((size_t)n, sizeof(*t));
 	unsigned seed = 12345;
 
+	long joined = 0;
+
 	for (long i = 0; i < n; i++) {
 		/* 0..20 ms, with many equal deadlines and sub-tick ones. */
 		long d = (long)(rand_r(&seed) % 20000) * 1000 + (i % 7) * 100;
 
-		while (wf_spawn(&t[i], sleeper, (void *)d) == -ENOMEM)
-			wf_yield();
+		/*
+		 * Out of memory maps (vm.max_map_count, big WEFT_STRESS):
+		 * join the oldest to give its stack back, then retry.
+		 */
+		while (wf_spawn(&t[i], sleeper, (void *)d) == -ENOMEM) {
+			void *r;
+
+			if (joined == i)
+				return (void *)-1L;
+			wf_join(t[joined++], &r);
+			bad += r != NULL;
+		}
 	}
-	for (long i = 0; i < n; i++) {
+	for (long i = joined; i < n; i++) {
 		void *r;
 
 		wf_join(t[i], &r);
