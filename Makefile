@@ -389,6 +389,7 @@ help:
 	@echo '                  T=GLOB runs only matching tests or test programs'
 	@echo '  demo            build and run the demonstration'
 	@echo '  bench           run the benchmarks against their peers (figures only)'
+	@echo '  bench-io        the echo and HTTP benchmarks against their peers'
 	@echo '  install         PREFIX=$(PREFIX) DESTDIR= ; uninstall removes it again'
 	@echo '  kernel-check    compare kconfig/kernel.config with the running kernel'
 	@echo '  deps            install the Debian packages the build and tests need'

@@ -28,6 +28,30 @@ bench: deps-bench
 		$(if $(W),--workers '$(W)') $(if $(ITERS),--iters '$(ITERS)') \
 		$(if $(P),'$(P)')
 
+# --- I/O benchmarks (issue 4; docs/benchmarks.md, "I/O benchmarks") --------
+# `make bench-io` installs the bench packages, builds the examples (weft's
+# echo and HTTP servers, $(obj)/runtime/examples/{echo,http}, once they
+# exist), then runs tools/bench/echo/run: echo servers under our load
+# generator and HTTP servers under wrk, weft against raw io_uring loops,
+# Tokio, Go and libuv, each server pinned to CPU 1 and the client to CPU 0
+# (about 85 s with the defaults, plus a minute for the first build).
+# The runner builds the load generator and the peers itself, with $(CC),
+# under $(obj)/tools/bench/{loadgen,echo,tokio}: none of them is part of
+# `make`, `make check` or `make install`. Figures only, never pass/fail.
+#   make bench-io P=PATTERN   only the benches matching PATTERN (echo_4KiB*)
+#   make bench-io IMPL=LIST   only these implementations (raw_uring,tokio)
+#   make bench-io DURATION=S  measured seconds per run (default 3)
+#   make bench-io W=N         server worker threads (default 1)
+#   make bench-io REPEAT=R    the whole matrix R times, medians in the table
+#   make bench-io JSON=1      JSON lines instead of the table
+PHONY += bench-io
+bench-io: deps-bench
+	$(Q)$(MAKE) --no-print-directory examples
+	$(Q)CC='$(CC)' $(srctree)/tools/bench/echo/run -o $(obj) $(if $(JSON),--json) \
+		$(if $(W),--workers '$(W)') $(if $(DURATION),--duration '$(DURATION)') \
+		$(if $(REPEAT),--repeat '$(REPEAT)') $(if $(IMPL),--impl '$(IMPL)') \
+		$(if $(P),'$(P)')
+
 # weft-registry: reads the trace registry of a running process from outside
 # (docs/registry.md); the tests use it to prove the registry is findable.
 tools-y += tools/weft-registry/weft-registry

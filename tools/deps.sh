@@ -7,7 +7,8 @@
 #     check   build + what the test suite needs (valgrind, aarch64 cross
 #             toolchain and qemu-user for the arm64 context-switch tests)
 #     bench   check + the benchmark peers (Tokio from Debian's Rust
-#             registry, Go, libuv, wrk, hyperfine)
+#             registry, Go, libuv, wrk, hyperfine, and ss from iproute2
+#             for the I/O benchmark runner)
 #   --check   only report what is missing; exit 1 if anything is.
 #
 # Idempotent: packages already installed are never touched and apt is not
@@ -20,7 +21,7 @@ pkgs_build="gcc make pkg-config libc6-dev kconfig-frontends liburing-dev
 	bpftool"
 pkgs_check="valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 	libclang-rt-14-dev procps"
-pkgs_bench="cargo librust-tokio-dev golang-go libuv1-dev wrk hyperfine"
+pkgs_bench="cargo librust-tokio-dev golang-go libuv1-dev wrk hyperfine iproute2"
 
 check_only=0
 groups=()
