@@ -188,7 +188,7 @@ int wf_spawn_blocking_on(wf_runtime *rt, wf_blocking **jp, wf_task_fn fn, void *
 	j->pool = p;
 	atomic_init(&j->refs, jp ? 2 : 1);
 	pthread_mutex_lock(&p->lock);
-	for (;;) {
+	for (bool waited = false;;) {
 		struct wf__waiter wt = { .task = me };
 		int reason;
 
@@ -205,7 +205,9 @@ int wf_spawn_blocking_on(wf_runtime *rt, wf_blocking **jp, wf_task_fn fn, void *
 			free(j);
 			return -EAGAIN;
 		}
-		p->st.waited_for_room++;
+		if (!waited)
+			p->st.waited_for_room++;	/* spawns that waited, not waits */
+		waited = true;
 		wt.gen = wf__wait_prepare(me);
 		wf__waitq_push(&p->room, &wt);
 		pthread_mutex_unlock(&p->lock);
