@@ -48,6 +48,8 @@
 
 #include <weft/registry.h>
 
+#include "json.h"
+
 #define MAX_MAPS 65536			/* /proc/PID/maps lines considered */
 #define MAX_SECTIONS 65536		/* section headers per file */
 #define MAX_PHDRS 4096			/* program headers per file */
@@ -758,66 +760,6 @@ static void put_safe(FILE *f, const char *s)
 		fputc((unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f ? *s : '?', f);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
-/* A JSON string: control characters escaped, invalid UTF-8 bytes as U+FFFD. */
-static void put_json(FILE *f, const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t n = strlen(str);
-
-	fputc('"', f);
-	for (size_t i = 0; i < n;) {
-		size_t len;
-
-		if (s[i] == '"' || s[i] == '\\') {
-			fprintf(f, "\\%c", s[i]);
-			i++;
-		} else if (s[i] < 0x20 || s[i] == 0x7f) {
-			fprintf(f, "\\u%04x", s[i]);
-			i++;
-		} else if ((len = utf8_len(s + i, n - i)) == 0) {
-			fputs("\\ufffd", f);
-			i++;
-		} else {
-			fwrite(s + i, 1, len, f);
-			i += len;
-		}
-	}
-	fputc('"', f);
-}
-
 struct runtime_view {
 	uint64_t addr;
 	struct wf_reg_runtime r;
@@ -946,11 +888,11 @@ static void print_json_one(const struct found *fd, const struct runtime_view *rv
 	printf("{\"address\":\"0x%" PRIx64 "\",\"found_by\":\"%s\",\"object\":", fd->addr,
 	       fd->how);
 	if (fd->object)
-		put_json(stdout, fd->object);
+		wf__json_str(stdout, fd->object, PATH_MAX);
 	else
 		printf("null");
 	printf(",\"version\":%u,\"lib_version\":", r->version);
-	put_json(stdout, r->lib_version);
+	wf__json_str(stdout, r->lib_version, PATH_MAX);
 	printf(",\"slow_poll_ns\":%" PRIu64 ",\"generation\":%" PRIu64 ",\"runtimes\":[",
 	       r->slow_poll_ns, r->generation);
 	for (int i = 0; i < n; i++) {
@@ -958,7 +900,7 @@ static void print_json_one(const struct found *fd, const struct runtime_view *rv
 
 		printf("%s{\"id\":%" PRIu64 ",\"flavor\":\"%s\",\"nworkers\":%u,\"thread_name\":",
 		       i ? "," : "", v->r.id, flavor_name(v->r.flavor), v->r.nworkers);
-		put_json(stdout, v->r.thread_name);
+		wf__json_str(stdout, v->r.thread_name, PATH_MAX);
 		printf(",\"workers\":[");
 		for (uint32_t k = 0; k < v->r.nworkers; k++) {
 			const struct worker_view *w = &v->w[k];
@@ -977,9 +919,9 @@ static void print_json_one(const struct found *fd, const struct runtime_view *rv
 				       now > w->s.poll_start_ns ? now - w->s.poll_start_ns : 0);
 				if (w->have_task) {
 					printf("{\"id\":%" PRIu64 ",\"name\":", w->task.id);
-					put_json(stdout, w->task.name);
+					wf__json_str(stdout, w->task.name, PATH_MAX);
 					printf(",\"file\":");
-					put_json(stdout, w->file);
+					wf__json_str(stdout, w->file, PATH_MAX);
 					printf(",\"line\":%u,\"flags\":%u,\"spawn_ns\":%" PRIu64
 					       "}",
 					       w->task.line, w->task.flags, w->task.spawn_ns);
