@@ -7,36 +7,9 @@ set -u
 src=${WEFT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 progs="task_basic migration stack_overflow chan_mpsc sync_mutex sched_policy"
 
-# Test-program conventions (tests/run): -l lists the cases, -t GLOB
-# selects (this script runs all of its cases when any matches), -s is
-# accepted and ignored here.
-list=0
-glob=
-while getopts "lt:s:" opt; do
-	case $opt in
-	l) list=1 ;;
-	t) glob=$OPTARG ;;
-	*) ;;
-	esac
-done
-cases="aarch64_build $(for p in $progs; do echo aarch64:$p; done)"
-if [ -n "$glob" ]; then
-	match=0
-	for c in $cases; do
-		# shellcheck disable=SC2053
-		[[ $c == $glob ]] && match=1
-	done
-	if [ $match -eq 0 ]; then
-		[ $list -eq 1 ] && exit 0
-		echo "TAP version 13"
-		echo "1..0 # SKIP no case matches $glob"
-		exit 4
-	fi
-fi
-if [ $list -eq 1 ]; then
-	printf '%s\n' $cases
-	exit 0
-fi
+# shellcheck source=../harness/script_cases.sh
+. "$src/tests/harness/script_cases.sh"
+wtest_script_args "aarch64_build $(for p in $progs; do echo aarch64:$p; done)" "$@"
 
 echo "TAP version 13"
 if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then

@@ -5,38 +5,12 @@
 # TAP 13; skips in sanitizer builds (they check the same, differently).
 set -u
 obj=${WEFT_OBJDIR:?run through tests/run}
+src=${WEFT_SRCDIR:?run through tests/run}
 progs="task_basic blocking chan_mpsc sync_mutex"
 
-# Test-program conventions (tests/run): -l lists the cases, -t GLOB
-# selects (this script runs all of its cases when any matches), -s is
-# accepted and ignored here.
-list=0
-glob=
-while getopts "lt:s:" opt; do
-	case $opt in
-	l) list=1 ;;
-	t) glob=$OPTARG ;;
-	*) ;;
-	esac
-done
-cases="$(for p in $progs; do echo valgrind:$p; done)"
-if [ -n "$glob" ]; then
-	match=0
-	for c in $cases; do
-		# shellcheck disable=SC2053
-		[[ $c == $glob ]] && match=1
-	done
-	if [ $match -eq 0 ]; then
-		[ $list -eq 1 ] && exit 0
-		echo "TAP version 13"
-		echo "1..0 # SKIP no case matches $glob"
-		exit 4
-	fi
-fi
-if [ $list -eq 1 ]; then
-	printf '%s\n' $cases
-	exit 0
-fi
+# shellcheck source=../harness/script_cases.sh
+. "$src/tests/harness/script_cases.sh"
+wtest_script_args "$(for p in $progs; do echo valgrind:$p; done)" "$@"
 
 echo "TAP version 13"
 # A sanitizer build (whatever its O= directory) checks memory its own way,
