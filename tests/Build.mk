@@ -22,6 +22,8 @@ tests-sh-y += tests/build/docs_sync.sh
 tests-y += tests/runtime/task_basic
 tests-y += tests/runtime/migration
 tests-y += tests/runtime/stack_overflow
+tests-y += tests/runtime/fpenv
+LDLIBS_fpenv := -lm
 
 # migration_lto: the migration test built with -flto across the test and
 # the whole library (a second copy of its objects under lto/), where a TLS

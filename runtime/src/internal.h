@@ -272,6 +272,7 @@ struct wf__worker {
 	uint64_t poll_start;
 	uint64_t poll_end;
 	struct wf_task *pin_head, *pin_tail;	/* local pinned FIFO */
+	struct wf_task *again;		/* yielded with nothing else queued: runs next */
 	struct wf_task **pool;		/* stack pool: CONFIG_WEFT_STACK_POOL slots */
 	unsigned pool_len;
 

@@ -44,6 +44,12 @@
  *     queue (an overflow, counted).
  *   - a pinned FIFO (owner only) and an inbox (mutex) for pinned tasks
  *     woken by other threads. Pinned tasks are never put anywhere else.
+ *   - "again", a private slot (owner only) for a task that yielded while
+ *     the local queue, runnext and the pinned FIFO were empty: it is what
+ *     the queue would have returned next, so it skips the queue's atomics
+ *     and the wake-up of an idle worker (no work was added: the task was
+ *     running). It is taken where the local queue would be, at the very
+ *     next next_task(), so it is never stranded and needs no stealing.
  * The runtime has one inject queue (mutex, length readable without it) for
  * tasks spawned or woken from outside any worker, and overflows.
  *
@@ -705,6 +711,17 @@ static void requeue_local(struct wf__worker *w, struct wf_task *t)
 {
 	atomic_store_explicit(&t->sched, WF_SCHED_QUEUED, memory_order_relaxed);
 	t->sched_at = w->poll_end;
+	/*
+	 * Nothing else queued here: t would be the queue's only entry and the
+	 * next one taken, so keep it in a private slot instead (no atomics,
+	 * no wake-up of an idle worker for work this worker runs at once).
+	 * next_task() takes it where runq_get() would have.
+	 */
+	if (!t->pinned && !w->again && !w->pin_head && !runq_len(w) &&
+	    !atomic_load_explicit(&w->runnext, memory_order_relaxed)) {
+		w->again = t;
+		return;
+	}
 	if (t->pinned) {
 		t->next = NULL;
 		if (w->pin_tail)
@@ -869,6 +886,11 @@ static struct wf_task *next_task(struct wf__worker *w, unsigned *next_runs)
 	*next_runs = 0;
 	if (w->pin_head && (w->tick & 1))
 		return pin_pop(w);
+	if (w->again) {
+		t = w->again;
+		w->again = NULL;
+		return t;
+	}
 	t = runq_get(w);
 	if (t)
 		return t;

@@ -5,7 +5,7 @@
 # TAP 13 out; each test program's own TAP is passed through as "# " lines.
 set -u
 src=${WEFT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-progs="task_basic migration stack_overflow chan_mpsc sync_mutex sched_policy"
+progs="task_basic migration stack_overflow chan_mpsc sync_mutex sched_policy fpenv"
 
 # shellcheck source=../harness/script_cases.sh
 . "$src/tests/harness/script_cases.sh"

@@ -378,6 +378,32 @@ test_kconfig_new_option_takes_default()
 }
 tap_test kconfig_new_option_takes_default
 
+# CONFIG_WEFT_TASK_FPENV changes the assembly of the context switch: the
+# option must rebuild that object (fixdep on a .S file) and the fpenv test
+# then checks the other behaviour (each task its own rounding mode).
+test_task_fpenv_rebuilds_switch_and_isolates()
+{
+	local sw
+
+	ensure_built
+	grep -qx '# CONFIG_WEFT_TASK_FPENV is not set' "$cfg" ||
+		fail "CONFIG_WEFT_TASK_FPENV is not off by default"
+	sw=runtime/src/arch/switch_$(uname -m).o
+	[ -f "$src/${sw%.o}.S" ] || skip "no context switch for $(uname -m)"
+	sed -i 's/^# CONFIG_WEFT_TASK_FPENV is not set$/CONFIG_WEFT_TASK_FPENV=y/' "$cfg"
+	M all "$obj/tests/runtime/fpenv" >"$work/fpenv.log" 2>&1 ||
+		fail_log "$work/fpenv.log" "make with CONFIG_WEFT_TASK_FPENV=y failed"
+	compiled "$work/fpenv.log" | grep -qx "$sw" ||
+		fail_log "$work/fpenv.log" "CONFIG_WEFT_TASK_FPENV=y did not rebuild $sw"
+	"$obj/tests/runtime/fpenv" >"$work/fpenv.out" 2>&1 ||
+		fail_log "$work/fpenv.out" "tests/runtime/fpenv failed with CONFIG_WEFT_TASK_FPENV=y"
+	grep -q 'CONFIG_WEFT_TASK_FPENV=y' "$work/fpenv.out" ||
+		fail_log "$work/fpenv.out" "the fpenv test did not see the option"
+	sed -i 's/^CONFIG_WEFT_TASK_FPENV=y$/# CONFIG_WEFT_TASK_FPENV is not set/' "$cfg"
+	M all >"$work/fpenv.log" 2>&1 || fail_log "$work/fpenv.log" "make failed"
+}
+tap_test task_fpenv_rebuilds_switch_and_isolates
+
 test_werror_makes_warnings_errors()
 {
 	local o=$work/werror c=$work/werror.config probe

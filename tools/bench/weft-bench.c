@@ -25,6 +25,9 @@
 #include <unistd.h>
 #include <weft.h>
 
+/* The runtime's own switch primitive, for raw_switch (runtime/src/ctx.h). */
+#include "ctx.h"
+
 #define SPAWN_MANY 10000
 #define YIELD_TASKS 200
 #define YIELDS_PER_TASK 1000
@@ -346,6 +349,37 @@ static double ctx_switch(wf_runtime *rt, double *extra)
 	uint64_t t0 = wf_now_ns();
 
 	wf_block_on(rt, switcher, NULL, NULL);
+	return (double)(wf_now_ns() - t0);
+}
+
+/*
+ * raw_switch: the context switch primitive alone (wf__ctx_switch, the
+ * assembly every task switch goes through), with no scheduler around it:
+ * main and one coroutine on a stack of its own switch to each other
+ * CTX_SWITCHES / 2 times each. ns_per_op is per one-way switch. ctx_switch
+ * above is the same count of switches through the whole scheduler (a
+ * yield: queue, clock read, metrics, registry).
+ */
+static void *raw_main_sp, *raw_co_sp;
+
+static void raw_co(void *arg)
+{
+	(void)arg;
+	for (;;)
+		wf__ctx_switch(&raw_co_sp, raw_main_sp);
+}
+
+static double raw_switch(wf_runtime *rt, double *extra)
+{
+	static char stack[64 * 1024] __attribute__((aligned(64)));
+	uint64_t t0;
+
+	(void)rt;
+	(void)extra;
+	raw_co_sp = wf__ctx_init(stack + sizeof(stack), raw_co, NULL);
+	t0 = wf_now_ns();
+	for (int i = 0; i < CTX_SWITCHES / 2; i++)
+		wf__ctx_switch(&raw_main_sp, raw_co_sp);
 	return (double)(wf_now_ns() - t0);
 }
 
@@ -747,6 +781,7 @@ static const struct bench benches[] = {
 	{ "mpsc_bounded", MPSC_SENDERS * MPSC_PER_SENDER, 0, mpsc_bounded },
 	{ "mpsc_backpressure", MPSC_SENDERS * MPSC_PER_SENDER, 0, mpsc_backpressure },
 	{ "ctx_switch", CTX_SWITCHES, 1, ctx_switch },
+	{ "raw_switch", CTX_SWITCHES, 1, raw_switch },
 	{ "seed_spawn_each", SEED_OPS, 0, seed_spawn_each },
 	{ "seed_one_task", SEED_OPS, 0, seed_one_task },
 	{ "map_actor", MAP_CALLERS * MAP_OPS_PER_CALLER, 0, map_actor },

@@ -4,13 +4,15 @@
  *
  * void wf__ctx_switch(void **save_sp, void *load_sp)
  *	Saves x19-x28, the frame pointer x29, the link register x30, the low
- *	halves of v8-v15 (d8-d15) and FPCR on the current stack, stores sp in
- *	*save_sp, switches to load_sp and restores the same set.
+ *	halves of v8-v15 (d8-d15) and, with CONFIG_WEFT_TASK_FPENV, FPCR on
+ *	the current stack, stores sp in *save_sp, switches to load_sp and
+ *	restores the same set.
  *
  * Frame at a saved stack pointer S (16-byte aligned, 176 bytes):
  *	S+0 x19 x20, S+16 x21 x22, S+32 x23 x24, S+48 x25 x26,
  *	S+64 x27 x28, S+80 x29 x30, S+96 d8 d9, S+112 d10 d11,
- *	S+128 d12 d13, S+144 d14 d15, S+160 fpcr, S+168 pad
+ *	S+128 d12 d13, S+144 d14 d15, S+160 fpcr (unused without
+ *	TASK_FPENV), S+168 pad
  * wf__ctx_init() builds it for a new task with x19 = entry, x20 = argument
  * and x30 = wf__ctx_start.
  */
@@ -32,8 +34,10 @@ wf__ctx_switch:
 	stp	d10, d11, [sp, #112]
 	stp	d12, d13, [sp, #128]
 	stp	d14, d15, [sp, #144]
+#ifdef CONFIG_WEFT_TASK_FPENV
 	mrs	x9, fpcr
 	str	x9, [sp, #160]
+#endif
 	mov	x9, sp
 	str	x9, [x0]
 	mov	sp, x1
@@ -47,8 +51,10 @@ wf__ctx_switch:
 	ldp	d10, d11, [sp, #112]
 	ldp	d12, d13, [sp, #128]
 	ldp	d14, d15, [sp, #144]
+#ifdef CONFIG_WEFT_TASK_FPENV
 	ldr	x9, [sp, #160]
 	msr	fpcr, x9
+#endif
 	add	sp, sp, #176
 	.cfi_adjust_cfa_offset -176
 	ret
