@@ -24,28 +24,39 @@ static inline void *wf__ctx_init(void *top, void (*entry)(void *), void *arg)
 	uintptr_t t = (uintptr_t)top & ~(uintptr_t)15;
 #if defined(__x86_64__)
 	uint64_t *f = (uint64_t *)(t - 64);
-	uint32_t mxcsr;
-	uint16_t fpucw;
 
-	/* New tasks start with the creating thread's FP control state. */
-	__asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
-	__asm__ volatile("fnstcw %0" : "=m"(fpucw));
 	memset(f, 0, 64);
-	f[0] = (uint64_t)mxcsr | ((uint64_t)fpucw << 32);
+#ifdef CONFIG_WEFT_TASK_FPENV
+	{
+		uint32_t mxcsr;
+		uint16_t fpucw;
+
+		/* New tasks start with the creating thread's FP control state. */
+		__asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+		__asm__ volatile("fnstcw %0" : "=m"(fpucw));
+		f[0] = (uint64_t)mxcsr | ((uint64_t)fpucw << 32);
+	}
+#endif
 	f[3] = (uint64_t)(uintptr_t)arg;	/* r13 */
 	f[4] = (uint64_t)(uintptr_t)entry;	/* r12 */
 	f[7] = (uint64_t)(uintptr_t)wf__ctx_start;
 	return f;
 #elif defined(__aarch64__)
 	uint64_t *f = (uint64_t *)(t - 176);
-	uint64_t fpcr;
 
-	__asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
 	memset(f, 0, 176);
 	f[0] = (uint64_t)(uintptr_t)entry;	/* x19 */
 	f[1] = (uint64_t)(uintptr_t)arg;	/* x20 */
 	f[11] = (uint64_t)(uintptr_t)wf__ctx_start; /* x30 */
-	f[20] = fpcr;
+#ifdef CONFIG_WEFT_TASK_FPENV
+	{
+		uint64_t fpcr;
+
+		/* New tasks start with the creating thread's FP control state. */
+		__asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+		f[20] = fpcr;
+	}
+#endif
 	return f;
 #else
 #error "weft: no context switch for this architecture (x86-64 and aarch64 only)"

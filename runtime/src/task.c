@@ -114,6 +114,9 @@ static struct wf_task *shared_take(struct wf_runtime *rt, struct wf__worker *w)
 	len = atomic_load_explicit(&rt->stack_cache_len, memory_order_relaxed);
 	if (len) {
 		t = rt->stack_cache[--len];
+		/* As in stack_get(): the next one out, for the next spawn. */
+		if (len)
+			__builtin_prefetch(rt->stack_cache[len - 1], 1);
 		/* Refill the worker's pool with a batch while we hold the lock. */
 		if (w) {
 			unsigned n = len < STACK_BATCH ? len : STACK_BATCH;
@@ -138,8 +141,19 @@ static struct wf_task *stack_get(struct wf_runtime *rt, size_t stack_size)
 	if (w && w->rt != rt)
 		w = NULL;
 	if (stack_size == rt->stack_size) {
-		if (w && w->pool_len)
-			return w->pool[--w->pool_len];
+		if (w && w->pool_len) {
+			t = w->pool[--w->pool_len];
+			/*
+			 * The next spawn will write the next stack's control
+			 * block: start its TLB walk and cache miss now (each
+			 * stack is a page of its own, usually cold), so that a
+			 * burst of spawns overlaps them instead of waiting on
+			 * each in turn.
+			 */
+			if (w->pool_len)
+				__builtin_prefetch(w->pool[w->pool_len - 1], 1);
+			return t;
+		}
 		t = shared_take(rt, w);
 		if (t)
 			return t;
@@ -465,7 +479,17 @@ void wf__task_finish(struct wf__worker *w, struct wf_task *t)
 
 	WF_PROBE(task_exit, t->reg.id, atomic_load_explicit(&t->m.polls, memory_order_relaxed),
 		 atomic_load_explicit(&t->m.busy_ns, memory_order_relaxed));
-	atomic_store(&t->sched, WF_SCHED_DONE);
+	atomic_store_explicit(&t->sched, WF_SCHED_DONE, memory_order_release);
+	/*
+	 * No handle left (spawned without one, or detached): nobody can be
+	 * joining or ever join, so skip the join protocol. A handle is only
+	 * dropped by its owner (wf_detach, or a wf_join that saw done), so a
+	 * count of 1 cannot rise again.
+	 */
+	if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1) {
+		atomic_store_explicit(&t->done, 1, memory_order_release);
+		goto release;
+	}
 	sync_lock(&t->join_lock);
 	atomic_store(&t->done, 1);
 	j = t->joiner;
@@ -481,6 +505,7 @@ void wf__task_finish(struct wf__worker *w, struct wf_task *t)
 	 */
 	if (atomic_load(&t->thread_waiters))
 		wf__futex_wake(&t->done, INT32_MAX);
+release:
 	(void)w;
 	wf__task_release(t);
 	if (atomic_fetch_sub(&shard->live, 1) == 1 && atomic_load(&rt->shutdown)) {
