@@ -114,9 +114,6 @@ static struct wf_task *shared_take(struct wf_runtime *rt, struct wf__worker *w)
 	len = atomic_load_explicit(&rt->stack_cache_len, memory_order_relaxed);
 	if (len) {
 		t = rt->stack_cache[--len];
-		/* As in stack_get(): the next one out, for the next spawn. */
-		if (len)
-			__builtin_prefetch(rt->stack_cache[len - 1], 1);
 		/* Refill the worker's pool with a batch while we hold the lock. */
 		if (w) {
 			unsigned n = len < STACK_BATCH ? len : STACK_BATCH;
@@ -141,19 +138,8 @@ static struct wf_task *stack_get(struct wf_runtime *rt, size_t stack_size)
 	if (w && w->rt != rt)
 		w = NULL;
 	if (stack_size == rt->stack_size) {
-		if (w && w->pool_len) {
-			t = w->pool[--w->pool_len];
-			/*
-			 * The next spawn will write the next stack's control
-			 * block: start its TLB walk and cache miss now (each
-			 * stack is a page of its own, usually cold), so that a
-			 * burst of spawns overlaps them instead of waiting on
-			 * each in turn.
-			 */
-			if (w->pool_len)
-				__builtin_prefetch(w->pool[w->pool_len - 1], 1);
-			return t;
-		}
+		if (w && w->pool_len)
+			return w->pool[--w->pool_len];
 		t = shared_take(rt, w);
 		if (t)
 			return t;
