@@ -368,6 +368,7 @@ static void *hold_ms(void *arg)
 	if (wf_mutex_lock(m))
 		return (void *)1L;
 	wf_sleep_ns(5 * WF_NSEC_PER_MSEC);
+	wf_yield();	/* see stats_body: a suspension even if the sleep had none */
 	return (void *)(long)wf_mutex_unlock(m);
 }
 
@@ -378,9 +379,16 @@ static void *stats_body(void *arg)
 	wf_task *t;
 	void *r;
 
-	/* Held across a sleep: 2 ms of hold time, one suspension. */
+	/*
+	 * Held across a sleep: 2 ms of hold time, one suspension. A sleep
+	 * whose timer fires (on another worker) before the task has switched
+	 * out returns without suspending, which a loaded machine or valgrind's
+	 * thread scheduling makes happen; the yield makes the suspension
+	 * certain.
+	 */
 	CHECK_EQ(0, wf_mutex_lock(&m));
 	wf_sleep_ns(2 * WF_NSEC_PER_MSEC);
+	wf_yield();
 	CHECK_EQ(0, wf_mutex_unlock(&m));
 	CHECK_EQ(0, wf_mutex_stats(&m, &st));
 	CHECK_EQ(1, st.acquisitions);

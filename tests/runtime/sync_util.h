@@ -51,12 +51,12 @@ static inline long run_on(unsigned workers, int flavor, void *(*fn)(void *), voi
 }
 
 /*
- * Yield until @cond holds; false after ~2 s (tests then fail rather than
+ * Yield until @cond holds; false after ~10 s (tests then fail rather than
  * hang). @cond is re-evaluated after every yield.
  */
 #define WAIT_FOR(cond) \
 	({ \
-		uint64_t _end = wf_now_ns() + 2 * WF_NSEC_PER_SEC; \
+		uint64_t _end = wf_now_ns() + 10 * WF_NSEC_PER_SEC; \
 		while (!(cond) && wf_now_ns() < _end) \
 			wf_yield(); \
 		(cond); \
