@@ -152,6 +152,33 @@ enum {
 	WF_SW_DONE = 3,
 };
 
+/*
+ * A task stack: one mapping [guard page][stack .........][struct wf__stack],
+ * this header at its top, the stack growing down from it.
+ */
+struct wf__stack {
+	void *map;			/* [map, map + map_size) */
+	size_t map_size;
+	size_t size;			/* usable bytes below the header */
+	unsigned vg;			/* valgrind's id for the stack */
+};
+
+/*
+ * Free stacks and free task control blocks are kept in two levels (task.c):
+ * a pool per worker (owner only, no lock) and a cache per runtime (under
+ * its spinlock), both arrays of pointers, moved between in batches.
+ */
+struct wf__pool {
+	void **slot;
+	unsigned len;
+};
+
+struct wf__cache {
+	wf__spinlock lock;
+	void **slot;
+	_Atomic unsigned len;		/* readable without the lock: a hint */
+};
+
 struct wf_task {
 	/* Hot: scheduler fields. */
 	void *sp;			/* saved stack pointer while not running */
@@ -185,11 +212,12 @@ struct wf_task {
 	void *arg;
 	void *result;
 
-	/* Stack mapping: [map, map + map_size), guard page at the bottom. */
-	void *map;
-	size_t map_size;
-	size_t stack_size;		/* usable bytes */
-	unsigned vg_stack;		/* valgrind's id for the stack */
+	/*
+	 * Stack: taken at the first poll (or at spawn, see task.c), given
+	 * back when the task returns. NULL before and after.
+	 */
+	struct wf__stack *stk;
+	size_t stack_size;		/* usable bytes asked for */
 
 	/* Slot in the runtime's task table (shard = worker index that spawned it). */
 	uint32_t slot;
@@ -273,8 +301,8 @@ struct wf__worker {
 	uint64_t poll_end;
 	struct wf_task *pin_head, *pin_tail;	/* local pinned FIFO */
 	struct wf_task *again;		/* yielded with nothing else queued: runs next */
-	struct wf_task **pool;		/* stack pool: CONFIG_WEFT_STACK_POOL slots */
-	unsigned pool_len;
+	struct wf__pool stacks;		/* CONFIG_WEFT_STACK_POOL free stacks */
+	struct wf__pool tcbs;		/* as many free task control blocks */
 
 	/* Local run queue (Go's runq): owner pushes at tail, anyone takes at head. */
 	_Atomic uint32_t head __wf_aligned;
@@ -356,9 +384,8 @@ struct wf_runtime {
 	_Atomic uint64_t monitor_unstrands;
 
 	/* Shared stack cache (task.c). */
-	wf__spinlock stack_lock;
-	struct wf_task **stack_cache;	/* CONFIG_WEFT_STACK_CACHE slots */
-	_Atomic unsigned stack_cache_len;
+	struct wf__cache stack_cache;	/* CONFIG_WEFT_STACK_CACHE free stacks */
+	struct wf__cache tcb_cache;	/* as many free task control blocks */
 	_Atomic uint64_t bip_calls, bip_handoffs;
 
 	/* Dedicated threads: every one (joined at shutdown) and idle spares. */
@@ -445,6 +472,7 @@ void wf__timers_run_all(struct wf__worker *self, uint64_t now_ns);
 /* task.c */
 void wf__task_release(struct wf_task *t);
 void wf__task_finish(struct wf__worker *w, struct wf_task *t);
+bool wf__task_attach_stack(struct wf__worker *w, struct wf_task *t);
 void wf__stack_pool_drain(struct wf__worker *w);
 void wf__stack_cache_drain(struct wf_runtime *rt);
 int wf__stack_cache_init(struct wf_runtime *rt);

@@ -42,7 +42,8 @@ struct wf__task_metrics {
 /* One worker's counters; the same layout serves the batch and `pub`. */
 #define WF__WORKER_COUNTERS(X) \
 	X(polls) X(busy_ns) X(parks) X(steals) X(steal_ops) X(overflows) \
-	X(next_hits) X(forced_yields) X(slow_polls) X(noops) X(inject_polls)
+	X(next_hits) X(forced_yields) X(slow_polls) X(noops) X(inject_polls) \
+	X(stack_waits)
 
 struct wf__worker_batch {
 #define X(n) uint64_t n;

@@ -240,9 +240,10 @@ static void worker_init(struct wf_runtime *rt, struct wf__worker *w, int i)
 
 static void worker_destroy(struct wf__worker *w)
 {
-	if (w->pool)
+	if (w->stacks.slot && w->tcbs.slot)
 		wf__stack_pool_drain(w);
-	free(w->pool);
+	free(w->stacks.slot);
+	free(w->tcbs.slot);
 	wf__timers_destroy(&w->timers);
 	pthread_mutex_destroy(&w->inbox_lock);
 }

@@ -777,6 +777,13 @@ static bool run_task(struct wf__thread *th, struct wf__worker *w, struct wf_task
 {
 	uint64_t end;
 
+	if (unlikely(!t->stk) && !wf__task_attach_stack(w, t)) {
+		/* No stack to be had now (task.c): retry later, maybe elsewhere. */
+		w->mb.stack_waits++;
+		wf__inject_push(w->rt, t);
+		w->poll_end = start;
+		return true;
+	}
 	atomic_store_explicit(&t->sched, WF_SCHED_RUNNING, memory_order_relaxed);
 	th->current = t;
 	w->current = t;
@@ -788,7 +795,7 @@ static bool run_task(struct wf__thread *th, struct wf__worker *w, struct wf_task
 	wf__reg_poll_begin(w, t, start);
 	WF_PROBE(poll_start, t->reg.id, w->index, start - t->sched_at);
 
-	wf__san_start_switch(&th->san_fake, (char *)t - t->stack_size, t->stack_size,
+	wf__san_start_switch(&th->san_fake, (char *)t->stk - t->stk->size, t->stk->size,
 			     t->san_fiber);
 	wf__ctx_switch(&th->sched_sp, t->sp);
 	wf__san_finish_switch(th->san_fake);

@@ -3,16 +3,22 @@
  * task.c - task life cycle: stacks, spawn, finish, join, detach, task-local
  * storage, the runtime's task lists, and the stack-overflow report.
  *
- * Memory: a task's control block lives at the top of its own stack mapping
- *	[guard page][stack ........................][struct wf_task]
- * so spawning costs one allocation (usually none: stacks are pooled per
- * worker). The block outlives the task while a handle refers to it.
+ * Memory: a task is a control block (struct wf_task, malloc'd) and, while
+ * it runs or is suspended, a stack: one mapping
+ *	[guard page][stack ........................][struct wf__stack]
+ * taken from the worker's pool at the task's first poll and given back
+ * when it returns. A burst of spawns therefore touches dense control
+ * blocks only, and a task that runs to completion in one poll hands the
+ * next one the same stack, still in the cache and the TLB (the pools are
+ * LIFO). A stack of another size than the runtime's, or one needed when
+ * every pool is empty, is mapped at spawn instead, so that running out
+ * of memory maps is a -ENOMEM from wf_spawn() as before; see
+ * wf__task_attach_stack() for the rare first poll that finds no stack.
+ * The control block outlives the task while a handle refers to it.
  *
  * References (t->refs): one held by the runtime from spawn until the task
  * returns and its exit is processed (wf__task_finish), one by the handle
- * until wf_join()/wf_detach(). The last one releases the mapping: back to
- * the releasing worker's pool if it has the default size and the pool has
- * room, else munmap.
+ * until wf_join()/wf_detach(). The last one frees the control block.
  */
 #include "internal.h"
 #include "ctx.h"
@@ -45,16 +51,15 @@ static size_t round_pages(size_t n)
 }
 
 /*
- * Map a stack of (at least) stack_size usable bytes with its control block
- * on top, in the same page as the first frames: an idle task that never
- * went deep keeps a single page resident.
+ * Map a stack of (at least) stack_size usable bytes, its header on top:
+ * an idle task that never went deep keeps a single page of it resident.
  */
-static struct wf_task *stack_map(size_t stack_size)
+static struct wf__stack *stack_map(size_t stack_size)
 {
-	size_t tsz = (sizeof(struct wf_task) + 63) & ~(size_t)63;
-	size_t body = round_pages(stack_size + tsz);
+	size_t hsz = (sizeof(struct wf__stack) + 63) & ~(size_t)63;
+	size_t body = round_pages(stack_size + hsz);
 	size_t size = (size_t)page_size + body;
-	struct wf_task *t;
+	struct wf__stack *s;
 	void *m;
 
 	m = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -70,151 +75,224 @@ static struct wf_task *stack_map(size_t stack_size)
 		munmap(m, size);
 		return NULL;
 	}
-	t = (struct wf_task *)((char *)m + size - tsz);
-	t->map = m;
-	t->map_size = size;
-	t->stack_size = body - tsz;
+	s = (struct wf__stack *)((char *)m + size - hsz);
+	s->map = m;
+	s->map_size = size;
+	s->size = body - hsz;
 	/* Lets valgrind tell a stack switch from a wild stack pointer. */
-	t->vg_stack = VALGRIND_STACK_REGISTER((char *)m + page_size, (char *)t);
-	return t;
+	s->vg = VALGRIND_STACK_REGISTER((char *)m + page_size, (char *)s);
+	return s;
 }
 
-static void stack_unmap(struct wf_task *t)
+static void stack_unmap(struct wf__stack *s)
 {
-	VALGRIND_STACK_DEREGISTER(t->vg_stack);
-	munmap(t->map, t->map_size);
+	VALGRIND_STACK_DEREGISTER(s->vg);
+	munmap(s->map, s->map_size);
 }
 
 /*
- * Stack cache, two levels: each worker keeps up to CONFIG_WEFT_STACK_POOL
- * stacks of the default size (no lock), and the runtime a shared cache of
- * up to CONFIG_WEFT_STACK_CACHE more (mutex), moved in batches so the lock
- * is taken once per batch. Both are arrays of pointers: moving a batch
- * touches no stack (each is a distinct page, a TLB miss away). mmap/munmap
- * (two system calls, and a TLB shoot-down on every CPU running the process)
- * happen only when both levels are empty or full. The shared cache also
- * serves spawns from outside the runtime and stacks released by threads
- * that are not workers.
+ * Free stacks and free control blocks, two levels each: every worker
+ * keeps up to CONFIG_WEFT_STACK_POOL (no lock), the runtime a shared
+ * cache of up to CONFIG_WEFT_STACK_CACHE more (spinlock), moved in
+ * batches so the lock is taken once per batch. Both are arrays of
+ * pointers: moving a batch touches no stack (each is a distinct page, a
+ * TLB miss away) and no control block. mmap/munmap (two system calls,
+ * and a TLB shoot-down on every CPU running the process) and
+ * malloc/free happen only when both levels are empty or full. The
+ * control blocks have their own cache because a task spawned on one
+ * worker often ends on another: through malloc that is a free into the
+ * spawner's arena under its lock, the spawner's own malloc contending
+ * for it (measured: spawn_many_local twice as slow). The shared caches
+ * also serve spawns from outside the runtime and things released by
+ * threads that are not workers. Pools and caches are LIFO: what was
+ * released last, still in the cache and the TLB, is reused first.
  */
-#define STACK_BATCH 32
+#define CACHE_BATCH 32
+
+/* Take one from pool p (worker w's, or none), refilling it from c. */
+static void *cache_take(struct wf__cache *c, struct wf__pool *p)
+{
+	void *x = NULL;
+	unsigned len;
+
+	if (p && p->len)
+		return p->slot[--p->len];
+	if (!atomic_load_explicit(&c->len, memory_order_relaxed))
+		return NULL;
+	wf__spin_lock(&c->lock);
+	len = atomic_load_explicit(&c->len, memory_order_relaxed);
+	if (len) {
+		x = c->slot[--len];
+		/* Refill the worker's pool with a batch while we hold the lock. */
+		if (p) {
+			unsigned n = len < CACHE_BATCH ? len : CACHE_BATCH;
+
+			len -= n;
+			memcpy(&p->slot[p->len], &c->slot[len], n * sizeof(*p->slot));
+			p->len += n;
+		}
+		atomic_store_explicit(&c->len, len, memory_order_relaxed);
+	}
+	wf__spin_unlock(&c->lock);
+	return x;
+}
+
+/* Give x back to pool p (or to c); false when both are full: free it. */
+static bool cache_put(struct wf__cache *c, struct wf__pool *p, void *x)
+{
+	unsigned len;
+	bool kept = false;
+
+	if (p && p->len < CONFIG_WEFT_STACK_POOL) {
+		p->slot[p->len++] = x;
+		return true;
+	}
+	wf__spin_lock(&c->lock);
+	len = atomic_load_explicit(&c->len, memory_order_relaxed);
+	if (len < CONFIG_WEFT_STACK_CACHE) {
+		c->slot[len++] = x;
+		kept = true;
+		/* A full worker pool gives half of itself back too. */
+		if (p) {
+			unsigned n = p->len / 2;
+
+			if (n > CONFIG_WEFT_STACK_CACHE - len)
+				n = CONFIG_WEFT_STACK_CACHE - len;
+			p->len -= n;
+			memcpy(&c->slot[len], &p->slot[p->len], n * sizeof(*p->slot));
+			len += n;
+		}
+		atomic_store_explicit(&c->len, len, memory_order_relaxed);
+	}
+	wf__spin_unlock(&c->lock);
+	return kept;
+}
+
+/* Worker w if it belongs to rt, else NULL. */
+static inline struct wf__worker *own_worker(struct wf_runtime *rt, struct wf__worker *w)
+{
+	return w && w->rt == rt ? w : NULL;
+}
 
 static bool default_size(struct wf_runtime *rt, size_t usable)
 {
 	return usable >= rt->stack_size && usable < rt->stack_size + (size_t)page_size;
 }
 
-static struct wf_task *shared_take(struct wf_runtime *rt, struct wf__worker *w)
+/* Whether a pooled stack is at hand for a spawn by w (racy: a hint). */
+static bool stack_available(struct wf_runtime *rt, struct wf__worker *w)
 {
-	struct wf_task *t = NULL;
-	unsigned len;
-
-	if (!atomic_load_explicit(&rt->stack_cache_len, memory_order_relaxed))
-		return NULL;
-	wf__spin_lock(&rt->stack_lock);
-	len = atomic_load_explicit(&rt->stack_cache_len, memory_order_relaxed);
-	if (len) {
-		t = rt->stack_cache[--len];
-		/* Refill the worker's pool with a batch while we hold the lock. */
-		if (w) {
-			unsigned n = len < STACK_BATCH ? len : STACK_BATCH;
-
-			if (n > CONFIG_WEFT_STACK_POOL - w->pool_len)
-				n = CONFIG_WEFT_STACK_POOL - w->pool_len;
-			len -= n;
-			memcpy(&w->pool[w->pool_len], &rt->stack_cache[len], n * sizeof(*w->pool));
-			w->pool_len += n;
-		}
-		atomic_store_explicit(&rt->stack_cache_len, len, memory_order_relaxed);
-	}
-	wf__spin_unlock(&rt->stack_lock);
-	return t;
+	return (w && w->stacks.len) ||
+	       atomic_load_explicit(&rt->stack_cache.len, memory_order_relaxed);
 }
 
-static struct wf_task *stack_get(struct wf_runtime *rt, size_t stack_size)
+static struct wf__stack *stack_get(struct wf_runtime *rt, struct wf__worker *w,
+				   size_t stack_size)
 {
-	struct wf__worker *w = wf__worker_cur();
-	struct wf_task *t;
-
-	if (w && w->rt != rt)
-		w = NULL;
+	w = own_worker(rt, w);
 	if (stack_size == rt->stack_size) {
-		if (w && w->pool_len)
-			return w->pool[--w->pool_len];
-		t = shared_take(rt, w);
-		if (t)
-			return t;
+		struct wf__stack *s = cache_take(&rt->stack_cache, w ? &w->stacks : NULL);
+
+		if (s)
+			return s;
 	}
 	return stack_map(stack_size);
 }
 
-static void stack_put(struct wf_task *t)
+static void stack_put(struct wf_runtime *rt, struct wf__stack *s)
 {
-	struct wf__worker *w = wf__worker_cur();
-	struct wf_runtime *rt = t->rt;
-	unsigned len;
+	struct wf__worker *w = own_worker(rt, wf__worker_cur());
 
-	if (!default_size(rt, t->stack_size) || atomic_load(&rt->stop)) {
-		stack_unmap(t);
-		return;
-	}
-	if (w && w->rt != rt)
-		w = NULL;
-	if (w && w->pool_len < CONFIG_WEFT_STACK_POOL) {
-		w->pool[w->pool_len++] = t;
-		return;
-	}
-	wf__spin_lock(&rt->stack_lock);
-	len = atomic_load_explicit(&rt->stack_cache_len, memory_order_relaxed);
-	if (len < CONFIG_WEFT_STACK_CACHE) {
-		rt->stack_cache[len++] = t;
-		t = NULL;
-		/* A full worker pool gives half of itself back too. */
-		if (w) {
-			unsigned n = w->pool_len / 2;
-
-			if (n > CONFIG_WEFT_STACK_CACHE - len)
-				n = CONFIG_WEFT_STACK_CACHE - len;
-			w->pool_len -= n;
-			memcpy(&rt->stack_cache[len], &w->pool[w->pool_len], n * sizeof(*w->pool));
-			len += n;
-		}
-		atomic_store_explicit(&rt->stack_cache_len, len, memory_order_relaxed);
-	}
-	wf__spin_unlock(&rt->stack_lock);
-	if (t)
-		stack_unmap(t);
+	if (!default_size(rt, s->size) || atomic_load(&rt->stop) ||
+	    !cache_put(&rt->stack_cache, w ? &w->stacks : NULL, s))
+		stack_unmap(s);
 }
 
-/* Allocate the pools' slot arrays (runtime creation). */
+static struct wf_task *tcb_get(struct wf_runtime *rt, struct wf__worker *w)
+{
+	struct wf_task *t = cache_take(&rt->tcb_cache, w ? &w->tcbs : NULL);
+
+	return t ? t : malloc(sizeof(*t));
+}
+
+static void tcb_put(struct wf_runtime *rt, struct wf_task *t)
+{
+	struct wf__worker *w = own_worker(rt, wf__worker_cur());
+
+	if (atomic_load(&rt->stop) || !cache_put(&rt->tcb_cache, w ? &w->tcbs : NULL, t))
+		free(t);
+}
+
+/* t gets stack s; its first poll will start task_entry on it. */
+static void task_entry(void *arg);
+
+static void stack_attach(struct wf_task *t, struct wf__stack *s)
+{
+	t->stk = s;
+	t->sp = wf__ctx_init(s, task_entry, t);
+}
+
+/*
+ * wf__task_attach_stack - give t (spawned without a stack) one for its
+ * first poll on worker w: from w's pool, the shared cache, or a new
+ * mapping. False when none can be had (out of memory maps): the caller
+ * puts t back in the inject queue, so the poll is retried, on whichever
+ * worker has stacks pooled by then, rather than lost. The spawn that let
+ * t go without a stack saw one pooled, so this needs a race with other
+ * spawns and an exhausted vm.max_map_count at once.
+ */
+bool wf__task_attach_stack(struct wf__worker *w, struct wf_task *t)
+{
+	struct wf__stack *s = stack_get(t->rt, w, t->stack_size);
+
+	if (!s)
+		return false;
+	stack_attach(t, s);
+	return true;
+}
+
+/* Allocate the pools' and caches' slot arrays (runtime creation). */
 int wf__stack_cache_init(struct wf_runtime *rt)
 {
-	rt->stack_cache = calloc(CONFIG_WEFT_STACK_CACHE + 1, sizeof(*rt->stack_cache));
-	if (!rt->stack_cache)
+	rt->stack_cache.slot = calloc(CONFIG_WEFT_STACK_CACHE + 1, sizeof(void *));
+	rt->tcb_cache.slot = calloc(CONFIG_WEFT_STACK_CACHE + 1, sizeof(void *));
+	if (!rt->stack_cache.slot || !rt->tcb_cache.slot)
 		return -ENOMEM;
 	for (unsigned i = 0; i < rt->nworkers; i++) {
-		rt->workers[i].pool = calloc(CONFIG_WEFT_STACK_POOL + 1, sizeof(struct wf_task *));
-		if (!rt->workers[i].pool)
+		struct wf__worker *w = &rt->workers[i];
+
+		w->stacks.slot = calloc(CONFIG_WEFT_STACK_POOL + 1, sizeof(void *));
+		w->tcbs.slot = calloc(CONFIG_WEFT_STACK_POOL + 1, sizeof(void *));
+		if (!w->stacks.slot || !w->tcbs.slot)
 			return -ENOMEM;
 	}
 	return 0;
 }
 
-/* Unmap the runtime's shared stack cache and free the arrays (runtime free). */
+/* Unmap and free what the runtime's caches hold (runtime free). */
 void wf__stack_cache_drain(struct wf_runtime *rt)
 {
-	unsigned len = atomic_load(&rt->stack_cache_len);
+	unsigned len = atomic_load(&rt->stack_cache.len);
 
-	for (unsigned i = 0; i < len && rt->stack_cache; i++)
-		stack_unmap(rt->stack_cache[i]);
-	atomic_store(&rt->stack_cache_len, 0);
-	free(rt->stack_cache);
-	rt->stack_cache = NULL;
+	for (unsigned i = 0; i < len && rt->stack_cache.slot; i++)
+		stack_unmap(rt->stack_cache.slot[i]);
+	atomic_store(&rt->stack_cache.len, 0);
+	free(rt->stack_cache.slot);
+	rt->stack_cache.slot = NULL;
+	len = atomic_load(&rt->tcb_cache.len);
+	for (unsigned i = 0; i < len && rt->tcb_cache.slot; i++)
+		free(rt->tcb_cache.slot[i]);
+	atomic_store(&rt->tcb_cache.len, 0);
+	free(rt->tcb_cache.slot);
+	rt->tcb_cache.slot = NULL;
 }
 
 void wf__stack_pool_drain(struct wf__worker *w)
 {
-	while (w->pool_len)
-		stack_unmap(w->pool[--w->pool_len]);
+	while (w->stacks.len)
+		stack_unmap(w->stacks.slot[--w->stacks.len]);
+	while (w->tcbs.len)
+		free(w->tcbs.slot[--w->tcbs.len]);
 }
 
 /* --- stack overflow ----------------------------------------------------------- */
@@ -256,8 +334,8 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 	struct wf_task *t = th ? th->current : NULL;
 	char *addr = si->si_addr;
 
-	if (t && addr >= (char *)t->map - (size_t)page_size * 16 &&
-	    addr < (char *)t->map + page_size) {
+	if (t && t->stk && addr >= (char *)t->stk->map - (size_t)page_size * 16 &&
+	    addr < (char *)t->stk->map + page_size) {
 		write_str("weft: stack overflow in task ");
 		write_str(t->reg.name[0] ? t->reg.name : "(unnamed)");
 		write_str(" spawned at ");
@@ -267,7 +345,7 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 		write_str(" (task id ");
 		write_num((long)t->reg.id);
 		write_str(", stack of ");
-		write_num((long)t->stack_size);
+		write_num((long)t->stk->size);
 		write_str(" bytes exhausted: spawn it with a larger .stack_size)\n");
 		signal(SIGABRT, SIG_DFL);
 		abort();
@@ -381,20 +459,24 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 		return -EINVAL;
 	if (atomic_load(&rt->shutdown))
 		return -ESHUTDOWN;
-	t = stack_get(rt, stack_size);
+	t = tcb_get(rt, own_worker(rt, w));
 	if (!t)
 		return -ENOMEM;
-	{
-		/* Keep the mapping fields; reset everything else. */
-		void *map = t->map;
-		size_t map_size = t->map_size, ss = t->stack_size;
-		unsigned vg = t->vg_stack;
+	memset(t, 0, sizeof(*t));
+	t->stack_size = stack_size;
+	/*
+	 * The stack comes at the first poll (task.c, "Memory"), unless it
+	 * has its own size or no pooled stack is at hand: then now, so that
+	 * a failure to map one is this call's -ENOMEM.
+	 */
+	if (stack_size != rt->stack_size || !stack_available(rt, own_worker(rt, w))) {
+		struct wf__stack *s = stack_get(rt, w, stack_size);
 
-		memset(t, 0, sizeof(*t));
-		t->map = map;
-		t->map_size = map_size;
-		t->stack_size = ss;
-		t->vg_stack = vg;
+		if (!s) {
+			tcb_put(rt, t);
+			return -ENOMEM;
+		}
+		stack_attach(t, s);
 	}
 	t->rt = rt;
 	t->fn = fn;
@@ -412,7 +494,6 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 	t->san_fiber = wf__san_fiber_create();
 	atomic_init(&t->refs, tp ? 2 : 1);
 	atomic_init(&t->sched, WF_SCHED_QUEUED);
-	t->sp = wf__ctx_init(t, task_entry, t);
 
 	shard = (w && w->rt == rt) ? w->index : 0;
 	if (flags & WF_SPAWN_PINNED) {
@@ -422,7 +503,9 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 	}
 	if (tasks_link(rt, t, shard)) {
 		wf__san_fiber_destroy(t->san_fiber);
-		stack_put(t);
+		if (t->stk)
+			stack_put(rt, t->stk);
+		tcb_put(rt, t);
 		return -ENOMEM;
 	}
 	WF_PROBE(task_spawn, t->reg.id, t->reg.name, file, line);
@@ -453,7 +536,9 @@ void wf__task_release(struct wf_task *t)
 	tasks_unlink(t);
 	free(t->tls);
 	wf__san_fiber_destroy(t->san_fiber);
-	stack_put(t);
+	if (t->stk)
+		stack_put(t->rt, t->stk);	/* never ran, or never finished */
+	tcb_put(t->rt, t);
 }
 
 /* Called by the worker (on its own stack) once t has switched out DONE. */
@@ -466,6 +551,10 @@ void wf__task_finish(struct wf__worker *w, struct wf_task *t)
 	WF_PROBE(task_exit, t->reg.id, atomic_load_explicit(&t->m.polls, memory_order_relaxed),
 		 atomic_load_explicit(&t->m.busy_ns, memory_order_relaxed));
 	atomic_store_explicit(&t->sched, WF_SCHED_DONE, memory_order_release);
+	/* Its stack is quiescent (it switched out for good): the next task's. */
+	stack_put(rt, t->stk);
+	t->stk = NULL;
+	t->sp = NULL;
 	/*
 	 * No handle left (spawned without one, or detached): nobody can be
 	 * joining or ever join, so skip the join protocol. A handle is only
@@ -634,7 +723,9 @@ void wf__free_leftover_tasks(struct wf_runtime *rt)
 			s->tasks[j] = NULL;
 			free(t->tls);
 			wf__san_fiber_destroy(t->san_fiber);
-			stack_unmap(t);
+			if (t->stk)
+				stack_unmap(t->stk);
+			free(t);
 		}
 		free(s->tasks);
 		free(s->tasks_free);

@@ -80,6 +80,7 @@ struct wf_worker_metrics {
 	uint64_t slow_polls;	/* polls longer than the slow-poll threshold */
 	uint64_t inject_polls;	/* tasks taken from the inject queue by the ~61-tick check */
 	uint64_t noops;		/* unparked, then parked again without a poll */
+	uint64_t stack_waits;	/* first polls put off: no stack could be mapped */
 
 	/* Read live at snapshot time. */
 	uint32_t local_queue_depth; /* tasks in the local queue (tail - head) */
