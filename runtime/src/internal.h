@@ -338,8 +338,12 @@ struct wf__worker {
 	uint32_t *tasks_free, tasks_nfree;
 	_Atomic uint64_t live;
 
-	/* Metrics: owner-private batch, published into pub (metrics.h). */
-	struct wf__worker_batch mb;
+	/*
+	 * Metrics: owner-private batch, published into pub (metrics.h). On
+	 * a line of its own: written every poll, it must not share one with
+	 * tasks_lock, which other workers take when tasks they ran return.
+	 */
+	struct wf__worker_batch mb __wf_aligned;
 	struct wf__worker_pub mpub __wf_aligned;
 };
 
