@@ -52,6 +52,12 @@ bench-io: deps-bench
 		$(if $(REPEAT),--repeat '$(REPEAT)') $(if $(IMPL),--impl '$(IMPL)') \
 		$(if $(P),'$(P)')
 
+# tools/lib: code the tools share. wfreg.o finds and reads the trace
+# registry of another process (docs/registry.md).
+wfreg-obj := $(obj)/tools/lib/wfreg.o
+$(obj)/tools/%.o: WEFT_CPPFLAGS += -I$(srctree)/tools/lib
+
 # weft-registry: reads the trace registry of a running process from outside
 # (docs/registry.md); the tests use it to prove the registry is findable.
 tools-y += tools/weft-registry/weft-registry
+$(obj)/tools/weft-registry/weft-registry: $(wfreg-obj)
