@@ -215,6 +215,7 @@ examples-y :=
 man-y :=
 
 include runtime/Build.mk
+include bpf/Build.mk
 include tests/Build.mk
 include tools/Build.mk
 include docs/Build.mk
