@@ -86,3 +86,11 @@ tests-y += tests/runtime/select
 tests-y += tests/runtime/sched_stress
 tests-sh-y += tests/runtime/valgrind.sh
 tests-y += tests/runtime/sched_policy
+
+# weftstat against a victim with a usleep() planted inside a poll, and a
+# healthy one (tests/tools/weftstat.sh runs both; root and BPF needed, else
+# it skips). Only where weftstat is built (bpf/Build.mk).
+ifneq ($(filter weftstat,$(bpf-y)),)
+tests-extra-y += tests/tools/weftstat_victim
+tests-sh-y += tests/tools/weftstat.sh
+endif

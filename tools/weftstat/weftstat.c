@@ -143,8 +143,11 @@ int ws_load(struct weftstat_bpf **skel, pid_t tgid, const char **flavour, char *
 	int r = -EINVAL;
 
 	libbpf_set_print(libbpf_quiet);
-	/* tp_btf first (cheaper, typed); raw_tp when the kernel refuses it. */
-	for (int btf = 1; btf >= 0; btf--) {
+	/*
+	 * tp_btf first (cheaper, typed); raw_tp when the kernel refuses it.
+	 * WEFTSTAT_RAW_TP=1 skips tp_btf (to test the fallback).
+	 */
+	for (int btf = getenv("WEFTSTAT_RAW_TP") ? 0 : 1; btf >= 0; btf--) {
 		struct weftstat_bpf *s = weftstat_bpf__open();
 
 		if (!s) {
@@ -578,6 +581,7 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 	enum diag d[D_NR];
 	int nd = diagnose(t, d);
 	struct frame *fr = calloc(MAX_FRAMES, sizeof(*fr));
+	bool blocking = false;
 
 	printf("weftstat: pid %d, %zu worker%s (threads \"", (int)pid, nworkers,
 	       nworkers == 1 ? "" : "s");
@@ -626,17 +630,22 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 		}
 	}
 	qsort(sites, nsites, sizeof(sites[0]), site_cmp);
+	for (int i = 0; i < nd; i++)
+		blocking |= d[i] == D_BLOCKING || d[i] == D_LOCK;
 	if (nsites && fr) {
-		printf("\nBlocking inside polls, by call site (worst first):\n");
+		printf("\n%s, by call site (worst first):\n",
+		       blocking ? "Blocking inside polls"
+				: "Short blocking inside polls (below the thresholds)");
 		for (size_t i = 0; i < nsites && i < 5; i++) {
 			const struct site *st = &sites[i];
 			size_t n = site_frames(s, st, fr);
 			const struct frame *c = culprit_of(fr, n);
 			const char *sys = syscall_name(st->sys_nr), *k = kernel_top(s, st->kstack_id);
 
-			printf("  %s%.3f s in %" PRIu64 " episodes (max %.1f ms, %.1f%% of the "
+			printf("  %s%.1f ms in %" PRIu64 " episodes (max %.1f ms, %.1f%% of the "
 			       "blocked time): ",
-			       i ? "" : "TOP CULPRIT ", sec(st->total_ns), st->count,
+			       i || !blocking ? "" : "TOP CULPRIT ", (double)st->total_ns / 1e6,
+			       st->count,
 			       (double)st->max_ns / 1e6,
 			       t->block ? 100.0 * (double)st->total_ns / (double)t->block : 0);
 			if (c)
@@ -666,8 +675,10 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 			}
 			printf("\n");
 		}
-		printf("  Fix: move the blocking call out of the poll: wf_run_blocking() or "
-		       "wf_block_in_place() (docs/runtime.md), or use weft's own wait.\n");
+		if (blocking)
+			printf("  Fix: move the blocking call out of the poll: wf_run_blocking() "
+			       "or wf_block_in_place() (docs/runtime.md), or use weft's own "
+			       "wait.\n");
 	}
 
 	printf("\nPer worker (times in ms over %.2f s):\n", sec(window));
