@@ -121,6 +121,8 @@ static int peek(uint64_t addr, void *buf, size_t len)
 /* --- the BPF side ------------------------------------------------------------- */
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (level == LIBBPF_WARN && getenv("WEFTSTAT_DEBUG"))
 		return vfprintf(stderr, fmt, ap);
