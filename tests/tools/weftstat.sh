@@ -171,6 +171,25 @@ test_blocking_in_poll()
 }
 tap_test blocking_in_poll 60
 
+test_target_exits_mid_trace()
+{
+	local st
+
+	need_bpf
+	start_victim block
+	"$ws" report -p "$vpid" -d 10 >"$work/text" 2>&1 &
+	sleep 1.5
+	kill -KILL "$vpid"
+	wait "$vpid" 2>/dev/null || true
+	wait $! && st=0 || st=$?
+	[ "$st" -eq 0 ] || fail_log "$work/text" "exited $st, not 0"
+	grep -q "process $vpid exited during the trace" "$work/text" ||
+		fail_log "$work/text" "does not say the target exited"
+	grep -q '^Diagnosis: BLOCKING INSIDE POLLS\.' "$work/text" ||
+		fail_log "$work/text" "no diagnosis of what was seen before the exit"
+}
+tap_test target_exits_mid_trace 30
+
 test_healthy()
 {
 	local try

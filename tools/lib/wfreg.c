@@ -59,6 +59,7 @@
 
 const char *wfreg_prog = "weft-registry";
 bool wfreg_verbose;
+bool wfreg_soft_gone;
 
 static pid_t pid;
 static long page_size;
@@ -106,7 +107,10 @@ void __attribute__((noreturn)) wfreg_die_gone(void)
 
 /* --- target memory ---------------------------------------------------------------- */
 
-/* Read len bytes at the target's addr. 0, -EFAULT (unmapped), or dies. */
+/*
+ * Read len bytes at the target's addr. 0, -EFAULT (unmapped), or dies;
+ * with wfreg_soft_gone, a target that is gone returns -ESRCH instead.
+ */
 int wfreg_remote_read(uint64_t addr, void *buf, size_t len)
 {
 	struct iovec l = { buf, len }, r;
@@ -120,6 +124,8 @@ int wfreg_remote_read(uint64_t addr, void *buf, size_t len)
 	if (n < 0) {
 		if (errno == EPERM || errno == EACCES)
 			wfreg_die_perm("the memory");
+		if (errno == ESRCH && wfreg_soft_gone)
+			return -ESRCH;
 		if (errno == ESRCH)
 			wfreg_die_gone();
 		return -EFAULT;

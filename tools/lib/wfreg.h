@@ -26,6 +26,8 @@ enum { WFREG_EXIT_FOUND = 0, WFREG_EXIT_NOWEFT = 1, WFREG_EXIT_USAGE = 2 };
 
 extern const char *wfreg_prog;		/* prefix of every message */
 extern bool wfreg_verbose;		/* say how the registry is searched for */
+/* A target that exits makes reads fail (-ESRCH) instead of ending the program. */
+extern bool wfreg_soft_gone;
 
 struct wfreg_map {
 	uint64_t start, end, off, inode;
@@ -74,7 +76,8 @@ size_t wfreg_find(bool scan, const struct wfreg_found **out);
 int wfreg_read_runtimes(const struct wfreg_found *fd, struct wfreg_runtime_view *rv);
 void wfreg_free_runtimes(struct wfreg_runtime_view *rv, size_t n);
 
-/* Read len bytes at the target's addr: 0, -EFAULT (unmapped), or dies. */
+/* Read len bytes at the target's addr: 0, -EFAULT (unmapped), -ESRCH (gone, with
+ * wfreg_soft_gone), or dies. */
 int wfreg_remote_read(uint64_t addr, void *buf, size_t len);
 /* A NUL-terminated string at addr (at most cap - 1 bytes): 0 or -EFAULT. */
 int wfreg_remote_str(uint64_t addr, char *out, size_t cap);

@@ -172,20 +172,25 @@ int ws_load(struct weftstat_bpf **skel, pid_t tgid, const char **flavour, char *
 	return r;
 }
 
-/* Put the target's workers in the map (again: new runtimes, late threads). */
+/*
+ * Put the target's workers in the map; again later for new runtimes and
+ * late threads (the roots found the first time are kept: they never move).
+ */
+static const struct wfreg_found *found;
+static size_t nfound;
+static uint64_t workers_untraced;	/* no room in the workers map */
+
 static int refresh_workers(struct weftstat_bpf *s, bool first)
 {
-	const struct wfreg_found *found;
 	struct wfreg_runtime_view *rv;
-	size_t nfound;
 	int added = 0;
 
 	if (first) {
 		nfound = wfreg_find(false, &found);
 		if (!nfound)
 			return -ENOENT;
-	} else {
-		nfound = wfreg_find(false, &found);
+		/* From now on a target that exits is reported, not fatal. */
+		wfreg_soft_gone = true;
 	}
 	rv = calloc(WFREG_MAX_RUNTIMES, sizeof(*rv));
 	if (!rv)
@@ -209,8 +214,12 @@ static int refresh_workers(struct weftstat_bpf *s, bool first)
 				tid = (__u32)w->s.tid;
 				for (size_t j = 0; j < nworkers && !seen; j++)
 					seen = workers[j].tid == tid;
-				if (seen || nworkers >= WS_MAX_WORKERS)
+				if (seen)
 					continue;
+				if (nworkers >= WS_MAX_WORKERS) {
+					workers_untraced++;
+					continue;
+				}
 				nw = realloc(workers, (nworkers + 1) * sizeof(*workers));
 				if (!nw)
 					break;
@@ -226,8 +235,10 @@ static int refresh_workers(struct weftstat_bpf *s, bool first)
 				init.sys_nr = -1;
 				init.off_sys_nr = -1;
 				if (bpf_map_update_elem(bpf_map__fd(s->maps.workers), &tid, &init,
-							BPF_NOEXIST))
+							BPF_NOEXIST)) {
+					workers_untraced++;
 					continue;
+				}
 				nworkers++;
 				added++;
 			}
@@ -705,6 +716,9 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 		print_hist("run-queue wait", w->runq_hist);
 		print_hist("futex wait (user locks)", w->futex_hist);
 	}
+	if (workers_untraced)
+		printf("\nUntraced: %" PRIu64 " worker threads (more than %d).\n",
+		       workers_untraced, WS_MAX_WORKERS);
 	printf("\nLost: %" PRIu64 " episodes (ring buffer full), %" PRIu64 " sites (table full), "
 	       "%" PRIu64 " user and %" PRIu64 " kernel stacks, %" PRIu64 " unreadable and %" PRIu64
 	       " unstable registry slots, %" PRIu64 " unreadable user stacks.\n",
@@ -821,7 +835,8 @@ static void print_json(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 	printf("],\"lost\":{");
 	for (int i = 0; i < WS_CNT_NR; i++)
 		printf("%s\"%s\":%" PRIu64, i ? "," : "", lost_names[i], lost[i]);
-	printf(",\"sites_table_full\":%" PRIu64 "}}\n", sites_dropped);
+	printf(",\"sites_table_full\":%" PRIu64 ",\"workers_untraced\":%" PRIu64 "}}\n",
+	       sites_dropped, workers_untraced);
 	free(fr);
 }
 
@@ -872,9 +887,24 @@ static void lost_counts(struct weftstat_bpf *s, uint64_t *lost)
 	free(v);
 }
 
+/* Gone, or a zombie waiting for its parent: either way, done. */
 static bool target_alive(void)
 {
-	return !(kill(pid, 0) && errno == ESRCH);
+	char fn[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	if (kill(pid, 0) && errno == ESRCH)
+		return false;
+	snprintf(fn, sizeof(fn), "/proc/%d/stat", (int)pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return errno != ENOENT;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');	/* the name may hold anything: the state follows the last ')' */
+	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
 }
 
 static void report_usage(FILE *f)
