@@ -171,6 +171,21 @@ test_blocking_in_poll()
 }
 tap_test blocking_in_poll 60
 
+# The raw_tp programs, which weftstat loads when the kernel refuses tp_btf.
+test_raw_tp_fallback()
+{
+	need_bpf
+	start_victim block
+	WEFTSTAT_RAW_TP=1 "$ws" report -p "$vpid" -d 1 >"$work/text" 2>&1 ||
+		fail_log "$work/text" "weftstat report exited $?"
+	stop_victim
+	grep -q 'traced [0-9.]* s with raw_tp programs' "$work/text" ||
+		fail_log "$work/text" "not the raw_tp programs"
+	grep -q '^Diagnosis: BLOCKING INSIDE POLLS\.' "$work/text" ||
+		fail_log "$work/text" "the raw_tp programs do not see the blocking"
+}
+tap_test raw_tp_fallback 30
+
 test_target_exits_mid_trace()
 {
 	local st
