@@ -24,7 +24,8 @@
  *     to user space through the ring buffer.
  * From the raw syscall tracepoints, futex waits (futex() wait and lock
  * operations, futex_waitv, futex_wait): time, split between the runtime's
- * own idle parking (the slot's park_futex_addr) and everything else.
+ * own idle parking (the slot's park_futex_addr) and everything else, the
+ * latter also by futex word and user call stack (the locks map).
  *
  * Whatever cannot be recorded (ring buffer full, no stack id, unreadable
  * slot) is counted in the counters map; the loader reports it.
@@ -81,6 +82,21 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ws_worker);
 } workers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WS_MAX_LOCKS);
+	__type(key, struct ws_lock_key);
+	__type(value, struct ws_lock_val);
+} locks SEC(".maps");
+
+/* A new locks entry is built here: it is too big for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ws_lock_val);
+} lock_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -317,7 +333,50 @@ static __always_inline void sys_enter(struct pt_regs *regs, long nr)
 	}
 }
 
-static __always_inline void sys_exit(void)
+/*
+ * Add a user-lock wait to the locks map, by futex word and call stack. A
+ * new entry also keeps the top of the user stack (regs: the user
+ * registers), for the frames the frame-pointer walk skips.
+ */
+static __always_inline void lock_wait(void *ctx, struct pt_regs *regs, __u64 uaddr, __u64 d)
+{
+	struct ws_lock_key k = { .uaddr = uaddr };
+	struct ws_lock_val *v;
+
+	k.ustack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	if (k.ustack_id < 0) {
+		count(WS_CNT_USTACK_FAIL);
+		k.ustack_id = -1;
+	}
+	v = bpf_map_lookup_elem(&locks, &k);
+	if (!v) {
+		__u32 zero = 0;
+		struct ws_lock_val *init = bpf_map_lookup_elem(&lock_scratch, &zero);
+		__u64 sp = PT_REGS_SP_CORE(regs);
+
+		if (!init)
+			return;
+		__builtin_memset(init, 0, sizeof(*init));
+		if (sp && !bpf_probe_read_user(init->sp_words, sizeof(init->sp_words), (void *)sp))
+			init->nsp_words = WS_LOCK_SP_WORDS;
+		else
+			count(WS_CNT_SP_READ_FAIL);
+		if (bpf_map_update_elem(&locks, &k, init, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&locks, &k)) {
+			count(WS_CNT_LOCKS_FULL);
+			return;
+		}
+		v = bpf_map_lookup_elem(&locks, &k);
+		if (!v)
+			return;
+	}
+	__sync_fetch_and_add(&v->wait_ns, d);
+	__sync_fetch_and_add(&v->count, 1);
+	if (d > v->max_ns)
+		v->max_ns = d;
+}
+
+static __always_inline void sys_exit(void *ctx, struct pt_regs *regs)
 {
 	struct ws_worker *w;
 	__u64 id = bpf_get_current_pid_tgid();
@@ -338,6 +397,7 @@ static __always_inline void sys_exit(void)
 			w->futex_user_ns += d;
 			w->nfutex_user++;
 			w->futex_hist[slot_of(d) & (WS_HIST_SLOTS - 1)]++;
+			lock_wait(ctx, regs, w->futex_addr, d);
 		}
 	}
 	w->sys_nr = -1;
@@ -405,7 +465,7 @@ int BPF_PROG(ws_sys_enter, struct pt_regs *regs, long id)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(ws_sys_exit, struct pt_regs *regs, long ret)
 {
-	sys_exit();
+	sys_exit(ctx, regs);
 	return 0;
 }
 

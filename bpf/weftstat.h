@@ -13,6 +13,7 @@
 #define WS_MAX_STACKS 4096	/* distinct stacks kept */
 #define WS_SP_WORDS 64		/* user stack words copied at a blocking switch-out */
 #define WS_RINGBUF_BYTES (1 << 20)
+#define WS_MAX_LOCKS 4096	/* distinct (futex word, call stack) pairs */
 
 /* Why a worker is off its CPU. */
 enum ws_off_kind {
@@ -29,6 +30,7 @@ enum ws_counter {
 	WS_CNT_SLOT_READ_FAIL,		/* the registry slot could not be read */
 	WS_CNT_SLOT_UNSTABLE,		/* the slot was being written (odd seq) */
 	WS_CNT_SP_READ_FAIL,		/* the user stack words could not be read */
+	WS_CNT_LOCKS_FULL,		/* the locks map was full: a futex wait not attributed */
 	WS_CNT_NR,
 };
 
@@ -84,6 +86,24 @@ struct ws_worker {
 	__u64 runq_hist[WS_HIST_SLOTS];
 	__u64 block_hist[WS_HIST_SLOTS];
 	__u64 futex_hist[WS_HIST_SLOTS];
+};
+
+/* Futex waits on user locks, by futex word and user call stack. */
+struct ws_lock_key {
+	__u64 uaddr;		/* the futex word, 0 for futex_waitv */
+	__s32 ustack_id;	/* the waiter's user stack, -1 when not taken */
+	__u32 pad;
+};
+
+#define WS_LOCK_SP_WORDS 32	/* user stack words kept per lock entry */
+
+struct ws_lock_val {
+	__u64 wait_ns;
+	__u64 count;
+	__u64 max_ns;
+	__u32 nsp_words;	/* of the entry's first wait */
+	__u32 pad;
+	__u64 sp_words[WS_LOCK_SP_WORDS];
 };
 
 /* One blocking episode inside a poll, sent through the ring buffer. */

@@ -171,6 +171,26 @@ test_blocking_in_poll()
 }
 tap_test blocking_in_poll 60
 
+test_lock_contention()
+{
+	local json lock
+
+	need_bpf
+	start_victim lock
+	"$ws" report -p "$vpid" -d 2 --json >"$work/json" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat report --json exited $?"
+	stop_victim
+	json=$(cat "$work/json")
+	# A busy machine can add CPU starvation: lock contention must be there.
+	[[ $json == *'"classes":['*'"lock_contention"'*']'* ]] ||
+		fail_log "$work/json" "lock contention is not diagnosed"
+	lock=$(printf '%s' "$json" | grep -o '"locks":\[{[^]]*' | head -n 1)
+	[[ $lock == *'"name":"big_lock"'* ]] || fail "the top lock is not big_lock: $lock"
+	[[ $lock == *'"function":"contended_section","file":"'*'weftstat_victim.c","line":'"$plant_line"* ]] ||
+		fail "the top lock's site is not contended_section at line $plant_line: $lock"
+}
+tap_test lock_contention 30
+
 # The raw_tp programs, which weftstat loads when the kernel refuses tp_btf.
 test_raw_tp_fallback()
 {

@@ -3,6 +3,7 @@
  * weftstat_victim - a weft program for tests/tools/weftstat.sh.
  *
  *	weftstat_victim block     a task calls usleep() inside its poll
+ *	weftstat_victim lock      tasks on both workers fight for a pthread mutex
  *	weftstat_victim healthy   tasks only wait the weft way
  *
  * Both run 2 workers and 8 "handler" tasks that wake every 2 ms to spin
@@ -12,7 +13,12 @@
  * CLOCK_MONOTONIC start and end are recorded, so the test can compute the
  * time planted inside weftstat's trace window.
  *
- * Once running it prints "ready PID PLANT_FILE PLANT_LINE". On SIGTERM or
+ * In lock mode, 4 "locker" tasks take big_lock (a pthread mutex) in
+ * contended_section() and hold it for 2 ms of spinning: the worker whose
+ * task wants it meanwhile waits on its futex, inside the poll.
+ *
+ * Once running it prints "ready PID PLANT_FILE PLANT_LINE" (the line of
+ * the usleep() or of the pthread_mutex_lock()). On SIGTERM or
  * SIGINT it stops and prints "planted COUNT" then one "sleep START END"
  * line per usleep (nanoseconds), and exits 0.
  */
@@ -28,6 +34,7 @@
 #include <weft.h>
 
 #define HANDLERS 8
+#define LOCKERS 4
 #define PLANT_US 20000
 #define MAX_SLEEPS 20000
 
@@ -67,6 +74,28 @@ static __attribute__((noinline)) void planted_block(void)
 	}
 }
 
+static pthread_mutex_t big_lock = PTHREAD_MUTEX_INITIALIZER;
+static int lock_line;
+
+/* The other bug: a lock held long, taken by tasks on every worker. */
+static __attribute__((noinline)) void contended_section(void)
+{
+	lock_line = __LINE__ + 1;
+	pthread_mutex_lock(&big_lock);
+	spin_us(2000);
+	pthread_mutex_unlock(&big_lock);
+}
+
+static void *locker(void *arg)
+{
+	while (!atomic_load(&stop)) {
+		contended_section();
+		if (wf_sleep_ns(WF_NSEC_PER_MSEC))
+			break;
+	}
+	return NULL;
+}
+
 static void *sleeper(void *arg)
 {
 	while (!atomic_load(&stop)) {
@@ -89,17 +118,20 @@ static void *handler(void *arg)
 
 int main(int argc, char **argv)
 {
-	struct wf_spawn_opts ho = { .name = "handler" }, so = { .name = "sleeper" };
-	wf_task *h[HANDLERS], *sl = NULL;
+	struct wf_spawn_opts ho = { .name = "handler" }, so = { .name = "sleeper" },
+			     lo = { .name = "locker" };
+	wf_task *h[HANDLERS], *sl = NULL, *lk[LOCKERS];
 	wf_runtime *rt;
 	sigset_t set;
-	int block, sig, r;
+	int block, lock, sig, r;
 
-	if (argc != 2 || (strcmp(argv[1], "block") && strcmp(argv[1], "healthy"))) {
-		fprintf(stderr, "usage: weftstat_victim block|healthy\n");
+	if (argc != 2 || (strcmp(argv[1], "block") && strcmp(argv[1], "lock") &&
+			  strcmp(argv[1], "healthy"))) {
+		fprintf(stderr, "usage: weftstat_victim block|lock|healthy\n");
 		return 2;
 	}
 	block = !strcmp(argv[1], "block");
+	lock = !strcmp(argv[1], "lock");
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	alarm(120);
 	sigemptyset(&set);
@@ -114,6 +146,7 @@ int main(int argc, char **argv)
 	}
 	ho.rt = rt;
 	so.rt = rt;
+	lo.rt = rt;
 	for (int i = 0; i < HANDLERS; i++) {
 		r = wf_spawn_opts(&h[i], handler, NULL, &ho);
 		if (r) {
@@ -130,9 +163,18 @@ int main(int argc, char **argv)
 		while (!atomic_load(&nsleeps))
 			usleep(1000);
 	}
-	/* planted_block() sets plant_line on its first run; report it statically. */
+	for (int i = 0; lock && i < LOCKERS; i++) {
+		r = wf_spawn_opts(&lk[i], locker, NULL, &lo);
+		if (r) {
+			fprintf(stderr, "victim: spawn: %d\n", r);
+			return 1;
+		}
+	}
+	while (lock && !lock_line)
+		usleep(1000);
+	/* The planted functions set their line on their first run. */
 	printf("ready %d %s %d\n", (int)getpid(), __FILE__,
-	       block ? plant_line : 0);
+	       block ? plant_line : lock ? lock_line : 0);
 	fflush(stdout);
 
 	sigwait(&set, &sig);
@@ -141,6 +183,8 @@ int main(int argc, char **argv)
 		wf_join(h[i], NULL);
 	if (sl)
 		wf_join(sl, NULL);
+	for (int i = 0; lock && i < LOCKERS; i++)
+		wf_join(lk[i], NULL);
 	r = wf_runtime_free(rt);
 	printf("planted %u\n", atomic_load(&nsleeps));
 	for (unsigned i = 0; i < atomic_load(&nsleeps); i++)

@@ -48,6 +48,7 @@
 
 #define MAX_SITES 256		/* distinct blocking sites kept */
 #define SITE_CANDS 8		/* scanned return addresses kept per site */
+#define SITE_TASKS 32		/* other tasks counted per site */
 #define MAX_FRAMES (WS_STACK_DEPTH + SITE_CANDS)
 
 /* Diagnosis thresholds (docs/weftstat.md, "Diagnosis"). */
@@ -68,7 +69,10 @@ struct site {
 	unsigned ncands;
 	uint64_t total_ns, runq_ns, count, max_ns;
 	int64_t sys_nr;
-	uint64_t task_id;
+	uint64_t task_id;		/* the first task seen blocking here */
+	uint64_t other_tasks[SITE_TASKS];	/* others, by id */
+	unsigned nother;
+	bool more_tasks;		/* more than SITE_TASKS others */
 	char task_name[33];
 	char task_file[256];
 	unsigned task_line;
@@ -310,6 +314,25 @@ static void read_task(struct site *st, uint64_t task_addr, uint64_t task_id)
 	st->task_file[strnlen(st->task_file, sizeof(st->task_file) - 1)] = '\0';
 }
 
+/* Return addresses among the words at the top of a user stack (at most SITE_CANDS). */
+static unsigned scan_words(const __u64 *words, unsigned n, uint64_t *cands)
+{
+	unsigned nc = 0;
+
+	for (unsigned i = 0; i < n && nc < SITE_CANDS; i++) {
+		uint64_t w = words[i];
+		bool dup = false;
+
+		if (!in_text(w) || !after_call(w))
+			continue;
+		for (unsigned j = 0; j < nc; j++)
+			dup |= cands[j] == w;
+		if (!dup)
+			cands[nc++] = w;
+	}
+	return nc;
+}
+
 /*
  * One blocking episode. The frame-pointer walk of the user stack starts in
  * the C library, which keeps no frame pointers, so it skips the function
@@ -327,21 +350,11 @@ static int on_event(void *ctx, void *data, size_t len)
 
 	if (len < sizeof(*e))
 		return 0;
-	for (unsigned i = 0; i < e->nsp_words && i < WS_SP_WORDS && nc < SITE_CANDS; i++) {
-		uint64_t w = e->sp_words[i];
-		bool dup = false;
-
-		if (!in_text(w) || !after_call(w))
-			continue;
-		for (unsigned j = 0; j < nc; j++)
-			dup |= cands[j] == w;
-		if (!dup)
-			cands[nc++] = w;
-	}
+	nc = scan_words(e->sp_words, e->nsp_words < WS_SP_WORDS ? e->nsp_words : WS_SP_WORDS,
+			cands);
 	for (size_t i = 0; i < nsites && !st; i++)
 		if (sites[i].ustack_id == e->ustack_id && sites[i].ncands == nc &&
-		    !memcmp(sites[i].cands, cands, nc * sizeof(cands[0])) &&
-		    sites[i].task_id == e->task_id)
+		    !memcmp(sites[i].cands, cands, nc * sizeof(cands[0])))
 			st = &sites[i];
 	if (!st) {
 		if (nsites == MAX_SITES) {
@@ -357,6 +370,16 @@ static int on_event(void *ctx, void *data, size_t len)
 		st->sys_nr = e->sys_nr;
 		st->task_id = e->task_id;
 		read_task(st, e->task_addr, e->task_id);
+	}
+	if (e->task_id != st->task_id) {
+		bool seen = false;
+
+		for (unsigned i = 0; i < st->nother && !seen; i++)
+			seen = st->other_tasks[i] == e->task_id;
+		if (!seen && st->nother < SITE_TASKS)
+			st->other_tasks[st->nother++] = e->task_id;
+		else if (!seen)
+			st->more_tasks = true;
 	}
 	st->total_ns += e->dur_ns;
 	st->runq_ns += e->runq_ns;
@@ -588,6 +611,112 @@ static void put_frame(FILE *f, const struct frame *fr)
 	}
 }
 
+/* --- user locks: futex waits by word ------------------------------------------------ */
+
+#define MAX_LOCKS_SHOWN 5
+
+struct lock {
+	uint64_t uaddr;
+	uint64_t wait_ns, count, max_ns;
+	int top_stack;		/* the call stack with the most wait on this word */
+	uint64_t top_stack_ns;
+	uint64_t cands[SITE_CANDS];	/* return addresses on that stack's top */
+	unsigned ncands;
+};
+
+static struct lock *locks;
+static size_t nlocks;
+
+static int lock_cmp(const void *a, const void *b)
+{
+	const struct lock *x = a, *y = b;
+
+	return x->wait_ns < y->wait_ns ? 1 : x->wait_ns > y->wait_ns ? -1 : 0;
+}
+
+/* Read the locks map into locks[], one entry per futex word, worst first. */
+static void read_locks(struct weftstat_bpf *s)
+{
+	int fd = bpf_map__fd(s->maps.locks);
+	struct ws_lock_key k, next, *prev = NULL;
+	struct ws_lock_val v;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		struct lock *l = NULL;
+
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(fd, &k, &v))
+			continue;
+		for (size_t i = 0; i < nlocks && !l; i++)
+			if (locks[i].uaddr == k.uaddr)
+				l = &locks[i];
+		if (!l) {
+			struct lock *n = realloc(locks, (nlocks + 1) * sizeof(*locks));
+
+			if (!n)
+				break;
+			locks = n;
+			l = &locks[nlocks++];
+			memset(l, 0, sizeof(*l));
+			l->uaddr = k.uaddr;
+			l->top_stack = -1;
+		}
+		l->wait_ns += v.wait_ns;
+		l->count += v.count;
+		if (v.max_ns > l->max_ns)
+			l->max_ns = v.max_ns;
+		if (v.wait_ns > l->top_stack_ns) {
+			l->top_stack_ns = v.wait_ns;
+			l->top_stack = k.ustack_id;
+			l->ncands = scan_words(v.sp_words,
+					       v.nsp_words < WS_LOCK_SP_WORDS ? v.nsp_words
+									 : WS_LOCK_SP_WORDS,
+					       l->cands);
+		}
+	}
+	if (nlocks)
+		qsort(locks, nlocks, sizeof(*locks), lock_cmp);
+}
+
+/* The culprit frame of a lock's top call stack. */
+static bool lock_culprit(struct weftstat_bpf *s, const struct lock *l, struct frame *out)
+{
+	struct site st = { .ustack_id = l->top_stack, .ncands = l->ncands };
+	struct frame *fr = calloc(MAX_FRAMES, sizeof(*fr));
+	const struct frame *c;
+	size_t n;
+
+	if (!fr)
+		return false;
+	memcpy(st.cands, l->cands, sizeof(st.cands));
+	n = site_frames(s, &st, fr);
+	c = culprit_of(fr, n);
+	if (c)
+		*out = *c;
+	free(fr);
+	return c != NULL;
+}
+
+/* "name" or "name+0x10" for a data address, or the module, or "?". */
+static void lock_name(uint64_t uaddr, char *buf, size_t len)
+{
+	struct sym sy;
+
+	if (!uaddr) {
+		snprintf(buf, len, "(futex_waitv)");
+		return;
+	}
+	if (!sym_user(uaddr, &sy)) {
+		snprintf(buf, len, "(heap or stack)");
+		return;
+	}
+	if (strcmp(sy.func, "?"))
+		snprintf(buf, len, sy.offset ? "%s+0x%" PRIx64 : "%s", sy.func, sy.offset);
+	else
+		snprintf(buf, len, "(in %s)", sy.module);
+}
+
 static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t window,
 		       const char *flavour, const uint64_t *lost, bool exited)
 {
@@ -618,6 +747,9 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 			       "poll blocks, its worker runs nothing else, so every task queued "
 			       "on it waits.\n",
 			       sec(t->block), sec(t->worker_ns), 100 * t->block_frac, t->nblock);
+			printf("  Fix: move the blocking call (the top culprit below) out of the "
+			       "poll: wf_run_blocking() or wf_block_in_place(), or wait the weft "
+			       "way (docs/runtime.md).\n");
 			break;
 		case D_LOCK:
 			printf("Workers waited on futexes (user locks, not the runtime's idle "
@@ -625,6 +757,9 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 			       " waits.\n",
 			       sec(t->futex_user), sec(t->worker_ns), 100 * t->lock_frac,
 			       t->nfutex);
+			printf("  Fix: shorten the critical section of the top lock below, or "
+			       "take a wf_mutex, which suspends the task, not the worker "
+			       "(docs/sync.md).\n");
 			break;
 		case D_STARVATION:
 			printf("Workers were runnable but waiting for a CPU for %.3f s (%.1f%% "
@@ -632,11 +767,15 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 			       "preemption (%" PRIu64 " preemptions): other threads or too few "
 			       "CPUs.\n",
 			       sec(t->runq), 100 * t->runq_frac, t->runq_mean_ns / 1000, t->invol);
+			printf("  Fix: find what else runs on these CPUs (other processes, the "
+			       "blocking pool), or give the workers CPUs of their own.\n");
 			break;
 		case D_SATURATION:
 			printf("Workers were on CPU %.1f%% of the time: the runtime is "
 			       "saturated; more work arrives than %zu worker%s can poll.\n",
 			       100 * t->busy_frac, nworkers, nworkers == 1 ? "" : "s");
+			printf("  Fix: more workers (if there are idle CPUs), or less work per "
+			       "poll.\n");
 			break;
 		default:
 			break;
@@ -673,6 +812,9 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 				wfreg_put_safe(stdout, st->task_file);
 				printf(":%u", st->task_line);
 			}
+			if (st->nother)
+				printf(" and %s%u other task%s", st->more_tasks ? "over " : "",
+				       st->nother, st->nother == 1 ? "" : "s");
 			if (st->sys_nr >= 0) {
 				if (sys)
 					printf(", in syscall %s", sys);
@@ -688,10 +830,28 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 			}
 			printf("\n");
 		}
-		if (blocking)
-			printf("  Fix: move the blocking call out of the poll: wf_run_blocking() "
-			       "or wf_block_in_place() (docs/runtime.md), or use weft's own "
-			       "wait.\n");
+
+	}
+
+	if (nlocks) {
+		printf("\nFutex waits on user locks, by lock (worst first):\n");
+		for (size_t i = 0; i < nlocks && i < MAX_LOCKS_SHOWN; i++) {
+			const struct lock *l = &locks[i];
+			struct frame c;
+			char name[160];
+
+			lock_name(l->uaddr, name, sizeof(name));
+			printf("  %s%.1f ms in %" PRIu64 " waits (max %.1f ms): lock ",
+			       i || !blocking ? "" : "TOP LOCK ", (double)l->wait_ns / 1e6,
+			       l->count, (double)l->max_ns / 1e6);
+			wfreg_put_safe(stdout, name);
+			printf(" at 0x%" PRIx64, l->uaddr);
+			if (l->top_stack >= 0 && lock_culprit(s, l, &c)) {
+				printf(", waited for in ");
+				put_frame(stdout, &c);
+			}
+			printf("\n");
+		}
 	}
 
 	printf("\nPer worker (times in ms over %.2f s):\n", sec(window));
@@ -721,10 +881,11 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 		       workers_untraced, WS_MAX_WORKERS);
 	printf("\nLost: %" PRIu64 " episodes (ring buffer full), %" PRIu64 " sites (table full), "
 	       "%" PRIu64 " user and %" PRIu64 " kernel stacks, %" PRIu64 " unreadable and %" PRIu64
-	       " unstable registry slots, %" PRIu64 " unreadable user stacks.\n",
+	       " unstable registry slots, %" PRIu64 " unreadable user stacks, %" PRIu64
+	       " futex waits (locks map full).\n",
 	       lost[WS_CNT_RINGBUF_FULL], sites_dropped, lost[WS_CNT_USTACK_FAIL],
 	       lost[WS_CNT_KSTACK_FAIL], lost[WS_CNT_SLOT_READ_FAIL], lost[WS_CNT_SLOT_UNSTABLE],
-	       lost[WS_CNT_SP_READ_FAIL]);
+	       lost[WS_CNT_SP_READ_FAIL], lost[WS_CNT_LOCKS_FULL]);
 	free(fr);
 }
 
@@ -757,7 +918,7 @@ static void print_json(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 {
 	static const char *const lost_names[WS_CNT_NR] = {
 		"ringbuf_full", "user_stack", "kernel_stack", "slot_read", "slot_unstable",
-		"user_stack_words",
+		"user_stack_words", "locks_map_full",
 	};
 	enum diag d[D_NR];
 	int nd = diagnose(t, d);
@@ -790,8 +951,9 @@ static void print_json(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 		wf__json_str(stdout, st->task_name, sizeof(st->task_name));
 		printf(",\"file\":");
 		wf__json_str(stdout, st->task_file, sizeof(st->task_file));
-		printf(",\"line\":%u},\"syscall_nr\":%" PRId64 ",\"syscall\":", st->task_line,
-		       st->sys_nr);
+		printf(",\"line\":%u},\"other_tasks\":%u,\"syscall_nr\":%" PRId64
+		       ",\"syscall\":",
+		       st->task_line, st->nother, st->sys_nr);
 		if (sys)
 			printf("\"%s\"", sys);
 		else
@@ -812,6 +974,24 @@ static void print_json(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 			json_frame(&fr[j]);
 		}
 		printf("]}");
+	}
+	printf("],\"locks\":[");
+	for (size_t i = 0; i < nlocks; i++) {
+		const struct lock *l = &locks[i];
+		struct frame c;
+		char name[160];
+
+		lock_name(l->uaddr, name, sizeof(name));
+		printf("%s{\"addr\":\"0x%" PRIx64 "\",\"name\":", i ? "," : "", l->uaddr);
+		wf__json_str(stdout, name, sizeof(name));
+		printf(",\"wait_ns\":%" PRIu64 ",\"waits\":%" PRIu64 ",\"max_ns\":%" PRIu64
+		       ",\"site\":",
+		       l->wait_ns, l->count, l->max_ns);
+		if (l->top_stack >= 0 && lock_culprit(s, l, &c))
+			json_frame(&c);
+		else
+			printf("null");
+		printf("}");
 	}
 	printf("],\"workers\":[");
 	for (size_t i = 0; i < nworkers; i++) {
@@ -1060,6 +1240,7 @@ static int cmd_report(int argc, char **argv)
 	if (!exited)
 		sym_user_refresh(pid);	/* libraries loaded during the trace */
 	read_back(s, end);
+	read_locks(s);
 	lost_counts(s, lost);
 	sum_up(&t, end - start);
 	if (json)
@@ -1077,6 +1258,7 @@ out:
 	sym_kernel_close();
 	wfreg_close();
 	free(workers);
+	free(locks);
 	return rc;
 }
 
