@@ -191,6 +191,48 @@ test_lock_contention()
 }
 tap_test lock_contention 30
 
+test_scheduler_saturation()
+{
+	need_bpf
+	start_victim busy
+	"$ws" report -p "$vpid" -d 2 --json >"$work/json" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat report --json exited $?"
+	stop_victim
+	grep -q '"classes":\[[^]]*"scheduler_saturation"' "$work/json" ||
+		fail_log "$work/json" "saturation is not diagnosed"
+	grep -qE '"classes":\[[^]]*"(blocking_in_poll|lock_contention)"' "$work/json" &&
+		fail_log "$work/json" "blocking or locks reported for a victim that has neither"
+	return 0
+}
+tap_test scheduler_saturation 30
+
+# Two busy loops share the victim's one CPU: its workers wait in the run queue.
+test_cpu_starvation()
+{
+	local hogs=() i st
+
+	need_bpf
+	command -v taskset >/dev/null || skip "needs taskset (util-linux)"
+	# taskset execs the victim: every thread it creates inherits the CPU.
+	taskset -c 0 "$victim" healthy >"$work/victim" 2>&1 &
+	vpid=$!
+	for i in 1 2; do
+		taskset -c 0 sh -c 'while :; do :; done' &
+		hogs+=($!)
+	done
+	for i in $(seq 100); do
+		grep -q '^ready ' "$work/victim" && break
+		sleep 0.05
+	done
+	"$ws" report -p "$vpid" -d 2 --json >"$work/json" 2>"$work/err" && st=0 || st=$?
+	kill "${hogs[@]}"
+	stop_victim
+	[ "$st" -eq 0 ] || fail_log "$work/err" "weftstat report --json exited $st"
+	grep -q '"diagnosis":{"class":"cpu_starvation"' "$work/json" ||
+		fail_log "$work/json" "CPU starvation is not the diagnosis"
+}
+tap_test cpu_starvation 30
+
 # The raw_tp programs, which weftstat loads when the kernel refuses tp_btf.
 test_raw_tp_fallback()
 {

@@ -4,6 +4,7 @@
  *
  *	weftstat_victim block     a task calls usleep() inside its poll
  *	weftstat_victim lock      tasks on both workers fight for a pthread mutex
+ *	weftstat_victim busy      tasks compute without pause: saturation
  *	weftstat_victim healthy   tasks only wait the weft way
  *
  * Both run 2 workers and 8 "handler" tasks that wake every 2 ms to spin
@@ -16,6 +17,9 @@
  * In lock mode, 4 "locker" tasks take big_lock (a pthread mutex) in
  * contended_section() and hold it for 2 ms of spinning: the worker whose
  * task wants it meanwhile waits on its futex, inside the poll.
+ *
+ * In busy mode, 4 "cruncher" tasks spin 500 us per poll and yield, so
+ * both workers always have work.
  *
  * Once running it prints "ready PID PLANT_FILE PLANT_LINE" (the line of
  * the usleep() or of the pthread_mutex_lock()). On SIGTERM or
@@ -96,6 +100,16 @@ static void *locker(void *arg)
 	return NULL;
 }
 
+static void *cruncher(void *arg)
+{
+	while (!atomic_load(&stop)) {
+		spin_us(500);
+		if (wf_yield())
+			break;
+	}
+	return NULL;
+}
+
 static void *sleeper(void *arg)
 {
 	while (!atomic_load(&stop)) {
@@ -123,15 +137,17 @@ int main(int argc, char **argv)
 	wf_task *h[HANDLERS], *sl = NULL, *lk[LOCKERS];
 	wf_runtime *rt;
 	sigset_t set;
-	int block, lock, sig, r;
+	int block, lock, busy, sig, r;
 
 	if (argc != 2 || (strcmp(argv[1], "block") && strcmp(argv[1], "lock") &&
-			  strcmp(argv[1], "healthy"))) {
-		fprintf(stderr, "usage: weftstat_victim block|lock|healthy\n");
+			  strcmp(argv[1], "busy") && strcmp(argv[1], "healthy"))) {
+		fprintf(stderr, "usage: weftstat_victim block|lock|busy|healthy\n");
 		return 2;
 	}
 	block = !strcmp(argv[1], "block");
 	lock = !strcmp(argv[1], "lock");
+	busy = !strcmp(argv[1], "busy");
+	lo.name = busy ? "cruncher" : "locker";
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	alarm(120);
 	sigemptyset(&set);
@@ -163,8 +179,8 @@ int main(int argc, char **argv)
 		while (!atomic_load(&nsleeps))
 			usleep(1000);
 	}
-	for (int i = 0; lock && i < LOCKERS; i++) {
-		r = wf_spawn_opts(&lk[i], locker, NULL, &lo);
+	for (int i = 0; (lock || busy) && i < LOCKERS; i++) {
+		r = wf_spawn_opts(&lk[i], busy ? cruncher : locker, NULL, &lo);
 		if (r) {
 			fprintf(stderr, "victim: spawn: %d\n", r);
 			return 1;
@@ -183,7 +199,7 @@ int main(int argc, char **argv)
 		wf_join(h[i], NULL);
 	if (sl)
 		wf_join(sl, NULL);
-	for (int i = 0; lock && i < LOCKERS; i++)
+	for (int i = 0; (lock || busy) && i < LOCKERS; i++)
 		wf_join(lk[i], NULL);
 	r = wf_runtime_free(rt);
 	printf("planted %u\n", atomic_load(&nsleeps));

@@ -56,7 +56,7 @@
 #define TH_LOCK_FRAC 0.05	/* futex waits on user locks, share of worker time */
 #define TH_RUNQ_FRAC 0.10	/* waiting for a CPU, share of worker time */
 #define TH_RUNQ_MEAN_NS 1000000	/* or a mean run-queue wait over 1 ms */
-#define TH_BUSY_FRAC 0.90	/* on CPU, share of worker time: saturated */
+#define TH_BUSY_FRAC 0.90	/* on CPU or runnable, share of worker time: saturated */
 
 static pid_t pid;
 static volatile sig_atomic_t stop_sig;
@@ -561,7 +561,8 @@ static void sum_up(struct totals *t, uint64_t window)
 		t->block_frac = (double)t->block / (double)t->worker_ns;
 		t->lock_frac = (double)t->futex_user / (double)t->worker_ns;
 		t->runq_frac = (double)t->runq / (double)t->worker_ns;
-		t->busy_frac = (double)t->oncpu / (double)t->worker_ns;
+		/* Busy: wanting a CPU, whether it has one or waits for one. */
+		t->busy_frac = (double)(t->oncpu + t->runq) / (double)t->worker_ns;
 	}
 	if (t->wakeups + t->invol)
 		t->runq_mean_ns = (double)t->runq / (double)(t->wakeups + t->invol);
@@ -735,8 +736,8 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 		printf("Diagnosis: HEALTHY. Workers were on CPU %.1f%% of their time, off CPU "
 		       "inside polls %.1f%%, waiting on user locks %.1f%%, waiting for a CPU "
 		       "%.1f%%; the rest idle (parked or between polls).\n",
-		       100 * t->busy_frac, 100 * t->block_frac, 100 * t->lock_frac,
-		       100 * t->runq_frac);
+		       100.0 * (double)t->oncpu / (double)t->worker_ns, 100 * t->block_frac,
+		       100 * t->lock_frac, 100 * t->runq_frac);
 	}
 	for (int i = 0; i < nd; i++) {
 		printf("%s: %s. ", i ? "Also" : "Diagnosis", diag_title[d[i]]);
@@ -771,9 +772,12 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 			       "blocking pool), or give the workers CPUs of their own.\n");
 			break;
 		case D_SATURATION:
-			printf("Workers were on CPU %.1f%% of the time: the runtime is "
-			       "saturated; more work arrives than %zu worker%s can poll.\n",
-			       100 * t->busy_frac, nworkers, nworkers == 1 ? "" : "s");
+			printf("Workers were busy (on CPU %.1f%%, waiting for one %.1f%%) %.1f%% "
+			       "of the time, never idle: the runtime is saturated; more work "
+			       "arrives than %zu worker%s can poll.\n",
+			       100.0 * (double)t->oncpu / (double)t->worker_ns,
+			       100 * t->runq_frac, 100 * t->busy_frac, nworkers,
+			       nworkers == 1 ? "" : "s");
 			printf("  Fix: more workers (if there are idle CPUs), or less work per "
 			       "poll.\n");
 			break;
