@@ -59,6 +59,28 @@ test_doctor()
 }
 tap_test doctor 60
 
+# As nobody, without and then with the capabilities doctor asks for.
+test_doctor_privileges()
+{
+	local as_nobody st
+
+	[ "$(id -u)" -eq 0 ] || skip "needs root to drop to another user"
+	command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
+	as_nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
+	$as_nobody --inh-caps=-all --bounding-set=-all "$ws" doctor >"$work/out" 2>&1 &&
+		st=0 || st=$?
+	[ "$st" -eq 1 ] || fail_log "$work/out" "doctor without privileges exited $st, not 1"
+	grep -q '^FAIL privileges .*CAP_BPF CAP_PERFMON CAP_SYS_PTRACE' "$work/out" ||
+		fail_log "$work/out" "the missing capabilities are not named"
+	grep -q '^FAIL BPF programs' "$work/out" || fail_log "$work/out" "the BPF load did not fail"
+	"$ws" doctor >/dev/null 2>&1 || skip "the BPF programs do not load here even as root"
+	$as_nobody --inh-caps=+bpf,+perfmon,+sys_ptrace,+dac_read_search \
+		--ambient-caps=+bpf,+perfmon,+sys_ptrace,+dac_read_search "$ws" doctor \
+		>"$work/out" 2>&1 || fail_log "$work/out" "doctor with the capabilities exited $?"
+	grep -q '^ok   BPF programs' "$work/out" || fail_log "$work/out" "no BPF load line"
+}
+tap_test doctor_privileges 60
+
 test_usage_errors()
 {
 	local args st

@@ -24,6 +24,7 @@
 #include "ws.h"
 
 #define TRACEFS_MAGIC_ 0x74726163
+#define CAP_DAC_READ_SEARCH_ 2
 #define CAP_SYS_ADMIN_ 21
 #define CAP_SYS_PTRACE_ 19
 #define CAP_PERFMON_ 38
@@ -72,18 +73,24 @@ static void check_privileges(void)
 	unsigned long long c = cap_eff();
 	bool bpf = c & (1ull << CAP_BPF_), perfmon = c & (1ull << CAP_PERFMON_);
 	bool admin = c & (1ull << CAP_SYS_ADMIN_), ptrace = c & (1ull << CAP_SYS_PTRACE_);
+	bool dac = c & (1ull << CAP_DAC_READ_SEARCH_);
 
-	if (geteuid() == 0 && bpf && perfmon && ptrace) {
+	if (geteuid() == 0 && bpf && perfmon && ptrace && dac) {
 		result(0, "privileges", "root");
 		return;
 	}
 	if ((bpf || admin) && (perfmon || admin) && ptrace) {
 		result(0, "privileges", "CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), CAP_SYS_PTRACE");
+		if (!dac)
+			result(1, "privileges",
+			       "missing CAP_DAC_READ_SEARCH: stacks will show addresses, not "
+			       "names (/proc/PID/auxv is root's); grant it: setcap "
+			       "cap_bpf,cap_perfmon,cap_sys_ptrace,cap_dac_read_search+ep weftstat");
 		return;
 	}
 	result(2, "privileges",
 	       "missing%s%s%s: run as root, or grant them: setcap "
-	       "cap_bpf,cap_perfmon,cap_sys_ptrace+ep weftstat",
+	       "cap_bpf,cap_perfmon,cap_sys_ptrace,cap_dac_read_search+ep weftstat",
 	       bpf || admin ? "" : " CAP_BPF", perfmon || admin ? "" : " CAP_PERFMON",
 	       ptrace ? "" : " CAP_SYS_PTRACE (to read the target's registry)");
 }

@@ -1190,9 +1190,10 @@ static int cmd_report(int argc, char **argv)
 		rc = WS_EXIT_USAGE;
 		goto out;
 	}
-	if (sym_user_open(pid))
-		say("cannot read the symbols of process %d: stacks will show addresses",
-		    (int)pid);
+	r = sym_user_open(pid);
+	if (r)
+		say("cannot read the symbols of process %d (%s): stacks will show addresses",
+		    (int)pid, strerror(-r));
 	sym_kernel_open();
 	rb = ring_buffer__new(bpf_map__fd(s->maps.events), on_event, NULL, NULL);
 	if (!rb) {
