@@ -4,8 +4,9 @@
  *
  * User addresses: libdw's Dwfl reports the target's modules from
  * /proc/PID/maps (load biases included, so PIE and ASLR need nothing
- * more) and finds their ELF files and debug information (the file itself,
- * then /usr/lib/debug by build-id). A function name comes from the symbol
+ * more); their files are opened inside the target's root (its mount
+ * namespace) as the registry reader opens them, and their debug
+ * information found in the file itself, then /usr/lib/debug by build-id. A function name comes from the symbol
  * table; the file and line from DWARF when the object has it.
  *
  * Kernel addresses: /proc/kallsyms, sorted, binary search. Without root
@@ -19,12 +20,37 @@
 #include <string.h>
 
 #include "sym.h"
+#include "wfreg.h"
 
 static Dwfl *dwfl;
 static char *debuginfo_path;
 
+/*
+ * Open a module's file the way the registry reader does: inside the
+ * target's root (its mount namespace), checked against the mapping's
+ * inode, else through /proc/PID/map_files. Anything else ([vdso]) is
+ * libdw's own business.
+ */
+static int find_elf_in_root(Dwfl_Module *mod, void **userdata, const char *modname,
+			    Dwarf_Addr base, char **file_name, Elf **elfp)
+{
+	for (size_t i = 0; modname && modname[0] == '/' && i < wfreg_nmaps; i++) {
+		const struct wfreg_map *m = &wfreg_maps[i];
+		int fd;
+
+		if (!m->path || strcmp(m->path, modname))
+			continue;
+		fd = wfreg_open_mapped(m);
+		if (fd < 0)
+			break;
+		*file_name = strdup(modname);
+		return fd;
+	}
+	return dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
+}
+
 static const Dwfl_Callbacks proc_callbacks = {
-	.find_elf = dwfl_linux_proc_find_elf,
+	.find_elf = find_elf_in_root,
 	.find_debuginfo = dwfl_standard_find_debuginfo,
 	.debuginfo_path = &debuginfo_path,
 };
