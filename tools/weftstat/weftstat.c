@@ -724,7 +724,7 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 	enum diag d[D_NR];
 	int nd = diagnose(t, d);
 	struct frame *fr = calloc(MAX_FRAMES, sizeof(*fr));
-	bool blocking = false;
+	bool blocking = false, locking = false;
 
 	printf("weftstat: pid %d, %zu worker%s (threads \"", (int)pid, nworkers,
 	       nworkers == 1 ? "" : "s");
@@ -786,8 +786,10 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 		}
 	}
 	qsort(sites, nsites, sizeof(sites[0]), site_cmp);
-	for (int i = 0; i < nd; i++)
+	for (int i = 0; i < nd; i++) {
 		blocking |= d[i] == D_BLOCKING || d[i] == D_LOCK;
+		locking |= d[i] == D_LOCK;
+	}
 	if (nsites && fr) {
 		printf("\n%s, by call site (worst first):\n",
 		       blocking ? "Blocking inside polls"
@@ -838,7 +840,9 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 	}
 
 	if (nlocks) {
-		printf("\nFutex waits on user locks, by lock (worst first):\n");
+		printf("\n%s, by lock (worst first):\n",
+		       locking ? "Futex waits on user locks"
+			       : "Futex waits on user locks (below the thresholds)");
 		for (size_t i = 0; i < nlocks && i < MAX_LOCKS_SHOWN; i++) {
 			const struct lock *l = &locks[i];
 			struct frame c;
@@ -846,7 +850,7 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 
 			lock_name(l->uaddr, name, sizeof(name));
 			printf("  %s%.1f ms in %" PRIu64 " waits (max %.1f ms): lock ",
-			       i || !blocking ? "" : "TOP LOCK ", (double)l->wait_ns / 1e6,
+			       i || !locking ? "" : "TOP LOCK ", (double)l->wait_ns / 1e6,
 			       l->count, (double)l->max_ns / 1e6);
 			wfreg_put_safe(stdout, name);
 			printf(" at 0x%" PRIx64, l->uaddr);
