@@ -86,7 +86,6 @@ struct worker {
 	uint32_t tid;
 	int index;
 	uint64_t slot_addr;
-	char state[16];
 	struct ws_worker st;	/* read back from the map */
 };
 
@@ -182,11 +181,12 @@ int ws_load(struct weftstat_bpf **skel, pid_t tgid, const char **flavour, char *
  */
 static const struct wfreg_found *found;
 static size_t nfound;
-static uint64_t workers_untraced;	/* no room in the workers map */
+static uint64_t workers_untraced;	/* no room in the workers map, most in one pass */
 
 static int refresh_workers(struct weftstat_bpf *s, bool first)
 {
 	struct wfreg_runtime_view *rv;
+	uint64_t untraced = 0;
 	int added = 0;
 
 	if (first) {
@@ -221,7 +221,7 @@ static int refresh_workers(struct weftstat_bpf *s, bool first)
 				if (seen)
 					continue;
 				if (nworkers >= WS_MAX_WORKERS) {
-					workers_untraced++;
+					untraced++;
 					continue;
 				}
 				nw = realloc(workers, (nworkers + 1) * sizeof(*workers));
@@ -240,7 +240,7 @@ static int refresh_workers(struct weftstat_bpf *s, bool first)
 				init.off_sys_nr = -1;
 				if (bpf_map_update_elem(bpf_map__fd(s->maps.workers), &tid, &init,
 							BPF_NOEXIST)) {
-					workers_untraced++;
+					untraced++;
 					continue;
 				}
 				nworkers++;
@@ -251,6 +251,8 @@ static int refresh_workers(struct weftstat_bpf *s, bool first)
 			wfreg_free_runtimes(rv, (size_t)n);
 	}
 	free(rv);
+	if (untraced > workers_untraced)
+		workers_untraced = untraced;
 	return added;
 }
 
