@@ -93,4 +93,9 @@ tests-y += tests/runtime/sched_policy
 ifneq ($(filter weftstat,$(bpf-y)),)
 tests-extra-y += tests/tools/weftstat_victim
 tests-sh-y += tests/tools/weftstat.sh
+# The same victim linked with libweft.so: registry and runtime in a library.
+$(obj)/tests/tools/weftstat.sh: | $(obj)/tests/tools/weftstat_victim_so
+$(obj)/tests/tools/weftstat_victim_so: $(obj)/tests/tools/weftstat_victim.o \
+		$(obj)/runtime/libweft.so.$(VERSION) FORCE
+	$(call if_changed,link_victim_so)
 endif

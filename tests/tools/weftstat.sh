@@ -21,6 +21,7 @@ src=${WEFT_SRCDIR:?run through tests/run}
 
 ws=$obj/tools/weftstat/weftstat
 victim=$obj/tests/tools/weftstat_victim
+victim_so=$obj/tests/tools/weftstat_victim_so
 
 need_bpf()
 {
@@ -29,12 +30,13 @@ need_bpf()
 		skip "the BPF programs do not load here: $(grep FAIL "$work/doctor" | head -n 3)"
 }
 
-# Start the victim in MODE; sets vpid and plant_line, output in $work/victim.
+# Start the victim (VICTIM, or $victim) in MODE; sets vpid and plant_line,
+# output in $work/victim.
 start_victim()
 {
 	local i
 
-	"$victim" "$1" >"$work/victim" 2>&1 &
+	"${2:-$victim}" "$1" >"$work/victim" 2>&1 &
 	vpid=$!
 	for i in $(seq 100); do
 		grep -q '^ready ' "$work/victim" && break
@@ -190,8 +192,31 @@ test_blocking_in_poll()
 	awk -v p="$planted" -v b="$blocked" 'BEGIN { exit !(b >= 0.8 * p && b <= 1.2 * p) }' ||
 		fail "blocked $blocked ns is not within 20% of the planted $planted ns"
 	[[ $json == *'"lost":{"ringbuf_full":0,'* ]] || fail "events were lost: $json"
+	if command -v python3 >/dev/null; then
+		python3 -c 'import json, sys; json.load(sys.stdin)' <"$work/json" ||
+			fail_log "$work/json" "not valid JSON"
+	else
+		diag "python3 missing: JSON syntax not checked"
+	fi
 }
 tap_test blocking_in_poll 60
+
+# libweft.so: the registry and the runtime's frames live in a shared library.
+test_blocking_in_poll_shared_libweft()
+{
+	need_bpf
+	start_victim block "$victim_so"
+	"$ws" report -p "$vpid" -d 1 >"$work/text" 2>&1 ||
+		fail_log "$work/text" "weftstat report exited $?"
+	stop_victim
+	grep -q '^Diagnosis: BLOCKING INSIDE POLLS\.' "$work/text" ||
+		fail_log "$work/text" "the diagnosis is not blocking inside polls"
+	grep -q "TOP CULPRIT .*: planted_block (.*weftstat_victim\.c:$plant_line)" "$work/text" ||
+		fail_log "$work/text" "the top culprit is not planted_block at weftstat_victim.c:$plant_line"
+	grep -q 'task_entry (.*runtime/src/task\.c:[0-9]*)' "$work/text" ||
+		fail_log "$work/text" "libweft.so's frames are not symbolised"
+}
+tap_test blocking_in_poll_shared_libweft 30
 
 test_lock_contention()
 {
