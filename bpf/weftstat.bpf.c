@@ -61,6 +61,12 @@
 #define WF_REG_W_POLLING_ 1
 
 const volatile __u32 targ_tgid = 0;
+/*
+ * sched_switch passes prev_state (5.18+): the state the task is switched
+ * out with, which a racing wakeup cannot have changed yet, unlike
+ * prev->__state. The loader sets this from the kernel's BTF.
+ */
+const volatile bool has_prev_state = false;
 
 /* struct wf_reg_worker (docs/registry.md): a fixed 64-byte layout. */
 struct reg_worker {
@@ -168,7 +174,7 @@ static __always_inline long task_state(struct task_struct *t)
  * include bpf_task_pt_regs() (needed for the user stack words).
  */
 static __always_inline void switch_out(void *ctx, struct task_struct *prev, bool preempt,
-				       bool btf)
+				       long prev_state, bool btf)
 {
 	struct ws_worker *w = worker_of(prev);
 	struct reg_worker slot;
@@ -182,7 +188,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, bool
 	w->on_ts = 0;
 	w->off_ts = now;
 	w->in_poll = 0;
-	if (preempt || task_state(prev) == TASK_RUNNING_) {
+	if (preempt || prev_state == TASK_RUNNING_) {
 		w->off_kind = WS_OFF_PREEMPT;
 		w->wake_ts = now;
 		w->nswitch_invol++;
@@ -410,7 +416,10 @@ static __always_inline void sys_exit(void *ctx, struct pt_regs *regs)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(ws_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	switch_out(ctx, prev, preempt, true);
+	/* ctx[3] is read only when the loader saw a fourth argument. */
+	long st = has_prev_state ? (long)(unsigned int)ctx[3] : task_state(prev);
+
+	switch_out(ctx, prev, preempt, st, true);
 	switch_in(next);
 	return 0;
 }
@@ -434,7 +443,7 @@ int BPF_PROG(ws_wakeup_new_btf, struct task_struct *p)
 SEC("raw_tp/sched_switch")
 int BPF_PROG(ws_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	switch_out(ctx, prev, preempt, false);
+	switch_out(ctx, prev, preempt, task_state(prev), false);
 	switch_in(next);
 	return 0;
 }

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "json.h"
@@ -132,6 +133,31 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
+/*
+ * Does the kernel's sched_switch tracepoint pass prev_state (a fourth
+ * argument after the context: btf_trace_sched_switch has five)?
+ */
+static bool sched_switch_has_prev_state(void)
+{
+	struct btf *vm = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	bool has = false;
+	int id;
+
+	if (!vm)
+		return false;
+	id = btf__find_by_name_kind(vm, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
+	t = id > 0 ? btf__type_by_id(vm, (__u32)id) : NULL;
+	if (t)
+		t = btf__type_by_id(vm, t->type);	/* pointer */
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(vm, t->type);	/* function prototype */
+	if (t && btf_is_func_proto(t))
+		has = btf_vlen(t) >= 5;
+	btf__free(vm);
+	return has;
+}
+
 static void set_flavour(struct weftstat_bpf *s, bool btf)
 {
 	bpf_program__set_autoload(s->progs.ws_switch_btf, btf);
@@ -161,6 +187,7 @@ int ws_load(struct weftstat_bpf **skel, pid_t tgid, const char **flavour, char *
 			return r;
 		}
 		s->rodata->targ_tgid = (__u32)tgid;
+		s->rodata->has_prev_state = btf && sched_switch_has_prev_state();
 		set_flavour(s, btf);
 		r = weftstat_bpf__load(s);
 		if (!r) {
