@@ -34,15 +34,29 @@ need_bpf()
 # output in $work/victim.
 start_victim()
 {
-	local i
+	local i t st
 
+	# The shell truncates the output file only once the child runs: a
+	# stale "ready" line from the last victim must not be there to find.
+	rm -f "$work/victim"
 	"${2:-$victim}" "$1" >"$work/victim" 2>&1 &
 	vpid=$!
-	for i in $(seq 100); do
-		grep -q '^ready ' "$work/victim" && break
+	for i in $(seq 200); do
+		grep -q '^ready ' "$work/victim" 2>/dev/null && break
 		sleep 0.05
 	done
-	grep -q '^ready ' "$work/victim" || fail_log "$work/victim" "the victim never got ready"
+	if ! grep -q '^ready ' "$work/victim" 2>/dev/null; then
+		if kill -0 "$vpid" 2>/dev/null; then
+			diag "victim $vpid: $(tr '\0' ' ' </proc/$vpid/cmdline), state $(awk '{ print $3 }' /proc/$vpid/stat)"
+			for t in /proc/$vpid/task/*; do
+				diag "  thread ${t##*/} $(cat $t/comm): $(awk '{ print $3 }' $t/stat) wchan $(cat $t/wchan 2>/dev/null)"
+			done
+		else
+			wait "$vpid" && st=0 || st=$?
+			diag "victim $vpid exited with status $st"
+		fi
+		fail_log "$work/victim" "the victim never got ready"
+	fi
 	plant_line=$(awk '/^ready /{ print $4 }' "$work/victim")
 }
 
@@ -261,14 +275,15 @@ test_cpu_starvation()
 	need_bpf
 	command -v taskset >/dev/null || skip "needs taskset (util-linux)"
 	# taskset execs the victim: every thread it creates inherits the CPU.
+	rm -f "$work/victim"
 	taskset -c 0 "$victim" healthy >"$work/victim" 2>&1 &
 	vpid=$!
 	for i in 1 2; do
 		taskset -c 0 sh -c 'while :; do :; done' &
 		hogs+=($!)
 	done
-	for i in $(seq 100); do
-		grep -q '^ready ' "$work/victim" && break
+	for i in $(seq 200); do
+		grep -q '^ready ' "$work/victim" 2>/dev/null && break
 		sleep 0.05
 	done
 	"$ws" report -p "$vpid" -d 2 --json >"$work/json" 2>"$work/err" && st=0 || st=$?
