@@ -1124,6 +1124,27 @@ static bool target_alive(void)
 	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
 }
 
+/* The process a thread id belongs to (the id itself when unknown). */
+static pid_t tgid_of(pid_t tid)
+{
+	char fn[64], line[128];
+	pid_t tgid = tid;
+	FILE *f;
+	int v;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/status", (int)tid);
+	f = fopen(fn, "re");
+	if (!f)
+		return tid;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &v) == 1 && v > 0) {
+			tgid = v;
+			break;
+		}
+	fclose(f);
+	return tgid;
+}
+
 static void report_usage(FILE *f)
 {
 	fprintf(f,
@@ -1199,7 +1220,9 @@ static int cmd_report(int argc, char **argv)
 		report_usage(stderr);
 		return WS_EXIT_USAGE;
 	}
-	pid = (pid_t)p;
+	pid = tgid_of((pid_t)p);
+	if (pid != (pid_t)p)
+		say("%lld is a thread of process %d: tracing process %d", p, (int)pid, (int)pid);
 	wfreg_prog = "weftstat";
 	wfreg_open(pid);	/* exits 2 when there is no such process */
 
