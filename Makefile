@@ -215,6 +215,7 @@ examples-y :=
 man-y :=
 
 include runtime/Build.mk
+include bpf/Build.mk
 include tests/Build.mk
 include tools/Build.mk
 include docs/Build.mk
@@ -391,6 +392,7 @@ help:
 	@echo '  bench           run the benchmarks against their peers (figures only)'
 	@echo '  bench-io        the echo and HTTP benchmarks against their peers'
 	@echo '  install         PREFIX=$(PREFIX) DESTDIR= ; uninstall removes it again'
+	@echo '  bpf             the BPF objects and skeletons only (weftstat)'
 	@echo '  kernel-check    compare kconfig/kernel.config with the running kernel'
 	@echo '  deps            install the Debian packages the build and tests need'
 	@echo 'Configuration:'

@@ -88,3 +88,16 @@ tests-y += tests/runtime/select
 tests-y += tests/runtime/sched_stress
 tests-sh-y += tests/runtime/valgrind.sh
 tests-y += tests/runtime/sched_policy
+
+# weftstat against a victim with a usleep() planted inside a poll, and a
+# healthy one (tests/tools/weftstat.sh runs both; root and BPF needed, else
+# it skips). Only where weftstat is built (bpf/Build.mk).
+ifneq ($(filter weftstat,$(bpf-y)),)
+tests-extra-y += tests/tools/weftstat_victim
+tests-sh-y += tests/tools/weftstat.sh
+# The same victim linked with libweft.so: registry and runtime in a library.
+$(obj)/tests/tools/weftstat.sh: | $(obj)/tests/tools/weftstat_victim_so
+$(obj)/tests/tools/weftstat_victim_so: $(obj)/tests/tools/weftstat_victim.o \
+		$(obj)/runtime/libweft.so.$(VERSION) FORCE
+	$(call if_changed,link_victim_so)
+endif

@@ -52,6 +52,37 @@ bench-io: deps-bench
 		$(if $(REPEAT),--repeat '$(REPEAT)') $(if $(IMPL),--impl '$(IMPL)') \
 		$(if $(P),'$(P)')
 
+# tools/lib: code the tools share. wfreg.o finds and reads the trace
+# registry of another process (docs/registry.md).
+wfreg-obj := $(obj)/tools/lib/wfreg.o
+$(obj)/tools/%.o: WEFT_CPPFLAGS += -I$(srctree)/tools/lib
+
 # weft-registry: reads the trace registry of a running process from outside
 # (docs/registry.md); the tests use it to prove the registry is findable.
 tools-y += tools/weft-registry/weft-registry
+$(obj)/tools/weft-registry/weft-registry: $(wfreg-obj)
+
+# weftstat: the eBPF tracer (docs/weftstat.md), when bpf/Build.mk builds
+# its BPF object (CONFIG_WEFT_WEFTSTAT, native builds). libbpf is linked
+# statically where the distribution ships libbpf.a (Debian does), so the
+# binary runs on a machine with another libbpf; libdw (symbols, file:line)
+# dynamically.
+ifneq ($(filter weftstat,$(bpf-y)),)
+tools-y += tools/weftstat/weftstat
+weftstat-objs := $(addprefix $(obj)/tools/weftstat/,doctor.o sym.o)
+$(obj)/tools/weftstat/weftstat: $(weftstat-objs) $(wfreg-obj)
+$(obj)/tools/weftstat/weftstat.o $(obj)/tools/weftstat/doctor.o: $(obj)/bpf/weftstat.skel.h
+$(obj)/tools/weftstat/%.o: WEFT_CPPFLAGS += -I$(obj)/bpf -I$(srctree)/bpf -I$(obj)/tools/weftstat
+$(obj)/tools/weftstat/doctor.o: $(obj)/tools/weftstat/kernel_config.h
+
+libbpf-a := $(filter /%,$(shell $(CC) -print-file-name=libbpf.a 2>/dev/null))
+LDLIBS_weftstat := $(if $(libbpf-a),$(libbpf-a),-lbpf) -lelf -lz -ldw
+
+# The kernel options weftstat doctor checks: kconfig/kernel.config as C strings.
+quiet_cmd_kcfg_h = GEN     $(patsubst $(objtree)/%,%,$@)
+      cmd_kcfg_h = sed -n 's/^\(CONFIG_[A-Za-z0-9_]*=.*\)$$/"\1",/p' $< > $@.tmp && mv $@.tmp $@
+
+$(obj)/tools/weftstat/kernel_config.h: $(srctree)/kconfig/kernel.config FORCE
+	@mkdir -p $(dir $@)
+	$(call if_changed,kcfg_h)
+endif

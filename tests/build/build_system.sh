@@ -239,8 +239,9 @@ test_quiet_output()
 
 	ensure_built
 	# Two spaces, a tag ("CC", "CC LTO", "CC [M]") padded to eight columns,
-	# the target; nothing else.
-	tag='[A-Z][][A-Z0-9 ]{6} '
+	# the target; nothing else. The BPF steps' tags are the kernel's
+	# longer ones, "CLANG-BPF" and "GEN-SKEL" (bpf/Build.mk), then a space.
+	tag='([A-Z][][A-Z0-9 ]{6}|CLANG-BPF|GEN-SKEL) '
 	bad=$(grep -vE "^  ${tag}[^ ]" "$work/first-build.log" || true)
 	[ -z "$bad" ] || fail_log "$work/first-build.log" "lines that are not quiet: $bad"
 	grep -qE '^  CC      runtime/src/[^ ]+\.o$' "$work/first-build.log" ||

@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * weftstat.bpf.c - the kernel side of weftstat: where a weft process's
+ * worker threads spend their time, and what they block on inside polls.
+ *
+ * Every program first filters by process (targ_tgid, a read-only global
+ * the loader sets before load, so the test is a constant compare) and then
+ * by thread: only TIDs the loader put in the workers map are worker
+ * threads. Nothing else is looked at.
+ *
+ * Per worker, from the scheduler tracepoints:
+ *   - sched_switch, worker leaving: on-CPU time ends; the episode is a
+ *     voluntary sleep, or a preemption (the worker stays runnable, so it
+ *     starts waiting in the run queue at once). On a sleep, the worker's
+ *     registry slot is read from user memory (bpf_probe_read_user; the
+ *     worker is current, so its mm is the one mapped): if the slot says
+ *     POLLING, the worker is blocked inside a poll, and the task, the
+ *     user and kernel stacks, the syscall in progress and the top of the
+ *     user stack are kept for the episode.
+ *   - sched_wakeup(_new): the worker is runnable again; run-queue latency
+ *     runs from here to its switch-in.
+ *   - sched_switch, worker arriving: the episode closes: sleep and
+ *     run-queue time are added up; a blocking episode inside a poll goes
+ *     to user space through the ring buffer.
+ * From the raw syscall tracepoints, futex waits (futex() wait and lock
+ * operations, futex_waitv, futex_wait): time, split between the runtime's
+ * own idle parking (the slot's park_futex_addr) and everything else, the
+ * latter also by futex word and user call stack (the locks map).
+ *
+ * Whatever cannot be recorded (ring buffer full, no stack id, unreadable
+ * slot) is counted in the counters map; the loader reports it.
+ *
+ * The programs come in two flavours: tp_btf (typed arguments, the cheaper
+ * attach) and raw_tp, loaded when tp_btf is refused. The loader enables one
+ * set before loading.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "weftstat.h"
+
+#if defined(__TARGET_ARCH_x86)
+#define WS_NR_FUTEX 202
+#elif defined(__TARGET_ARCH_arm64)
+#define WS_NR_FUTEX 98
+#else
+#error "weftstat: unsupported architecture (x86 and arm64 only)"
+#endif
+
+/* The futex() operations that wait (FUTEX_CMD_MASK applied). */
+#define FUTEX_WAIT_ 0
+#define FUTEX_LOCK_PI_ 6
+#define FUTEX_WAIT_BITSET_ 9
+#define FUTEX_WAIT_REQUEUE_PI_ 11
+#define FUTEX_LOCK_PI2_ 13
+#define FUTEX_CMD_MASK_ (~(128 | 256))
+
+#define TASK_RUNNING_ 0
+#define WF_REG_W_POLLING_ 1
+
+const volatile __u32 targ_tgid = 0;
+/*
+ * sched_switch passes prev_state (5.18+): the state the task is switched
+ * out with, which a racing wakeup cannot have changed yet, unlike
+ * prev->__state. The loader sets this from the kernel's BTF.
+ */
+const volatile bool has_prev_state = false;
+
+/* struct wf_reg_worker (docs/registry.md): a fixed 64-byte layout. */
+struct reg_worker {
+	__u32 seq;
+	__u32 state;
+	__s32 tid;
+	__s32 index;
+	__u64 task_id;
+	__u64 poll_start_ns;
+	__u64 task_addr;
+	__u64 polls;
+	__u64 park_futex_addr;
+	__u64 reserved;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WS_MAX_WORKERS);
+	__type(key, __u32);
+	__type(value, struct ws_worker);
+} workers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WS_MAX_LOCKS);
+	__type(key, struct ws_lock_key);
+	__type(value, struct ws_lock_val);
+} locks SEC(".maps");
+
+/* A new locks entry is built here: it is too big for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ws_lock_val);
+} lock_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, WS_MAX_STACKS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, WS_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, WS_RINGBUF_BYTES);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, WS_CNT_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+
+	if (c)
+		(*c)++;
+}
+
+/* log2 bucket of a duration, in microseconds (no loop: the verifier sees 5 steps). */
+static __always_inline __u32 slot_of(__u64 ns)
+{
+	__u64 v = ns / 1000;
+	__u32 r = 0, sh;
+
+	if (v > 0xffffffffull)
+		return WS_HIST_SLOTS - 1;
+	sh = (v > 0xffff) << 4; v >>= sh; r |= sh;
+	sh = (v > 0xff) << 3; v >>= sh; r |= sh;
+	sh = (v > 0xf) << 2; v >>= sh; r |= sh;
+	sh = (v > 0x3) << 1; v >>= sh; r |= sh;
+	r |= (v >> 1);
+	return r < WS_HIST_SLOTS ? r : WS_HIST_SLOTS - 1;
+}
+
+static __always_inline struct ws_worker *worker_of(struct task_struct *t)
+{
+	__u32 tid;
+
+	if (BPF_CORE_READ(t, tgid) != (int)targ_tgid)
+		return NULL;
+	tid = BPF_CORE_READ(t, pid);
+	return bpf_map_lookup_elem(&workers, &tid);
+}
+
+/* The scheduler state of a task leaving the CPU (__state since 5.14). */
+struct task_struct___old {
+	long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline long task_state(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return BPF_CORE_READ(t, __state);
+	return BPF_CORE_READ((struct task_struct___old *)t, state);
+}
+
+/*
+ * The worker leaves its CPU. btf: the program is tp_btf, whose helpers
+ * include bpf_task_pt_regs() (needed for the user stack words).
+ */
+static __always_inline void switch_out(void *ctx, struct task_struct *prev, bool preempt,
+				       long prev_state, bool btf)
+{
+	struct ws_worker *w = worker_of(prev);
+	struct reg_worker slot;
+	__u64 now;
+
+	if (!w)
+		return;
+	now = bpf_ktime_get_ns();
+	if (w->on_ts && w->on_ts < now)
+		w->oncpu_ns += now - w->on_ts;
+	w->on_ts = 0;
+	w->off_ts = now;
+	w->in_poll = 0;
+	if (preempt || prev_state == TASK_RUNNING_) {
+		w->off_kind = WS_OFF_PREEMPT;
+		w->wake_ts = now;
+		w->nswitch_invol++;
+		return;
+	}
+	w->off_kind = WS_OFF_SLEEP;
+	w->wake_ts = 0;
+	w->nswitch_vol++;
+	if (!w->slot_addr)
+		return;
+	if (bpf_probe_read_user(&slot, sizeof(slot), (void *)w->slot_addr)) {
+		count(WS_CNT_SLOT_READ_FAIL);
+		return;
+	}
+	if (slot.seq & 1) {
+		count(WS_CNT_SLOT_UNSTABLE);
+		return;
+	}
+	if (slot.state != WF_REG_W_POLLING_ || slot.tid != BPF_CORE_READ(prev, pid))
+		return;
+	w->in_poll = 1;
+	w->task_id = slot.task_id;
+	w->task_addr = slot.task_addr;
+	w->poll_start_ns = slot.poll_start_ns;
+	w->off_sys_nr = w->sys_nr;
+	w->off_futex_addr = w->futex_wait ? w->futex_addr : 0;
+	w->ustack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	if (w->ustack_id < 0)
+		count(WS_CNT_USTACK_FAIL);
+	w->kstack_id = bpf_get_stackid(ctx, &stacks, 0);
+	if (w->kstack_id < 0)
+		count(WS_CNT_KSTACK_FAIL);
+	w->nsp_words = 0;
+	if (btf) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+		__u64 sp = regs ? PT_REGS_SP_CORE(regs) : 0;
+
+		if (sp && !bpf_probe_read_user(w->sp_words, sizeof(w->sp_words), (void *)sp))
+			w->nsp_words = WS_SP_WORDS;
+		else if (sp && !bpf_probe_read_user(w->sp_words, 16 * sizeof(__u64), (void *)sp))
+			w->nsp_words = 16;
+		else
+			count(WS_CNT_SP_READ_FAIL);
+	}
+}
+
+/* The worker is back on a CPU: close its off-CPU episode. */
+static __always_inline void switch_in(struct task_struct *next)
+{
+	struct ws_worker *w = worker_of(next);
+	struct ws_block_event *e;
+	__u64 now, off, runq = 0, runnable;
+
+	if (!w)
+		return;
+	now = bpf_ktime_get_ns();
+	w->on_ts = now;
+	if (!w->off_ts || w->off_ts > now) {
+		w->off_ts = 0;
+		return;
+	}
+	off = now - w->off_ts;
+	runnable = w->wake_ts >= w->off_ts ? w->wake_ts : 0;
+	if (runnable && runnable <= now) {
+		runq = now - runnable;
+		w->runq_hist[slot_of(runq) & (WS_HIST_SLOTS - 1)]++;
+	}
+	w->runq_ns += runq;
+	w->sleep_ns += off - runq;
+	if (w->in_poll) {
+		w->poll_block_ns += off;
+		w->npoll_block++;
+		w->block_hist[slot_of(off) & (WS_HIST_SLOTS - 1)]++;
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (e) {
+			e->tid = BPF_CORE_READ(next, pid);
+			e->nsp_words = w->nsp_words;
+			e->task_id = w->task_id;
+			e->task_addr = w->task_addr;
+			e->poll_start_ns = w->poll_start_ns;
+			e->off_ts = w->off_ts;
+			e->dur_ns = off;
+			e->runq_ns = runq;
+			e->sys_nr = w->off_sys_nr;
+			e->futex_addr = w->off_futex_addr;
+			e->ustack_id = w->ustack_id;
+			e->kstack_id = w->kstack_id;
+			__builtin_memcpy(e->sp_words, w->sp_words, sizeof(e->sp_words));
+			bpf_ringbuf_submit(e, 0);
+		} else {
+			count(WS_CNT_RINGBUF_FULL);
+		}
+	}
+	w->off_ts = 0;
+	w->wake_ts = 0;
+	w->in_poll = 0;
+	w->off_kind = WS_OFF_NONE;
+}
+
+static __always_inline void wakeup(struct task_struct *p)
+{
+	struct ws_worker *w = worker_of(p);
+
+	if (!w)
+		return;
+	/* Only the first wakeup of a sleep starts the run-queue wait. */
+	if (w->off_ts && !w->wake_ts) {
+		w->wake_ts = bpf_ktime_get_ns();
+		w->nwakeups++;
+	}
+}
+
+static __always_inline bool is_futex_wait(long nr, long op)
+{
+	if (nr == WS_NR_FUTEX_WAITV || nr == WS_NR_FUTEX_WAIT)
+		return true;
+	if (nr != WS_NR_FUTEX)
+		return false;
+	op &= FUTEX_CMD_MASK_;
+	return op == FUTEX_WAIT_ || op == FUTEX_LOCK_PI_ || op == FUTEX_WAIT_BITSET_ ||
+	       op == FUTEX_WAIT_REQUEUE_PI_ || op == FUTEX_LOCK_PI2_;
+}
+
+static __always_inline void sys_enter(struct pt_regs *regs, long nr)
+{
+	struct ws_worker *w;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+
+	if ((id >> 32) != targ_tgid)
+		return;
+	w = bpf_map_lookup_elem(&workers, &tid);
+	if (!w)
+		return;
+	w->sys_nr = nr;
+	w->sys_ts = bpf_ktime_get_ns();
+	w->futex_wait = 0;
+	w->futex_addr = 0;
+	if (nr == WS_NR_FUTEX || nr == WS_NR_FUTEX_WAITV || nr == WS_NR_FUTEX_WAIT) {
+		long op = nr == WS_NR_FUTEX ? (long)PT_REGS_PARM2_CORE_SYSCALL(regs) : 0;
+
+		if (is_futex_wait(nr, op)) {
+			w->futex_wait = 1;
+			/* futex_waitv takes an array of waiters: no single word. */
+			if (nr != WS_NR_FUTEX_WAITV)
+				w->futex_addr = (__u64)PT_REGS_PARM1_CORE_SYSCALL(regs);
+		}
+	}
+}
+
+/*
+ * Add a user-lock wait to the locks map, by futex word and call stack. A
+ * new entry also keeps the top of the user stack (regs: the user
+ * registers), for the frames the frame-pointer walk skips.
+ */
+static __always_inline void lock_wait(void *ctx, struct pt_regs *regs, __u64 uaddr, __u64 d)
+{
+	struct ws_lock_key k = { .uaddr = uaddr };
+	struct ws_lock_val *v;
+
+	k.ustack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	if (k.ustack_id < 0) {
+		count(WS_CNT_USTACK_FAIL);
+		k.ustack_id = -1;
+	}
+	v = bpf_map_lookup_elem(&locks, &k);
+	if (!v) {
+		__u32 zero = 0;
+		struct ws_lock_val *init = bpf_map_lookup_elem(&lock_scratch, &zero);
+		__u64 sp = PT_REGS_SP_CORE(regs);
+
+		if (!init)
+			return;
+		__builtin_memset(init, 0, sizeof(*init));
+		if (sp && !bpf_probe_read_user(init->sp_words, sizeof(init->sp_words), (void *)sp))
+			init->nsp_words = WS_LOCK_SP_WORDS;
+		else
+			count(WS_CNT_SP_READ_FAIL);
+		if (bpf_map_update_elem(&locks, &k, init, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&locks, &k)) {
+			count(WS_CNT_LOCKS_FULL);
+			return;
+		}
+		v = bpf_map_lookup_elem(&locks, &k);
+		if (!v)
+			return;
+	}
+	__sync_fetch_and_add(&v->wait_ns, d);
+	__sync_fetch_and_add(&v->count, 1);
+	if (d > v->max_ns)
+		v->max_ns = d;
+}
+
+static __always_inline void sys_exit(void *ctx, struct pt_regs *regs)
+{
+	struct ws_worker *w;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	__u64 now, d;
+
+	if ((id >> 32) != targ_tgid)
+		return;
+	w = bpf_map_lookup_elem(&workers, &tid);
+	if (!w)
+		return;
+	if (w->futex_wait && w->sys_ts) {
+		now = bpf_ktime_get_ns();
+		d = now > w->sys_ts ? now - w->sys_ts : 0;
+		if (w->futex_addr && w->futex_addr == w->park_futex_addr) {
+			w->futex_park_ns += d;
+		} else {
+			w->futex_user_ns += d;
+			w->nfutex_user++;
+			w->futex_hist[slot_of(d) & (WS_HIST_SLOTS - 1)]++;
+			lock_wait(ctx, regs, w->futex_addr, d);
+		}
+	}
+	w->sys_nr = -1;
+	w->sys_ts = 0;
+	w->futex_wait = 0;
+}
+
+/* --- tp_btf programs --------------------------------------------------------- */
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(ws_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	/* ctx[3] is read only when the loader saw a fourth argument. */
+	long st = has_prev_state ? (long)(unsigned int)ctx[3] : task_state(prev);
+
+	switch_out(ctx, prev, preempt, st, true);
+	switch_in(next);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(ws_wakeup_btf, struct task_struct *p)
+{
+	wakeup(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(ws_wakeup_new_btf, struct task_struct *p)
+{
+	wakeup(p);
+	return 0;
+}
+
+/* --- raw_tp fallbacks ------------------------------------------------------- */
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(ws_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	switch_out(ctx, prev, preempt, task_state(prev), false);
+	switch_in(next);
+	return 0;
+}
+
+SEC("raw_tp/sched_wakeup")
+int BPF_PROG(ws_wakeup_raw, struct task_struct *p)
+{
+	wakeup(p);
+	return 0;
+}
+
+SEC("raw_tp/sched_wakeup_new")
+int BPF_PROG(ws_wakeup_new_raw, struct task_struct *p)
+{
+	wakeup(p);
+	return 0;
+}
+
+/* --- syscalls (raw_tp: sys_enter's arguments are the registers and the number) */
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(ws_sys_enter, struct pt_regs *regs, long id)
+{
+	sys_enter(regs, id);
+	return 0;
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(ws_sys_exit, struct pt_regs *regs, long ret)
+{
+	sys_exit(ctx, regs);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

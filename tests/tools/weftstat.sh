@@ -1,0 +1,372 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# tests/tools/weftstat.sh - weftstat against real processes, with its BPF
+# programs loaded in the running kernel:
+#   - a victim that calls usleep() inside a poll (weftstat_victim block) is
+#     diagnosed as blocking inside polls, the culprit named as the planted
+#     function with its file:line, and the blocked time is within 20% of
+#     the time the victim itself measured asleep inside the trace window;
+#   - a victim that only waits the weft way is reported healthy;
+#   - doctor passes on this machine; bad usage, a missing process and a
+#     process that is not a weft process exit 2 with a message.
+# Needs root and a kernel that loads the programs: skips otherwise.
+# TAP 13. Options: see tests/build/tap.sh.
+
+# shellcheck disable=SC2317	# the test functions are called through tap_main
+obj=${WEFT_OBJDIR:?run through tests/run}
+src=${WEFT_SRCDIR:?run through tests/run}
+# shellcheck source=../build/tap.sh
+. "$src/tests/build/tap.sh" || exit 2
+
+ws=$obj/tools/weftstat/weftstat
+victim=$obj/tests/tools/weftstat_victim
+victim_so=$obj/tests/tools/weftstat_victim_so
+
+need_bpf()
+{
+	[ "$(id -u)" -eq 0 ] || skip "needs root to load BPF programs"
+	"$ws" doctor >"$work/doctor" 2>&1 ||
+		skip "the BPF programs do not load here: $(grep FAIL "$work/doctor" | head -n 3)"
+}
+
+# Start the victim (VICTIM, or $victim) in MODE; sets vpid and plant_line,
+# output in $work/victim.
+start_victim()
+{
+	local i t st
+
+	# The shell truncates the output file only once the child runs: a
+	# stale "ready" line from the last victim must not be there to find.
+	rm -f "$work/victim"
+	"${2:-$victim}" "$1" >"$work/victim" 2>&1 &
+	vpid=$!
+	for i in $(seq 200); do
+		grep -q '^ready ' "$work/victim" 2>/dev/null && break
+		sleep 0.05
+	done
+	if ! grep -q '^ready ' "$work/victim" 2>/dev/null; then
+		if kill -0 "$vpid" 2>/dev/null; then
+			diag "victim $vpid: $(tr '\0' ' ' </proc/$vpid/cmdline), state $(awk '{ print $3 }' /proc/$vpid/stat)"
+			for t in /proc/$vpid/task/*; do
+				diag "  thread ${t##*/} $(cat $t/comm): $(awk '{ print $3 }' $t/stat) wchan $(cat $t/wchan 2>/dev/null)"
+			done
+		else
+			wait "$vpid" && st=0 || st=$?
+			diag "victim $vpid exited with status $st"
+		fi
+		fail_log "$work/victim" "the victim never got ready"
+	fi
+	plant_line=$(awk '/^ready /{ print $4 }' "$work/victim")
+}
+
+stop_victim()
+{
+	kill -TERM "$vpid"
+	wait "$vpid" || fail_log "$work/victim" "the victim exited $?"
+}
+
+test_doctor()
+{
+	[ "$(id -u)" -eq 0 ] || skip "doctor's privilege check fails without root, by design"
+	"$ws" doctor >"$work/out" 2>&1 || fail_log "$work/out" "doctor exited $?"
+	grep -q '^ok   BPF programs' "$work/out" || fail_log "$work/out" "no BPF load line"
+	diag "$(grep 'BPF programs' "$work/out")"
+}
+tap_test doctor 60
+
+# As nobody, without and then with the capabilities doctor asks for.
+test_doctor_privileges()
+{
+	local as_nobody st
+
+	[ "$(id -u)" -eq 0 ] || skip "needs root to drop to another user"
+	command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
+	as_nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
+	$as_nobody --inh-caps=-all --bounding-set=-all "$ws" doctor >"$work/out" 2>&1 &&
+		st=0 || st=$?
+	[ "$st" -eq 1 ] || fail_log "$work/out" "doctor without privileges exited $st, not 1"
+	grep -q '^FAIL privileges .*CAP_BPF CAP_PERFMON CAP_SYS_PTRACE' "$work/out" ||
+		fail_log "$work/out" "the missing capabilities are not named"
+	grep -q '^FAIL BPF programs' "$work/out" || fail_log "$work/out" "the BPF load did not fail"
+	"$ws" doctor >/dev/null 2>&1 || skip "the BPF programs do not load here even as root"
+	$as_nobody --inh-caps=+bpf,+perfmon,+sys_ptrace,+dac_read_search \
+		--ambient-caps=+bpf,+perfmon,+sys_ptrace,+dac_read_search "$ws" doctor \
+		>"$work/out" 2>&1 || fail_log "$work/out" "doctor with the capabilities exited $?"
+	grep -q '^ok   BPF programs' "$work/out" || fail_log "$work/out" "no BPF load line"
+}
+tap_test doctor_privileges 60
+
+test_usage_errors()
+{
+	local args st
+
+	while IFS= read -r args; do
+		# shellcheck disable=SC2086
+		"$ws" $args >"$work/out" 2>&1 && st=0 || st=$?
+		[ "$st" -eq 2 ] || fail_log "$work/out" "'weftstat $args' exited $st, not 2"
+		[ -s "$work/out" ] || fail "'weftstat $args' printed nothing"
+	done <<'EOF'
+
+bogus
+report
+report -p
+report -p abc
+report -p 0
+report -p -5
+report -p 1 -d 0
+report -p 1 -d 0.01
+report -p 1 -d abc
+report -p 1 -d 1e9
+report -p 1 --bogus
+report -p 1 extra
+doctor extra
+EOF
+	"$ws" --help >"$work/out" 2>&1 || fail_log "$work/out" "--help exited $?"
+	grep -q '^usage: weftstat' "$work/out" || fail_log "$work/out" "no usage line"
+	"$ws" report --help >"$work/out" 2>&1 || fail_log "$work/out" "report --help exited $?"
+}
+tap_test usage_errors 30
+
+test_no_such_process()
+{
+	local p st
+
+	# A PID that is not in use: pid_max is an upper bound that never is.
+	p=$(($(cat /proc/sys/kernel/pid_max) - 1))
+	while kill -0 "$p" 2>/dev/null; do p=$((p - 1)); done
+	"$ws" report -p "$p" -d 1 >"$work/out" 2>&1 && st=0 || st=$?
+	[ "$st" -eq 2 ] || fail_log "$work/out" "exited $st, not 2"
+	grep -q "no such process: $p" "$work/out" || fail_log "$work/out" "no message"
+}
+tap_test no_such_process 30
+
+test_not_a_weft_process()
+{
+	local p st
+
+	need_bpf
+	sleep 30 &
+	p=$!
+	"$ws" report -p "$p" -d 1 >"$work/out" 2>&1 && st=0 || st=$?
+	kill "$p"
+	[ "$st" -eq 2 ] || fail_log "$work/out" "exited $st, not 2"
+	grep -q "is not a weft process" "$work/out" || fail_log "$work/out" "no message"
+}
+tap_test not_a_weft_process 30
+
+# Nanoseconds the victim slept in usleep() inside [from, to].
+planted_ns()
+{
+	awk -v a="$1" -v b="$2" '$1 == "sleep" {
+		s = $2 < a ? a : $2; e = $3 > b ? b : $3
+		if (e > s) t += e - s
+	} END { printf "%.0f\n", t }' "$work/victim"
+}
+
+test_blocking_in_poll()
+{
+	local json start end planted blocked culprit
+
+	need_bpf
+	start_victim block
+	"$ws" report -p "$vpid" -d 2 --json >"$work/json" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat report --json exited $?"
+	"$ws" report -p "$vpid" -d 1 >"$work/text" 2>&1 ||
+		fail_log "$work/text" "weftstat report exited $?"
+	stop_victim
+	json=$(cat "$work/json")
+
+	# The plain-language report: the class first, then the culprit.
+	grep -q '^Diagnosis: BLOCKING INSIDE POLLS\.' "$work/text" ||
+		fail_log "$work/text" "the diagnosis is not blocking inside polls"
+	grep -q "TOP CULPRIT .*: planted_block (.*weftstat_victim\.c:$plant_line)" "$work/text" ||
+		fail_log "$work/text" "the top culprit is not planted_block at weftstat_victim.c:$plant_line"
+	grep -q 'task [0-9]* "sleeper"' "$work/text" ||
+		fail_log "$work/text" "the culprit's task is not named"
+
+	[[ $json == *'"diagnosis":{"class":"blocking_in_poll"'* ]] ||
+		fail_log "$work/json" "JSON class is not blocking_in_poll"
+	culprit=$(printf '%s' "$json" | grep -o '"culprit":{[^}]*}' | head -n 1)
+	[[ $culprit == *'"function":"planted_block"'* ]] ||
+		fail "JSON top culprit is not planted_block: $culprit"
+	[[ $culprit == *'weftstat_victim.c","line":'"$plant_line"* ]] ||
+		fail "JSON top culprit is not at weftstat_victim.c:$plant_line: $culprit"
+
+	# Blocked time at the planted function vs the time planted in the window.
+	start=$(printf '%s' "$json" | grep -o '"start_ns":[0-9]*' | cut -d: -f2)
+	end=$(printf '%s' "$json" | grep -o '"end_ns":[0-9]*' | cut -d: -f2)
+	planted=$(planted_ns "$start" "$end")
+	blocked=$(printf '%s' "$json" | awk 'BEGIN { RS = "\\{\"blocked_ns\":" } NR > 1 {
+		n = $0; sub(/[^0-9].*/, "", n)
+		if ($0 ~ /"culprit":\{"addr":"0x[0-9a-f]*","function":"planted_block"/) t += n
+	} END { printf "%.0f\n", t }')
+	diag "planted $((planted / 1000000)) ms in the window ($(grep -c '^sleep ' "$work/victim") usleeps in all), weftstat saw $((blocked / 1000000)) ms"
+	[ "$planted" -gt 500000000 ] || fail_log "$work/victim" "too little planted: $planted ns"
+	awk -v p="$planted" -v b="$blocked" 'BEGIN { exit !(b >= 0.8 * p && b <= 1.2 * p) }' ||
+		fail "blocked $blocked ns is not within 20% of the planted $planted ns"
+	[[ $json == *'"lost":{"ringbuf_full":0,'* ]] || fail "events were lost: $json"
+	if command -v python3 >/dev/null; then
+		python3 -c 'import json, sys; json.load(sys.stdin)' <"$work/json" ||
+			fail_log "$work/json" "not valid JSON"
+	else
+		diag "python3 missing: JSON syntax not checked"
+	fi
+}
+tap_test blocking_in_poll 60
+
+# libweft.so: the registry and the runtime's frames live in a shared library.
+test_blocking_in_poll_shared_libweft()
+{
+	need_bpf
+	start_victim block "$victim_so"
+	"$ws" report -p "$vpid" -d 1 >"$work/text" 2>&1 ||
+		fail_log "$work/text" "weftstat report exited $?"
+	stop_victim
+	grep -q '^Diagnosis: BLOCKING INSIDE POLLS\.' "$work/text" ||
+		fail_log "$work/text" "the diagnosis is not blocking inside polls"
+	grep -q "TOP CULPRIT .*: planted_block (.*weftstat_victim\.c:$plant_line)" "$work/text" ||
+		fail_log "$work/text" "the top culprit is not planted_block at weftstat_victim.c:$plant_line"
+	grep -q 'task_entry (.*runtime/src/task\.c:[0-9]*)' "$work/text" ||
+		fail_log "$work/text" "libweft.so's frames are not symbolised"
+}
+tap_test blocking_in_poll_shared_libweft 30
+
+test_lock_contention()
+{
+	local json lock
+
+	need_bpf
+	start_victim lock
+	"$ws" report -p "$vpid" -d 2 --json >"$work/json" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat report --json exited $?"
+	stop_victim
+	json=$(cat "$work/json")
+	# A busy machine can add CPU starvation: lock contention must be there.
+	[[ $json == *'"classes":['*'"lock_contention"'*']'* ]] ||
+		fail_log "$work/json" "lock contention is not diagnosed"
+	lock=$(printf '%s' "$json" | grep -o '"locks":\[{[^]]*' | head -n 1)
+	[[ $lock == *'"name":"big_lock"'* ]] || fail "the top lock is not big_lock: $lock"
+	[[ $lock == *'"function":"contended_section","file":"'*'weftstat_victim.c","line":'"$plant_line"* ]] ||
+		fail "the top lock's site is not contended_section at line $plant_line: $lock"
+}
+tap_test lock_contention 30
+
+test_scheduler_saturation()
+{
+	need_bpf
+	start_victim busy
+	"$ws" report -p "$vpid" -d 2 --json >"$work/json" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat report --json exited $?"
+	stop_victim
+	grep -q '"classes":\[[^]]*"scheduler_saturation"' "$work/json" ||
+		fail_log "$work/json" "saturation is not diagnosed"
+	grep -qE '"classes":\[[^]]*"(blocking_in_poll|lock_contention)"' "$work/json" &&
+		fail_log "$work/json" "blocking or locks reported for a victim that has neither"
+	return 0
+}
+tap_test scheduler_saturation 30
+
+# Two busy loops share the victim's one CPU: its workers wait in the run queue.
+test_cpu_starvation()
+{
+	local hogs=() i st
+
+	need_bpf
+	command -v taskset >/dev/null || skip "needs taskset (util-linux)"
+	# taskset execs the victim: every thread it creates inherits the CPU.
+	rm -f "$work/victim"
+	taskset -c 0 "$victim" healthy >"$work/victim" 2>&1 &
+	vpid=$!
+	for i in 1 2; do
+		taskset -c 0 sh -c 'while :; do :; done' &
+		hogs+=($!)
+	done
+	for i in $(seq 200); do
+		grep -q '^ready ' "$work/victim" 2>/dev/null && break
+		sleep 0.05
+	done
+	"$ws" report -p "$vpid" -d 2 --json >"$work/json" 2>"$work/err" && st=0 || st=$?
+	kill "${hogs[@]}"
+	stop_victim
+	[ "$st" -eq 0 ] || fail_log "$work/err" "weftstat report --json exited $st"
+	grep -q '"diagnosis":{"class":"cpu_starvation"' "$work/json" ||
+		fail_log "$work/json" "CPU starvation is not the diagnosis"
+}
+tap_test cpu_starvation 30
+
+# The raw_tp programs, which weftstat loads when the kernel refuses tp_btf.
+test_raw_tp_fallback()
+{
+	need_bpf
+	start_victim block
+	WEFTSTAT_RAW_TP=1 "$ws" report -p "$vpid" -d 1 >"$work/text" 2>&1 ||
+		fail_log "$work/text" "weftstat report exited $?"
+	stop_victim
+	grep -q 'traced [0-9.]* s with raw_tp programs' "$work/text" ||
+		fail_log "$work/text" "not the raw_tp programs"
+	grep -q '^Diagnosis: BLOCKING INSIDE POLLS\.' "$work/text" ||
+		fail_log "$work/text" "the raw_tp programs do not see the blocking"
+}
+tap_test raw_tp_fallback 30
+
+test_target_exits_mid_trace()
+{
+	local st
+
+	need_bpf
+	start_victim block
+	"$ws" report -p "$vpid" -d 10 >"$work/text" 2>&1 &
+	sleep 1.5
+	kill -KILL "$vpid"
+	wait "$vpid" 2>/dev/null || true
+	wait $! && st=0 || st=$?
+	[ "$st" -eq 0 ] || fail_log "$work/text" "exited $st, not 0"
+	grep -q "process $vpid exited during the trace" "$work/text" ||
+		fail_log "$work/text" "does not say the target exited"
+	grep -q '^Diagnosis: BLOCKING INSIDE POLLS\.' "$work/text" ||
+		fail_log "$work/text" "no diagnosis of what was seen before the exit"
+}
+tap_test target_exits_mid_trace 30
+
+# Microseconds some task waited for a CPU, machine-wide (PSI), or empty.
+psi_cpu_us()
+{
+	sed -n 's/^some .*total=\([0-9]*\)$/\1/p' /proc/pressure/cpu 2>/dev/null
+}
+
+test_healthy()
+{
+	local try p0 p1 t0 t1 busy=
+
+	need_bpf
+	start_victim healthy
+	# Other work on this machine can starve the victim for real. Then the
+	# kernel's pressure figures (PSI) say so too, independently: the test
+	# is skipped, not failed, when every try was starved and they agree.
+	for try in 1 2 3; do
+		p0=$(psi_cpu_us)
+		t0=$(date +%s%N)
+		"$ws" report -p "$vpid" -d 2 >"$work/text" 2>&1 ||
+			fail_log "$work/text" "weftstat report exited $?"
+		p1=$(psi_cpu_us)
+		t1=$(date +%s%N)
+		grep -q '^Diagnosis: HEALTHY\.' "$work/text" && break
+		diag "try $try: $(grep '^Diagnosis' "$work/text")"
+		if [ -n "$p0" ] && [ -n "$p1" ]; then
+			busy=$(awk -v d=$((p1 - p0)) -v w=$(((t1 - t0) / 1000)) \
+				'BEGIN { printf "%.0f", 100 * d / w }')
+			diag "try $try: PSI says some task waited for a CPU $busy% of the time"
+		fi
+	done
+	stop_victim
+	grep -q 'BLOCKING INSIDE POLLS\|LOCK CONTENTION\|SCHEDULER SATURATION' "$work/text" &&
+		fail_log "$work/text" "blocking, locks or saturation reported for the healthy victim"
+	grep -q '^Diagnosis: HEALTHY\.' "$work/text" && return 0
+	grep -q '^Diagnosis: CPU STARVATION\.' "$work/text" && [ -n "$busy" ] &&
+		[ "$busy" -ge 10 ] && skip "this machine is busy: CPU pressure $busy% (PSI)"
+	fail_log "$work/text" "not reported healthy"
+}
+tap_test healthy 60
+
+tap_main "$@"

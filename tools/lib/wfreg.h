@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wfreg.h - find and read a running process's trace registry from outside
+ * (docs/registry.md): the reader weft-registry and weftstat share.
+ *
+ * One target per process: wfreg_open() reads /proc/PID/maps, wfreg_find()
+ * locates the roots, wfreg_read_runtimes() copies the runtime list and the
+ * worker slots. A target that disappears, or that we may not read, ends the
+ * program with a message and exit status 2 (wfreg_die_gone/_perm); the
+ * messages start with wfreg_prog.
+ */
+#ifndef WEFT_TOOLS_WFREG_H
+#define WEFT_TOOLS_WFREG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <weft/registry.h>
+
+#define WFREG_MAX_RUNTIMES 64		/* runtimes walked per registry */
+#define WFREG_MAX_STR 4096		/* longest remote string read */
+
+enum { WFREG_EXIT_FOUND = 0, WFREG_EXIT_NOWEFT = 1, WFREG_EXIT_USAGE = 2 };
+
+extern const char *wfreg_prog;		/* prefix of every message */
+extern bool wfreg_verbose;		/* say how the registry is searched for */
+/* A target that exits makes reads fail (-ESRCH) instead of ending the program. */
+extern bool wfreg_soft_gone;
+
+struct wfreg_map {
+	uint64_t start, end, off, inode;
+	char perms[5];
+	char *path;	/* NULL for anonymous mappings */
+};
+
+struct wfreg_found {
+	uint64_t addr;
+	const char *object;	/* file it was found in, or NULL (scan) */
+	const char *how;	/* "section" or "scan" */
+	struct wf_registry root;
+};
+
+struct wfreg_worker_view {
+	struct wf_reg_worker s;
+	bool stable;
+	bool have_task;
+	struct wf_reg_task task;
+	char file[WFREG_MAX_STR];
+};
+
+struct wfreg_runtime_view {
+	uint64_t addr;
+	struct wf_reg_runtime r;
+	struct wfreg_worker_view *w;	/* r.nworkers entries */
+};
+
+extern struct wfreg_map *wfreg_maps;	/* the target's mappings, after wfreg_open() */
+extern size_t wfreg_nmaps;
+
+void wfreg_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+void wfreg_die_perm(const char *what) __attribute__((noreturn));
+void wfreg_die_gone(void) __attribute__((noreturn));
+
+/* Start reading process target: checks it exists, reads its mappings. */
+void wfreg_open(pid_t target);
+/* Frees what wfreg_open() and wfreg_find() allocated. */
+void wfreg_close(void);
+/* Find the registry roots (sections first unless scan, then memory); *out is ours. */
+size_t wfreg_find(bool scan, const struct wfreg_found **out);
+/*
+ * Walk fd's runtime list into rv (WFREG_MAX_RUNTIMES entries): the number
+ * of runtimes, or -1 if the list could not be read consistently.
+ */
+int wfreg_read_runtimes(const struct wfreg_found *fd, struct wfreg_runtime_view *rv);
+void wfreg_free_runtimes(struct wfreg_runtime_view *rv, size_t n);
+
+/* Read len bytes at the target's addr: 0, -EFAULT (unmapped), -ESRCH (gone, with
+ * wfreg_soft_gone), or dies. */
+int wfreg_remote_read(uint64_t addr, void *buf, size_t len);
+/* A NUL-terminated string at addr (at most cap - 1 bytes): 0 or -EFAULT. */
+int wfreg_remote_str(uint64_t addr, char *out, size_t cap);
+/* The mapping holding [addr, addr + len), or NULL. */
+const struct wfreg_map *wfreg_map_of(uint64_t addr, uint64_t len);
+/* Open a mapped file inside the target's root: an fd, or -1 with errno. */
+int wfreg_open_mapped(const struct wfreg_map *m);
+
+/* CLOCK_MONOTONIC offset of p's time namespace (0: ourselves). */
+int64_t wfreg_timens_offset(pid_t p);
+/* CLOCK_MONOTONIC now, as the target sees it. */
+uint64_t wfreg_target_now(void);
+const char *wfreg_state_name(uint32_t s);
+const char *wfreg_flavor_name(uint32_t f);
+/* Untrusted text for a terminal: non-printable bytes become '?'. */
+void wfreg_put_safe(FILE *f, const char *s);
+
+#endif /* WEFT_TOOLS_WFREG_H */

@@ -1,0 +1,1357 @@
+// SPDX-License-Identifier: MIT
+/*
+ * weftstat - attach to a running weft process and say why it is slow.
+ *
+ *	weftstat report -p PID [-d SECONDS] [--json]
+ *	weftstat doctor
+ *
+ * report finds the target's worker threads through its trace registry
+ * (tools/lib/wfreg.c), loads the BPF programs of bpf/weftstat.bpf.c with
+ * the target's TGID as a constant and the workers' TIDs and registry slot
+ * addresses in a map, attaches them, and for the duration collects:
+ * per worker, on-CPU time, off-CPU time split into sleep and run-queue
+ * wait, futex waits (the runtime's own parking apart), preemptions; and
+ * each episode of a worker blocked in the kernel *inside a poll*, with its
+ * task, syscall and stacks. It then prints a diagnosis first (rules in
+ * docs/weftstat.md), the culprits symbolised to function and file:line,
+ * per-worker tables and log2 histograms.
+ *
+ * Exit status: 0 reported; 1 the BPF programs could not be loaded or
+ * attached; 2 usage error, no such process, not a weft process.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/types.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "json.h"
+#include "sym.h"
+#include "weftstat.h"
+#include "weftstat.skel.h"
+#include "wfreg.h"
+#include "ws.h"
+
+#define MAX_SITES 256		/* distinct blocking sites kept */
+#define SITE_CANDS 8		/* scanned return addresses kept per site */
+#define SITE_TASKS 32		/* other tasks counted per site */
+#define MAX_FRAMES (WS_STACK_DEPTH + SITE_CANDS)
+
+/* Diagnosis thresholds (docs/weftstat.md, "Diagnosis"). */
+#define TH_BLOCK_FRAC 0.05	/* off CPU inside polls, share of worker time */
+#define TH_LOCK_FRAC 0.05	/* futex waits on user locks, share of worker time */
+#define TH_RUNQ_FRAC 0.10	/* waiting for a CPU, share of worker time */
+#define TH_RUNQ_MEAN_NS 1000000	/* or a mean run-queue wait over 1 ms */
+#define TH_BUSY_FRAC 0.90	/* on CPU or runnable, share of worker time: saturated */
+
+static pid_t pid;
+static volatile sig_atomic_t stop_sig;
+
+/* --- a blocking site: episodes aggregated by stack ---------------------------- */
+
+struct site {
+	int ustack_id, kstack_id;
+	uint64_t cands[SITE_CANDS];	/* return addresses found on the stack */
+	unsigned ncands;
+	uint64_t total_ns, runq_ns, count, max_ns;
+	int64_t sys_nr;
+	uint64_t task_id;		/* the first task seen blocking here */
+	uint64_t other_tasks[SITE_TASKS];	/* others, by id */
+	unsigned nother;
+	bool more_tasks;		/* more than SITE_TASKS others */
+	char task_name[33];
+	char task_file[256];
+	unsigned task_line;
+};
+
+static struct site sites[MAX_SITES];
+static size_t nsites;
+static uint64_t sites_dropped;	/* episodes with no room for their site */
+
+struct worker {
+	uint32_t tid;
+	int index;
+	uint64_t slot_addr;
+	struct ws_worker st;	/* read back from the map */
+};
+
+static struct worker *workers;
+static size_t nworkers;
+static char thread_prefix[17];
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("weftstat: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Read the target's memory without dying when it is gone: 0 or -1. */
+static int peek(uint64_t addr, void *buf, size_t len)
+{
+	struct iovec l = { buf, len }, r = { (void *)(uintptr_t)addr, len };
+
+	return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -1;
+}
+
+/* --- the BPF side ------------------------------------------------------------- */
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_WARN && getenv("WEFTSTAT_DEBUG"))
+		return vfprintf(stderr, fmt, ap);
+	return 0;
+}
+
+/*
+ * Does the kernel's sched_switch tracepoint pass prev_state (a fourth
+ * argument after the context: btf_trace_sched_switch has five)?
+ */
+static bool sched_switch_has_prev_state(void)
+{
+	struct btf *vm = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	bool has = false;
+	int id;
+
+	if (!vm)
+		return false;
+	id = btf__find_by_name_kind(vm, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
+	t = id > 0 ? btf__type_by_id(vm, (__u32)id) : NULL;
+	if (t)
+		t = btf__type_by_id(vm, t->type);	/* pointer */
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(vm, t->type);	/* function prototype */
+	if (t && btf_is_func_proto(t))
+		has = btf_vlen(t) >= 5;
+	btf__free(vm);
+	return has;
+}
+
+static void set_flavour(struct weftstat_bpf *s, bool btf)
+{
+	bpf_program__set_autoload(s->progs.ws_switch_btf, btf);
+	bpf_program__set_autoload(s->progs.ws_wakeup_btf, btf);
+	bpf_program__set_autoload(s->progs.ws_wakeup_new_btf, btf);
+	bpf_program__set_autoload(s->progs.ws_switch_raw, !btf);
+	bpf_program__set_autoload(s->progs.ws_wakeup_raw, !btf);
+	bpf_program__set_autoload(s->progs.ws_wakeup_new_raw, !btf);
+}
+
+int ws_load(struct weftstat_bpf **skel, pid_t tgid, const char **flavour, char *err,
+	    size_t errlen)
+{
+	int r = -EINVAL;
+
+	libbpf_set_print(libbpf_quiet);
+	/*
+	 * tp_btf first (cheaper, typed); raw_tp when the kernel refuses it.
+	 * WEFTSTAT_RAW_TP=1 skips tp_btf (to test the fallback).
+	 */
+	for (int btf = getenv("WEFTSTAT_RAW_TP") ? 0 : 1; btf >= 0; btf--) {
+		struct weftstat_bpf *s = weftstat_bpf__open();
+
+		if (!s) {
+			r = -errno;
+			snprintf(err, errlen, "cannot open the BPF object: %s", strerror(errno));
+			return r;
+		}
+		s->rodata->targ_tgid = (__u32)tgid;
+		s->rodata->has_prev_state = btf && sched_switch_has_prev_state();
+		set_flavour(s, btf);
+		r = weftstat_bpf__load(s);
+		if (!r) {
+			*skel = s;
+			*flavour = btf ? "tp_btf" : "raw_tp";
+			return 0;
+		}
+		snprintf(err, errlen, "the kernel refused the BPF programs (%s): %s",
+			 btf ? "tp_btf" : "raw_tp", strerror(-r));
+		weftstat_bpf__destroy(s);
+	}
+	return r;
+}
+
+/*
+ * Put the target's workers in the map; again later for new runtimes and
+ * late threads (the roots found the first time are kept: they never move).
+ */
+static const struct wfreg_found *found;
+static size_t nfound;
+static uint64_t workers_untraced;	/* no room in the workers map, most in one pass */
+
+static int refresh_workers(struct weftstat_bpf *s, bool first)
+{
+	struct wfreg_runtime_view *rv;
+	uint64_t untraced = 0;
+	int added = 0;
+
+	if (first) {
+		nfound = wfreg_find(false, &found);
+		if (!nfound)
+			return -ENOENT;
+		/* From now on a target that exits is reported, not fatal. */
+		wfreg_soft_gone = true;
+	}
+	rv = calloc(WFREG_MAX_RUNTIMES, sizeof(*rv));
+	if (!rv)
+		return -ENOMEM;
+	for (size_t f = 0; f < nfound; f++) {
+		int n = wfreg_read_runtimes(&found[f], rv);
+
+		for (int i = 0; i < n; i++) {
+			if (!thread_prefix[0])
+				snprintf(thread_prefix, sizeof(thread_prefix), "%s",
+					 rv[i].r.thread_name);
+			for (uint32_t k = 0; k < rv[i].r.nworkers; k++) {
+				const struct wfreg_worker_view *w = &rv[i].w[k];
+				struct ws_worker init = { 0 };
+				struct worker *nw;
+				__u32 tid;
+				bool seen = false;
+
+				if (!w->stable || w->s.tid <= 0)
+					continue;
+				tid = (__u32)w->s.tid;
+				for (size_t j = 0; j < nworkers && !seen; j++)
+					seen = workers[j].tid == tid;
+				if (seen)
+					continue;
+				if (nworkers >= WS_MAX_WORKERS) {
+					untraced++;
+					continue;
+				}
+				nw = realloc(workers, (nworkers + 1) * sizeof(*workers));
+				if (!nw)
+					break;
+				workers = nw;
+				nw = &workers[nworkers];
+				memset(nw, 0, sizeof(*nw));
+				nw->tid = tid;
+				nw->index = (int)k;
+				nw->slot_addr = rv[i].r.workers_addr +
+						(uint64_t)k * found[f].root.worker_size;
+				init.slot_addr = nw->slot_addr;
+				init.park_futex_addr = w->s.park_futex_addr;
+				init.sys_nr = -1;
+				init.off_sys_nr = -1;
+				if (bpf_map_update_elem(bpf_map__fd(s->maps.workers), &tid, &init,
+							BPF_NOEXIST)) {
+					untraced++;
+					continue;
+				}
+				nworkers++;
+				added++;
+			}
+		}
+		if (n > 0)
+			wfreg_free_runtimes(rv, (size_t)n);
+	}
+	free(rv);
+	if (untraced > workers_untraced)
+		workers_untraced = untraced;
+	return added;
+}
+
+/* --- collecting ----------------------------------------------------------------- */
+
+/* Does a call instruction end just before ret (so ret is a return address)? */
+static bool after_call(uint64_t ret)
+{
+	unsigned char b[7];
+
+	if (ret < 7 || peek(ret - 7, b, sizeof(b)))
+		return false;
+#if defined(__x86_64__)
+	/* call rel32; call *r/m with ModRM reg=2 in its 2, 3, 6 and 7 byte forms */
+	if (b[2] == 0xe8)
+		return true;
+	if (b[5] == 0xff && (b[6] & 0x38) == 0x10)
+		return true;
+	if (b[4] == 0xff && (b[5] & 0x38) == 0x10)
+		return true;
+	if (b[1] == 0xff && (b[2] & 0x38) == 0x10)
+		return true;
+	if (b[0] == 0xff && (b[1] & 0x38) == 0x10)
+		return true;
+	return false;
+#elif defined(__aarch64__)
+	{
+		uint32_t insn;
+
+		memcpy(&insn, b + 3, 4);
+		/* bl imm26, blr xN */
+		return (insn & 0xfc000000u) == 0x94000000u ||
+		       (insn & 0xfffffc1fu) == 0xd63f0000u;
+	}
+#else
+	return false;
+#endif
+}
+
+static bool in_text(uint64_t a)
+{
+	const struct wfreg_map *m = wfreg_map_of(a, 1);
+
+	return m && m->perms[2] == 'x';
+}
+
+static void read_task(struct site *st, uint64_t task_addr, uint64_t task_id)
+{
+	struct wf_reg_task t;
+
+	if (!task_addr || peek(task_addr, &t, sizeof(t)) || t.id != task_id)
+		return;
+	memcpy(st->task_name, t.name, sizeof(t.name));
+	st->task_name[sizeof(t.name)] = '\0';
+	st->task_line = t.line;
+	if (t.file_addr && !peek(t.file_addr, st->task_file, sizeof(st->task_file) - 1))
+		st->task_file[sizeof(st->task_file) - 1] = '\0';
+	else
+		st->task_file[0] = '\0';
+	/* A shorter string may end before the page does: peek bytes, then cut. */
+	st->task_file[strnlen(st->task_file, sizeof(st->task_file) - 1)] = '\0';
+}
+
+/* Return addresses among the words at the top of a user stack (at most SITE_CANDS). */
+static unsigned scan_words(const __u64 *words, unsigned n, uint64_t *cands)
+{
+	unsigned nc = 0;
+
+	for (unsigned i = 0; i < n && nc < SITE_CANDS; i++) {
+		uint64_t w = words[i];
+		bool dup = false;
+
+		if (!in_text(w) || !after_call(w))
+			continue;
+		for (unsigned j = 0; j < nc; j++)
+			dup |= cands[j] == w;
+		if (!dup)
+			cands[nc++] = w;
+	}
+	return nc;
+}
+
+/*
+ * One blocking episode. The frame-pointer walk of the user stack starts in
+ * the C library, which keeps no frame pointers, so it skips the function
+ * that called into it: that function is the culprit. The words at the top
+ * of the user stack, kept at the switch-out, hold its return address: the
+ * ones that point into code right after a call instruction are kept as
+ * candidate frames (docs/weftstat.md, "Stacks").
+ */
+static int on_event(void *ctx, void *data, size_t len)
+{
+	const struct ws_block_event *e = data;
+	uint64_t cands[SITE_CANDS];
+	unsigned nc = 0;
+	struct site *st = NULL;
+
+	if (len < sizeof(*e))
+		return 0;
+	nc = scan_words(e->sp_words, e->nsp_words < WS_SP_WORDS ? e->nsp_words : WS_SP_WORDS,
+			cands);
+	for (size_t i = 0; i < nsites && !st; i++)
+		if (sites[i].ustack_id == e->ustack_id && sites[i].ncands == nc &&
+		    !memcmp(sites[i].cands, cands, nc * sizeof(cands[0])))
+			st = &sites[i];
+	if (!st) {
+		if (nsites == MAX_SITES) {
+			sites_dropped++;
+			return 0;
+		}
+		st = &sites[nsites++];
+		memset(st, 0, sizeof(*st));
+		st->ustack_id = e->ustack_id;
+		st->kstack_id = e->kstack_id;
+		memcpy(st->cands, cands, nc * sizeof(cands[0]));
+		st->ncands = nc;
+		st->sys_nr = e->sys_nr;
+		st->task_id = e->task_id;
+		read_task(st, e->task_addr, e->task_id);
+	}
+	if (e->task_id != st->task_id) {
+		bool seen = false;
+
+		for (unsigned i = 0; i < st->nother && !seen; i++)
+			seen = st->other_tasks[i] == e->task_id;
+		if (!seen && st->nother < SITE_TASKS)
+			st->other_tasks[st->nother++] = e->task_id;
+		else if (!seen)
+			st->more_tasks = true;
+	}
+	st->total_ns += e->dur_ns;
+	st->runq_ns += e->runq_ns;
+	st->count++;
+	if (e->dur_ns > st->max_ns)
+		st->max_ns = e->dur_ns;
+	return 0;
+}
+
+static void on_signal(int sig)
+{
+	stop_sig = sig;
+}
+
+/* --- reporting -------------------------------------------------------------------- */
+
+static const char *syscall_name(int64_t nr)
+{
+#if defined(__x86_64__)
+	switch (nr) {
+	case 0: return "read";
+	case 1: return "write";
+	case 7: return "poll";
+	case 23: return "select";
+	case 35: return "nanosleep";
+	case 42: return "connect";
+	case 43: return "accept";
+	case 45: return "recvfrom";
+	case 61: return "wait4";
+	case 202: return "futex";
+	case 230: return "clock_nanosleep";
+	case 232: return "epoll_wait";
+	case 257: return "openat";
+	case 270: return "pselect6";
+	case 271: return "ppoll";
+	case 281: return "epoll_pwait";
+	case 426: return "io_uring_enter";
+	case 449: return "futex_waitv";
+	case 455: return "futex_wait";
+	}
+#endif
+	(void)nr;
+	return NULL;
+}
+
+struct frame {
+	uint64_t addr;
+	struct sym s;
+};
+
+/* The user frames of a site, innermost first: scanned candidates spliced in. */
+static size_t site_frames(struct weftstat_bpf *s, const struct site *st, struct frame *f)
+{
+	__u64 ips[WS_STACK_DEPTH];
+	size_t n = 0, nips = 0;
+	unsigned c;
+
+	memset(ips, 0, sizeof(ips));
+	if (st->ustack_id >= 0 &&
+	    !bpf_map_lookup_elem(bpf_map__fd(s->maps.stacks), &st->ustack_id, ips))
+		while (nips < WS_STACK_DEPTH && ips[nips])
+			nips++;
+	if (nips)
+		f[n++].addr = ips[0];
+	/* Candidates until the walk's own next frame shows up among them. */
+	for (c = 0; c < st->ncands && n < MAX_FRAMES; c++) {
+		if (nips > 1 && st->cands[c] == ips[1])
+			break;
+		f[n++].addr = st->cands[c];
+	}
+	for (size_t i = 1; i < nips && n < MAX_FRAMES; i++)
+		f[n++].addr = ips[i];
+	for (size_t i = 0; i < n; i++)
+		sym_user(f[i].addr - (i ? 1 : 0), &f[i].s);	/* -1: the call, not the return */
+	return n;
+}
+
+/* The first frame outside the C library and the loader: the code that blocked. */
+static const struct frame *culprit_of(const struct frame *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!sym_is_system(&f[i].s) && strcmp(f[i].s.func, "?"))
+			return &f[i];
+	return n ? &f[0] : NULL;
+}
+
+static const char *kernel_top(struct weftstat_bpf *s, int kstack_id)
+{
+	static const char *const boring[] = { "__schedule", "schedule", "schedule_hrtimeout",
+					      "__traceiter", "bpf_", "preempt_schedule" };
+	__u64 ips[WS_STACK_DEPTH];
+
+	if (kstack_id < 0 ||
+	    bpf_map_lookup_elem(bpf_map__fd(s->maps.stacks), &kstack_id, ips))
+		return NULL;
+	for (int i = 0; i < WS_STACK_DEPTH && ips[i]; i++) {
+		const char *name = sym_kernel(ips[i]);
+		bool skip = false;
+
+		if (!name)
+			return NULL;
+		for (size_t b = 0; b < sizeof(boring) / sizeof(boring[0]); b++)
+			skip |= !strncmp(name, boring[b], strlen(boring[b]));
+		if (!skip)
+			return name;
+	}
+	return NULL;
+}
+
+static int site_cmp(const void *a, const void *b)
+{
+	const struct site *x = a, *y = b;
+
+	return x->total_ns < y->total_ns ? 1 : x->total_ns > y->total_ns ? -1 : 0;
+}
+
+static double sec(uint64_t ns)
+{
+	return (double)ns / 1e9;
+}
+
+static void print_hist(const char *title, const __u64 *h)
+{
+	uint64_t max = 0;
+	int last = -1;
+
+	for (int i = 0; i < WS_HIST_SLOTS; i++) {
+		if (h[i] > max)
+			max = h[i];
+		if (h[i])
+			last = i;
+	}
+	if (last < 0)
+		return;
+	printf("    %-24s : count    distribution\n", title);
+	for (int i = 0; i <= last; i++) {
+		uint64_t lo = i ? 1ull << i : 0, hi = (1ull << (i + 1)) - 1;
+		int stars = max ? (int)(h[i] * 40 / max) : 0;
+
+		printf("    %10" PRIu64 " -> %-10" PRIu64 " : %-8llu |%-40.*s|\n", lo, hi,
+		       (unsigned long long)h[i], stars,
+		       "****************************************");
+	}
+}
+
+struct totals {
+	uint64_t worker_ns, oncpu, sleep, runq, block, futex_user, futex_park;
+	uint64_t vol, invol, wakeups, nblock, nfutex;
+	double block_frac, lock_frac, runq_frac, busy_frac, runq_mean_ns;
+};
+
+enum diag { D_BLOCKING, D_LOCK, D_STARVATION, D_SATURATION, D_NR };
+
+static const char *const diag_id[D_NR] = { "blocking_in_poll", "lock_contention",
+					   "cpu_starvation", "scheduler_saturation" };
+static const char *const diag_title[D_NR] = { "BLOCKING INSIDE POLLS", "LOCK CONTENTION",
+					      "CPU STARVATION", "SCHEDULER SATURATION" };
+
+static void sum_up(struct totals *t, uint64_t window)
+{
+	memset(t, 0, sizeof(*t));
+	t->worker_ns = window * nworkers;
+	for (size_t i = 0; i < nworkers; i++) {
+		const struct ws_worker *w = &workers[i].st;
+
+		t->oncpu += w->oncpu_ns;
+		t->sleep += w->sleep_ns;
+		t->runq += w->runq_ns;
+		t->block += w->poll_block_ns;
+		t->futex_user += w->futex_user_ns;
+		t->futex_park += w->futex_park_ns;
+		t->vol += w->nswitch_vol;
+		t->invol += w->nswitch_invol;
+		t->wakeups += w->nwakeups;
+		t->nblock += w->npoll_block;
+		t->nfutex += w->nfutex_user;
+	}
+	if (t->worker_ns) {
+		t->block_frac = (double)t->block / (double)t->worker_ns;
+		t->lock_frac = (double)t->futex_user / (double)t->worker_ns;
+		t->runq_frac = (double)t->runq / (double)t->worker_ns;
+		/* Busy: wanting a CPU, whether it has one or waits for one. */
+		t->busy_frac = (double)(t->oncpu + t->runq) / (double)t->worker_ns;
+	}
+	if (t->wakeups + t->invol)
+		t->runq_mean_ns = (double)t->runq / (double)(t->wakeups + t->invol);
+}
+
+/* Which problem classes the figures show, the worst first; returns how many. */
+static int diagnose(const struct totals *t, enum diag *out)
+{
+	double score[D_NR];
+	int n = 0;
+
+	score[D_BLOCKING] = t->block_frac >= TH_BLOCK_FRAC ? t->block_frac : 0;
+	score[D_LOCK] = t->lock_frac >= TH_LOCK_FRAC ? t->lock_frac : 0;
+	score[D_STARVATION] =
+		t->runq_frac >= TH_RUNQ_FRAC ||
+				(t->runq_mean_ns >= TH_RUNQ_MEAN_NS && t->runq_frac >= 0.01)
+			? t->runq_frac
+			: 0;
+	score[D_SATURATION] = t->busy_frac >= TH_BUSY_FRAC ? t->busy_frac : 0;
+	/* Blocking on a user lock inside a poll is lock contention first. */
+	if (score[D_LOCK] && score[D_BLOCKING] && t->futex_user >= t->block / 2)
+		score[D_BLOCKING] = score[D_LOCK] - 1e-9;
+	for (int i = 0; i < D_NR; i++)
+		if (score[i] > 0)
+			out[n++] = (enum diag)i;
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && score[out[j]] > score[out[j - 1]]; j--) {
+			enum diag tmp = out[j];
+
+			out[j] = out[j - 1];
+			out[j - 1] = tmp;
+		}
+	return n;
+}
+
+static void put_frame(FILE *f, const struct frame *fr)
+{
+	wfreg_put_safe(f, fr->s.func);
+	if (fr->s.file[0]) {
+		fputs(" (", f);
+		wfreg_put_safe(f, fr->s.file);
+		fprintf(f, ":%d)", fr->s.line);
+	} else if (fr->s.module[0]) {
+		fputs(" (in ", f);
+		wfreg_put_safe(f, fr->s.module);
+		fputc(')', f);
+	}
+}
+
+/* --- user locks: futex waits by word ------------------------------------------------ */
+
+#define MAX_LOCKS_SHOWN 5
+
+struct lock {
+	uint64_t uaddr;
+	uint64_t wait_ns, count, max_ns;
+	int top_stack;		/* the call stack with the most wait on this word */
+	uint64_t top_stack_ns;
+	uint64_t cands[SITE_CANDS];	/* return addresses on that stack's top */
+	unsigned ncands;
+};
+
+static struct lock *locks;
+static size_t nlocks;
+
+static int lock_cmp(const void *a, const void *b)
+{
+	const struct lock *x = a, *y = b;
+
+	return x->wait_ns < y->wait_ns ? 1 : x->wait_ns > y->wait_ns ? -1 : 0;
+}
+
+/* Read the locks map into locks[], one entry per futex word, worst first. */
+static void read_locks(struct weftstat_bpf *s)
+{
+	int fd = bpf_map__fd(s->maps.locks);
+	struct ws_lock_key k, next, *prev = NULL;
+	struct ws_lock_val v;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		struct lock *l = NULL;
+
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(fd, &k, &v))
+			continue;
+		for (size_t i = 0; i < nlocks && !l; i++)
+			if (locks[i].uaddr == k.uaddr)
+				l = &locks[i];
+		if (!l) {
+			struct lock *n = realloc(locks, (nlocks + 1) * sizeof(*locks));
+
+			if (!n)
+				break;
+			locks = n;
+			l = &locks[nlocks++];
+			memset(l, 0, sizeof(*l));
+			l->uaddr = k.uaddr;
+			l->top_stack = -1;
+		}
+		l->wait_ns += v.wait_ns;
+		l->count += v.count;
+		if (v.max_ns > l->max_ns)
+			l->max_ns = v.max_ns;
+		if (v.wait_ns > l->top_stack_ns) {
+			l->top_stack_ns = v.wait_ns;
+			l->top_stack = k.ustack_id;
+			l->ncands = scan_words(v.sp_words,
+					       v.nsp_words < WS_LOCK_SP_WORDS ? v.nsp_words
+									 : WS_LOCK_SP_WORDS,
+					       l->cands);
+		}
+	}
+	if (nlocks)
+		qsort(locks, nlocks, sizeof(*locks), lock_cmp);
+}
+
+/* The culprit frame of a lock's top call stack. */
+static bool lock_culprit(struct weftstat_bpf *s, const struct lock *l, struct frame *out)
+{
+	struct site st = { .ustack_id = l->top_stack, .ncands = l->ncands };
+	struct frame *fr = calloc(MAX_FRAMES, sizeof(*fr));
+	const struct frame *c;
+	size_t n;
+
+	if (!fr)
+		return false;
+	memcpy(st.cands, l->cands, sizeof(st.cands));
+	n = site_frames(s, &st, fr);
+	c = culprit_of(fr, n);
+	if (c)
+		*out = *c;
+	free(fr);
+	return c != NULL;
+}
+
+/* "name" or "name+0x10" for a data address, or the module, or "?". */
+static void lock_name(uint64_t uaddr, char *buf, size_t len)
+{
+	struct sym sy;
+
+	if (!uaddr) {
+		snprintf(buf, len, "(futex_waitv)");
+		return;
+	}
+	if (!sym_user(uaddr, &sy)) {
+		snprintf(buf, len, "(heap or stack)");
+		return;
+	}
+	if (strcmp(sy.func, "?"))
+		snprintf(buf, len, sy.offset ? "%s+0x%" PRIx64 : "%s", sy.func, sy.offset);
+	else
+		snprintf(buf, len, "(in %s)", sy.module);
+}
+
+static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t window,
+		       const char *flavour, const uint64_t *lost, bool exited)
+{
+	enum diag d[D_NR];
+	int nd = diagnose(t, d);
+	struct frame *fr = calloc(MAX_FRAMES, sizeof(*fr));
+	bool blocking = false, locking = false;
+
+	printf("weftstat: pid %d, %zu worker%s (threads \"", (int)pid, nworkers,
+	       nworkers == 1 ? "" : "s");
+	wfreg_put_safe(stdout, thread_prefix);
+	printf("-N\"), traced %.2f s with %s programs%s\n\n", sec(window), flavour,
+	       exited ? "; the target exited during the trace" : "");
+
+	if (!nd) {
+		printf("Diagnosis: HEALTHY. Workers were on CPU %.1f%% of their time, off CPU "
+		       "inside polls %.1f%%, waiting on user locks %.1f%%, waiting for a CPU "
+		       "%.1f%%; the rest idle (parked or between polls).\n",
+		       100.0 * (double)t->oncpu / (double)t->worker_ns, 100 * t->block_frac,
+		       100 * t->lock_frac, 100 * t->runq_frac);
+	}
+	for (int i = 0; i < nd; i++) {
+		printf("%s: %s. ", i ? "Also" : "Diagnosis", diag_title[d[i]]);
+		switch (d[i]) {
+		case D_BLOCKING:
+			printf("Workers were blocked in the kernel inside polls for %.3f s of "
+			       "%.3f s worker time (%.1f%%), in %" PRIu64 " episodes: while a "
+			       "poll blocks, its worker runs nothing else, so every task queued "
+			       "on it waits.\n",
+			       sec(t->block), sec(t->worker_ns), 100 * t->block_frac, t->nblock);
+			printf("  Fix: move the blocking call (the top culprit below) out of the "
+			       "poll: wf_run_blocking() or wf_block_in_place(), or wait the weft "
+			       "way (docs/runtime.md).\n");
+			break;
+		case D_LOCK:
+			printf("Workers waited on futexes (user locks, not the runtime's idle "
+			       "parking) for %.3f s of %.3f s worker time (%.1f%%), in %" PRIu64
+			       " waits.\n",
+			       sec(t->futex_user), sec(t->worker_ns), 100 * t->lock_frac,
+			       t->nfutex);
+			printf("  Fix: shorten the critical section of the top lock below, or "
+			       "take a wf_mutex, which suspends the task, not the worker "
+			       "(docs/sync.md).\n");
+			break;
+		case D_STARVATION:
+			printf("Workers were runnable but waiting for a CPU for %.3f s (%.1f%% "
+			       "of worker time), %.0f us on average after each wakeup or "
+			       "preemption (%" PRIu64 " preemptions): other threads or too few "
+			       "CPUs.\n",
+			       sec(t->runq), 100 * t->runq_frac, t->runq_mean_ns / 1000, t->invol);
+			printf("  Fix: find what else runs on these CPUs (other processes, the "
+			       "blocking pool), or give the workers CPUs of their own.\n");
+			break;
+		case D_SATURATION:
+			printf("Workers were busy (on CPU %.1f%%, waiting for one %.1f%%) %.1f%% "
+			       "of the time, never idle: the runtime is saturated; more work "
+			       "arrives than %zu worker%s can poll.\n",
+			       100.0 * (double)t->oncpu / (double)t->worker_ns,
+			       100 * t->runq_frac, 100 * t->busy_frac, nworkers,
+			       nworkers == 1 ? "" : "s");
+			printf("  Fix: more workers (if there are idle CPUs), or less work per "
+			       "poll.\n");
+			break;
+		default:
+			break;
+		}
+	}
+	qsort(sites, nsites, sizeof(sites[0]), site_cmp);
+	for (int i = 0; i < nd; i++) {
+		blocking |= d[i] == D_BLOCKING || d[i] == D_LOCK;
+		locking |= d[i] == D_LOCK;
+	}
+	if (nsites && fr) {
+		printf("\n%s, by call site (worst first):\n",
+		       blocking ? "Blocking inside polls"
+				: "Short blocking inside polls (below the thresholds)");
+		for (size_t i = 0; i < nsites && i < 5; i++) {
+			const struct site *st = &sites[i];
+			size_t n = site_frames(s, st, fr);
+			const struct frame *c = culprit_of(fr, n);
+			const char *sys = syscall_name(st->sys_nr), *k = kernel_top(s, st->kstack_id);
+
+			printf("  %s%.1f ms in %" PRIu64 " episodes (max %.1f ms, %.1f%% of the "
+			       "blocked time): ",
+			       i || !blocking ? "" : "TOP CULPRIT ", (double)st->total_ns / 1e6,
+			       st->count,
+			       (double)st->max_ns / 1e6,
+			       t->block ? 100.0 * (double)st->total_ns / (double)t->block : 0);
+			if (c)
+				put_frame(stdout, c);
+			else
+				printf("(no user stack)");
+			printf("\n      task %" PRIu64 " \"", st->task_id);
+			wfreg_put_safe(stdout, st->task_name);
+			printf("\"");
+			if (st->task_file[0]) {
+				printf(" spawned at ");
+				wfreg_put_safe(stdout, st->task_file);
+				printf(":%u", st->task_line);
+			}
+			if (st->nother)
+				printf(" and %s%u other task%s", st->more_tasks ? "over " : "",
+				       st->nother, st->nother == 1 ? "" : "s");
+			if (st->sys_nr >= 0) {
+				if (sys)
+					printf(", in syscall %s", sys);
+				else
+					printf(", in syscall %" PRId64, st->sys_nr);
+			}
+			if (k)
+				printf(", kernel: %s", k);
+			printf("\n      stack:");
+			for (size_t j = 0; j < n && j < 12; j++) {
+				printf("\n        #%zu 0x%" PRIx64 " ", j, fr[j].addr);
+				put_frame(stdout, &fr[j]);
+			}
+			printf("\n");
+		}
+
+	}
+
+	if (nlocks) {
+		printf("\n%s, by lock (worst first):\n",
+		       locking ? "Futex waits on user locks"
+			       : "Futex waits on user locks (below the thresholds)");
+		for (size_t i = 0; i < nlocks && i < MAX_LOCKS_SHOWN; i++) {
+			const struct lock *l = &locks[i];
+			struct frame c;
+			char name[160];
+
+			lock_name(l->uaddr, name, sizeof(name));
+			printf("  %s%.1f ms in %" PRIu64 " waits (max %.1f ms): lock ",
+			       i || !locking ? "" : "TOP LOCK ", (double)l->wait_ns / 1e6,
+			       l->count, (double)l->max_ns / 1e6);
+			wfreg_put_safe(stdout, name);
+			printf(" at 0x%" PRIx64, l->uaddr);
+			if (l->top_stack >= 0 && lock_culprit(s, l, &c)) {
+				printf(", waited for in ");
+				put_frame(stdout, &c);
+			}
+			printf("\n");
+		}
+	}
+
+	printf("\nPer worker (times in ms over %.2f s):\n", sec(window));
+	printf("  %8s %6s %9s %9s %9s %9s %9s %9s %7s %7s\n", "TID", "WORKER", "ON-CPU",
+	       "SLEEP", "RUNQ", "IN-POLL", "FUTEX", "PARKED", "VOLSW", "PREEMPT");
+	for (size_t i = 0; i < nworkers; i++) {
+		const struct ws_worker *w = &workers[i].st;
+
+		printf("  %8u %6d %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %7llu %7llu\n",
+		       workers[i].tid, workers[i].index, (double)w->oncpu_ns / 1e6,
+		       (double)w->sleep_ns / 1e6, (double)w->runq_ns / 1e6,
+		       (double)w->poll_block_ns / 1e6, (double)w->futex_user_ns / 1e6,
+		       (double)w->futex_park_ns / 1e6, (unsigned long long)w->nswitch_vol,
+		       (unsigned long long)w->nswitch_invol);
+	}
+	for (size_t i = 0; i < nworkers; i++) {
+		const struct ws_worker *w = &workers[i].st;
+
+		printf("\n  worker %d (tid %u), microseconds:\n", workers[i].index,
+		       workers[i].tid);
+		print_hist("blocked inside a poll", w->block_hist);
+		print_hist("run-queue wait", w->runq_hist);
+		print_hist("futex wait (user locks)", w->futex_hist);
+	}
+	if (workers_untraced)
+		printf("\nUntraced: %" PRIu64 " worker threads (more than %d).\n",
+		       workers_untraced, WS_MAX_WORKERS);
+	printf("\nLost: %" PRIu64 " episodes (ring buffer full), %" PRIu64 " sites (table full), "
+	       "%" PRIu64 " user and %" PRIu64 " kernel stacks, %" PRIu64 " unreadable and %" PRIu64
+	       " unstable registry slots, %" PRIu64 " unreadable user stacks, %" PRIu64
+	       " futex waits (locks map full).\n",
+	       lost[WS_CNT_RINGBUF_FULL], sites_dropped, lost[WS_CNT_USTACK_FAIL],
+	       lost[WS_CNT_KSTACK_FAIL], lost[WS_CNT_SLOT_READ_FAIL], lost[WS_CNT_SLOT_UNSTABLE],
+	       lost[WS_CNT_SP_READ_FAIL], lost[WS_CNT_LOCKS_FULL]);
+	free(fr);
+}
+
+static void json_hist(const char *name, const __u64 *h)
+{
+	int last = -1;
+
+	for (int i = 0; i < WS_HIST_SLOTS; i++)
+		if (h[i])
+			last = i;
+	printf(",\"%s\":[", name);
+	for (int i = 0; i <= last; i++)
+		printf("%s%llu", i ? "," : "", (unsigned long long)h[i]);
+	printf("]");
+}
+
+static void json_frame(const struct frame *f)
+{
+	printf("{\"addr\":\"0x%" PRIx64 "\",\"function\":", f->addr);
+	wf__json_str(stdout, f->s.func, sizeof(f->s.func));
+	printf(",\"file\":");
+	wf__json_str(stdout, f->s.file, sizeof(f->s.file));
+	printf(",\"line\":%d,\"module\":", f->s.line);
+	wf__json_str(stdout, f->s.module, sizeof(f->s.module));
+	printf("}");
+}
+
+static void print_json(struct weftstat_bpf *s, const struct totals *t, uint64_t start,
+		       uint64_t end, const char *flavour, const uint64_t *lost, bool exited)
+{
+	static const char *const lost_names[WS_CNT_NR] = {
+		"ringbuf_full", "user_stack", "kernel_stack", "slot_read", "slot_unstable",
+		"user_stack_words", "locks_map_full",
+	};
+	enum diag d[D_NR];
+	int nd = diagnose(t, d);
+	struct frame *fr = calloc(MAX_FRAMES, sizeof(*fr));
+
+	printf("{\"pid\":%d,\"programs\":\"%s\",\"target_exited\":%s,\"window\":{\"start_ns\":%" PRIu64
+	       ",\"end_ns\":%" PRIu64 ",\"duration_ns\":%" PRIu64 "},",
+	       (int)pid, flavour, exited ? "true" : "false", start, end, end - start);
+	printf("\"diagnosis\":{\"class\":\"%s\",\"classes\":[", nd ? diag_id[d[0]] : "healthy");
+	for (int i = 0; i < nd; i++)
+		printf("%s\"%s\"", i ? "," : "", diag_id[d[i]]);
+	printf("]},\"totals\":{\"worker_ns\":%" PRIu64 ",\"oncpu_ns\":%" PRIu64
+	       ",\"sleep_ns\":%" PRIu64 ",\"runq_ns\":%" PRIu64 ",\"poll_block_ns\":%" PRIu64
+	       ",\"poll_block_episodes\":%" PRIu64 ",\"futex_user_ns\":%" PRIu64
+	       ",\"futex_park_ns\":%" PRIu64 ",\"preemptions\":%" PRIu64 "},",
+	       t->worker_ns, t->oncpu, t->sleep, t->runq, t->block, t->nblock, t->futex_user,
+	       t->futex_park, t->invol);
+	qsort(sites, nsites, sizeof(sites[0]), site_cmp);
+	printf("\"sites\":[");
+	for (size_t i = 0; i < nsites && fr; i++) {
+		const struct site *st = &sites[i];
+		size_t n = site_frames(s, st, fr);
+		const struct frame *c = culprit_of(fr, n);
+		const char *sys = syscall_name(st->sys_nr), *k = kernel_top(s, st->kstack_id);
+
+		printf("%s{\"blocked_ns\":%" PRIu64 ",\"runq_ns\":%" PRIu64 ",\"episodes\":%" PRIu64
+		       ",\"max_ns\":%" PRIu64 ",\"task\":{\"id\":%" PRIu64 ",\"name\":",
+		       i ? "," : "", st->total_ns, st->runq_ns, st->count, st->max_ns,
+		       st->task_id);
+		wf__json_str(stdout, st->task_name, sizeof(st->task_name));
+		printf(",\"file\":");
+		wf__json_str(stdout, st->task_file, sizeof(st->task_file));
+		printf(",\"line\":%u},\"other_tasks\":%u,\"syscall_nr\":%" PRId64
+		       ",\"syscall\":",
+		       st->task_line, st->nother, st->sys_nr);
+		if (sys)
+			printf("\"%s\"", sys);
+		else
+			printf("null");
+		printf(",\"kernel\":");
+		if (k)
+			wf__json_str(stdout, k, 256);
+		else
+			printf("null");
+		printf(",\"culprit\":");
+		if (c)
+			json_frame(c);
+		else
+			printf("null");
+		printf(",\"stack\":[");
+		for (size_t j = 0; j < n; j++) {
+			printf("%s", j ? "," : "");
+			json_frame(&fr[j]);
+		}
+		printf("]}");
+	}
+	printf("],\"locks\":[");
+	for (size_t i = 0; i < nlocks; i++) {
+		const struct lock *l = &locks[i];
+		struct frame c;
+		char name[160];
+
+		lock_name(l->uaddr, name, sizeof(name));
+		printf("%s{\"addr\":\"0x%" PRIx64 "\",\"name\":", i ? "," : "", l->uaddr);
+		wf__json_str(stdout, name, sizeof(name));
+		printf(",\"wait_ns\":%" PRIu64 ",\"waits\":%" PRIu64 ",\"max_ns\":%" PRIu64
+		       ",\"site\":",
+		       l->wait_ns, l->count, l->max_ns);
+		if (l->top_stack >= 0 && lock_culprit(s, l, &c))
+			json_frame(&c);
+		else
+			printf("null");
+		printf("}");
+	}
+	printf("],\"workers\":[");
+	for (size_t i = 0; i < nworkers; i++) {
+		const struct ws_worker *w = &workers[i].st;
+
+		printf("%s{\"tid\":%u,\"index\":%d,\"oncpu_ns\":%llu,\"sleep_ns\":%llu,"
+		       "\"runq_ns\":%llu,\"poll_block_ns\":%llu,\"poll_block_episodes\":%llu,"
+		       "\"futex_user_ns\":%llu,\"futex_park_ns\":%llu,\"voluntary_switches\":%llu,"
+		       "\"preemptions\":%llu,\"wakeups\":%llu",
+		       i ? "," : "", workers[i].tid, workers[i].index,
+		       (unsigned long long)w->oncpu_ns, (unsigned long long)w->sleep_ns,
+		       (unsigned long long)w->runq_ns, (unsigned long long)w->poll_block_ns,
+		       (unsigned long long)w->npoll_block, (unsigned long long)w->futex_user_ns,
+		       (unsigned long long)w->futex_park_ns, (unsigned long long)w->nswitch_vol,
+		       (unsigned long long)w->nswitch_invol, (unsigned long long)w->nwakeups);
+		json_hist("block_hist_us", w->block_hist);
+		json_hist("runq_hist_us", w->runq_hist);
+		json_hist("futex_hist_us", w->futex_hist);
+		printf("}");
+	}
+	printf("],\"lost\":{");
+	for (int i = 0; i < WS_CNT_NR; i++)
+		printf("%s\"%s\":%" PRIu64, i ? "," : "", lost_names[i], lost[i]);
+	printf(",\"sites_table_full\":%" PRIu64 ",\"workers_untraced\":%" PRIu64 "}}\n",
+	       sites_dropped, workers_untraced);
+	free(fr);
+}
+
+/* Read the per-worker totals back, closing episodes still open at the end. */
+static void read_back(struct weftstat_bpf *s, uint64_t end)
+{
+	int fd = bpf_map__fd(s->maps.workers);
+
+	for (size_t i = 0; i < nworkers; i++) {
+		struct ws_worker *w = &workers[i].st;
+
+		if (bpf_map_lookup_elem(fd, &workers[i].tid, w)) {
+			memset(w, 0, sizeof(*w));
+			continue;
+		}
+		if (w->on_ts && w->on_ts < end) {
+			w->oncpu_ns += end - w->on_ts;
+		} else if (w->off_ts && w->off_ts < end) {
+			uint64_t off = end - w->off_ts, runq = 0;
+
+			if (w->wake_ts >= w->off_ts && w->wake_ts < end)
+				runq = end - w->wake_ts;
+			w->runq_ns += runq;
+			w->sleep_ns += off - runq;
+			if (w->in_poll) {
+				w->poll_block_ns += off;
+				w->npoll_block++;
+			}
+		}
+	}
+}
+
+static void lost_counts(struct weftstat_bpf *s, uint64_t *lost)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *v;
+
+	memset(lost, 0, WS_CNT_NR * sizeof(*lost));
+	if (ncpu <= 0)
+		return;
+	v = calloc((size_t)ncpu, sizeof(*v));
+	if (!v)
+		return;
+	for (__u32 k = 0; k < WS_CNT_NR; k++)
+		if (!bpf_map_lookup_elem(bpf_map__fd(s->maps.counters), &k, v))
+			for (int c = 0; c < ncpu; c++)
+				lost[k] += v[c];
+	free(v);
+}
+
+/* Gone, or a zombie waiting for its parent: either way, done. */
+static bool target_alive(void)
+{
+	char fn[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	if (kill(pid, 0) && errno == ESRCH)
+		return false;
+	snprintf(fn, sizeof(fn), "/proc/%d/stat", (int)pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return errno != ENOENT;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');	/* the name may hold anything: the state follows the last ')' */
+	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
+/* The process a thread id belongs to (the id itself when unknown). */
+static pid_t tgid_of(pid_t tid)
+{
+	char fn[64], line[128];
+	pid_t tgid = tid;
+	FILE *f;
+	int v;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/status", (int)tid);
+	f = fopen(fn, "re");
+	if (!f)
+		return tid;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &v) == 1 && v > 0) {
+			tgid = v;
+			break;
+		}
+	fclose(f);
+	return tgid;
+}
+
+static void report_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: weftstat report -p PID [-d SECONDS] [--json]\n"
+		"Trace a running weft process's worker threads for SECONDS (default 5;\n"
+		"Ctrl-C stops early) and say why it is slow: blocking inside polls, lock\n"
+		"contention, CPU starvation, scheduler saturation, or healthy.\n"
+		"  -p, --pid PID          the process (it must use libweft)\n"
+		"  -d, --duration SECONDS how long to trace, 0.1 to 86400 (default 5)\n"
+		"  -j, --json             one JSON object instead of text\n"
+		"  -h, --help             this text\n");
+}
+
+static int cmd_report(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct weftstat_bpf *s = NULL;
+	struct ring_buffer *rb = NULL;
+	const char *flavour = "?";
+	double dur = 5;
+	bool json = false, exited = false;
+	uint64_t start, end, deadline, next_refresh, lost[WS_CNT_NR];
+	struct sigaction sa;
+	struct totals t;
+	char err[256], *e;
+	long long p = 0;
+	int c, r, rc = WS_EXIT_FAIL;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:d:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			errno = 0;
+			p = strtoll(optarg, &e, 10);
+			if (errno || *e || e == optarg || p <= 0 || p > INT_MAX) {
+				say("-p wants a process id, not '%s'", optarg);
+				return WS_EXIT_USAGE;
+			}
+			break;
+		case 'd':
+			errno = 0;
+			dur = strtod(optarg, &e);
+			if (errno || *e || e == optarg || !isfinite(dur) || dur < 0.1 ||
+			    dur > 86400) {
+				say("-d wants seconds between 0.1 and 86400, not '%s'", optarg);
+				return WS_EXIT_USAGE;
+			}
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			report_usage(stdout);
+			return WS_EXIT_OK;
+		default:
+			report_usage(stderr);
+			return WS_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		say("unexpected argument '%s'", argv[optind]);
+		report_usage(stderr);
+		return WS_EXIT_USAGE;
+	}
+	if (!p) {
+		say("report needs -p PID");
+		report_usage(stderr);
+		return WS_EXIT_USAGE;
+	}
+	pid = tgid_of((pid_t)p);
+	if (pid != (pid_t)p)
+		say("%lld is a thread of process %d: tracing process %d", p, (int)pid, (int)pid);
+	wfreg_prog = "weftstat";
+	wfreg_open(pid);	/* exits 2 when there is no such process */
+
+	r = ws_load(&s, pid, &flavour, err, sizeof(err));
+	if (r) {
+		say("%s", err);
+		say("run 'weftstat doctor' to see what this machine lacks");
+		goto out;
+	}
+	r = refresh_workers(s, true);
+	if (r == -ENOENT) {
+		say("process %d is not a weft process: no weft registry in its memory (it does "
+		    "not use libweft, or libweft was built without CONFIG_WEFT_TRACE_REGISTRY)",
+		    (int)pid);
+		rc = WS_EXIT_USAGE;
+		goto out;
+	}
+	if (r < 0 || !nworkers) {
+		say("process %d has a weft registry but no running worker threads yet",
+		    (int)pid);
+		rc = WS_EXIT_USAGE;
+		goto out;
+	}
+	r = sym_user_open(pid);
+	if (r)
+		say("cannot read the symbols of process %d (%s): stacks will show addresses",
+		    (int)pid, strerror(-r));
+	sym_kernel_open();
+	rb = ring_buffer__new(bpf_map__fd(s->maps.events), on_event, NULL, NULL);
+	if (!rb) {
+		say("cannot create the ring buffer: %s", strerror(errno));
+		goto out;
+	}
+	r = weftstat_bpf__attach(s);
+	if (r) {
+		say("cannot attach the BPF programs: %s", strerror(-r));
+		goto out;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	start = now_ns();
+	deadline = start + (uint64_t)(dur * 1e9);
+	next_refresh = start + 500000000ull;
+	if (!json)
+		fprintf(stderr, "weftstat: tracing pid %d, %zu workers, for %.1f s (Ctrl-C to stop)\n",
+			(int)pid, nworkers, dur);
+	while (!stop_sig) {
+		uint64_t now = now_ns();
+		int left;
+
+		if (now >= deadline)
+			break;
+		left = (int)((deadline - now) / 1000000) + 1;
+		r = ring_buffer__poll(rb, left < 100 ? left : 100);
+		if (r < 0 && r != -EINTR) {
+			say("reading the ring buffer: %s", strerror(-r));
+			break;
+		}
+		if (!target_alive()) {
+			exited = true;
+			break;
+		}
+		if (now_ns() >= next_refresh) {
+			refresh_workers(s, false);
+			next_refresh = now_ns() + 500000000ull;
+		}
+	}
+	end = now_ns();
+	weftstat_bpf__detach(s);
+	ring_buffer__consume(rb);	/* what arrived before the detach */
+	if (!exited && !target_alive())
+		exited = true;
+	if (!exited)
+		sym_user_refresh(pid);	/* libraries loaded during the trace */
+	read_back(s, end);
+	read_locks(s);
+	lost_counts(s, lost);
+	sum_up(&t, end - start);
+	if (json)
+		print_json(s, &t, start, end, flavour, lost, exited);
+	else
+		print_text(s, &t, end - start, flavour, lost, exited);
+	if (exited)
+		say("process %d exited during the trace: the report covers %.2f s", (int)pid,
+		    sec(end - start));
+	rc = fflush(stdout) == EOF ? WS_EXIT_FAIL : WS_EXIT_OK;
+out:
+	ring_buffer__free(rb);
+	weftstat_bpf__destroy(s);
+	sym_user_close();
+	sym_kernel_close();
+	wfreg_close();
+	free(workers);
+	free(locks);
+	return rc;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: weftstat COMMAND [OPTIONS]\n"
+		"Attach to a running weft process and say why it is slow (eBPF).\n"
+		"Commands:\n"
+		"  report -p PID [-d SECONDS] [--json]  trace, then diagnose\n"
+		"  doctor                               check this machine can run weftstat\n"
+		"  help                                 this text\n"
+		"'weftstat COMMAND --help' describes each command; docs/weftstat.md the rest.\n"
+		"Exit status: 0 done; 1 failed (BPF refused, checks failed); 2 usage error,\n"
+		"no such process, not a weft process.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return WS_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "report"))
+		return cmd_report(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "doctor"))
+		return ws_doctor(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		return WS_EXIT_OK;
+	}
+	say("unknown command '%s'", argv[1]);
+	usage(stderr);
+	return WS_EXIT_USAGE;
+}
