@@ -131,6 +131,32 @@ static __always_inline void count(__u32 which)
 		(*c)++;
 }
 
+/*
+ * Copy up to @max words of user stack from @sp into @dst; returns how many.
+ * The whole @max when readable; else the words up to the end of sp's page
+ * (a stack's top can be closer than @max words to the end of its mapping:
+ * a weft task stack ends in a 64-byte header, a thread's stack in its
+ * environment, but a coroutine library's stack may end right there).
+ */
+static __always_inline __u32 read_sp_words(__u64 *dst, __u32 max, __u64 sp)
+{
+	__u32 n, sz;
+
+	if (!sp)
+		return 0;
+	if (!bpf_probe_read_user(dst, max * sizeof(__u64), (void *)sp))
+		return max;
+	n = (__u32)((4096 - (sp & 4095)) / sizeof(__u64));
+	if (n > max)
+		n = max;
+	sz = n * sizeof(__u64);
+	if (sz == 0 || sz > max * sizeof(__u64))
+		return 0;
+	if (!bpf_probe_read_user(dst, sz, (void *)sp))
+		return n;
+	return 0;
+}
+
 /* log2 bucket of a duration, in microseconds (no loop: the verifier sees 5 steps). */
 static __always_inline __u32 slot_of(__u64 ns)
 {
@@ -226,11 +252,8 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, bool
 		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
 		__u64 sp = regs ? PT_REGS_SP_CORE(regs) : 0;
 
-		if (sp && !bpf_probe_read_user(w->sp_words, sizeof(w->sp_words), (void *)sp))
-			w->nsp_words = WS_SP_WORDS;
-		else if (sp && !bpf_probe_read_user(w->sp_words, 16 * sizeof(__u64), (void *)sp))
-			w->nsp_words = 16;
-		else
+		w->nsp_words = read_sp_words(w->sp_words, WS_SP_WORDS, sp);
+		if (!w->nsp_words)
 			count(WS_CNT_SP_READ_FAIL);
 	}
 }
@@ -363,9 +386,8 @@ static __always_inline void lock_wait(void *ctx, struct pt_regs *regs, __u64 uad
 		if (!init)
 			return;
 		__builtin_memset(init, 0, sizeof(*init));
-		if (sp && !bpf_probe_read_user(init->sp_words, sizeof(init->sp_words), (void *)sp))
-			init->nsp_words = WS_LOCK_SP_WORDS;
-		else
+		init->nsp_words = read_sp_words(init->sp_words, WS_LOCK_SP_WORDS, sp);
+		if (!init->nsp_words)
 			count(WS_CNT_SP_READ_FAIL);
 		if (bpf_map_update_elem(&locks, &k, init, BPF_NOEXIST) &&
 		    !bpf_map_lookup_elem(&locks, &k)) {
