@@ -36,3 +36,9 @@ ifeq ($(shell $(CC) -v 2>&1 | grep -q '^gcc version' && echo y),y)
 CFLAGS_task.o += -mmemset-strategy=vector_loop:4096:noalign,libcall:-1:noalign
 endif
 endif
+
+# I/O: the public calls and driver choice (io.c), the drivers (docs/io.md).
+libweft-y += runtime/src/io.o
+libweft-$(CONFIG_WEFT_IO_URING) += runtime/src/io_uring.o
+libweft-$(CONFIG_WEFT_IO_EPOLL) += runtime/src/io_epoll.o
+libweft-libs-$(CONFIG_WEFT_IO_URING) += -luring

@@ -86,3 +86,9 @@ tests-y += tests/runtime/select
 tests-y += tests/runtime/sched_stress
 tests-sh-y += tests/runtime/valgrind.sh
 tests-y += tests/runtime/sched_policy
+
+# I/O (docs/io.md): every case runs twice, under WEFT_IO=uring and
+# WEFT_IO=epoll (io_util.h); the uring cases skip where io_uring is refused.
+tests-y += tests/runtime/io_sock
+tests-y += tests/runtime/io_file
+tests-y += tests/runtime/io_cancel
