@@ -9,7 +9,8 @@
  * io_uring when the probe can set up a ring, else epoll. Forcing a driver
  * that is configured out gives -EOPNOTSUPP, forcing io_uring where the
  * kernel refuses it gives the kernel's error (-ENOSYS, -EPERM), and any
- * other WEFT_IO value -EINVAL, all from wf_runtime_new().
+ * other WEFT_IO value -EINVAL, all from wf_runtime_new(). Under valgrind
+ * "auto" takes epoll (see wf__io_init).
  */
 #include "io.h"
 
@@ -23,6 +24,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 /* --- driver choice -------------------------------------------------------------- */
 
@@ -107,6 +114,13 @@ int wf__io_init(struct wf_runtime *rt)
 		return -EOPNOTSUPP;
 	r = -EOPNOTSUPP;
 #ifdef CONFIG_WEFT_IO_URING
+	/*
+	 * valgrind holds its big lock across io_uring_enter (it does not know
+	 * the call blocks) and cannot see what the kernel writes through a
+	 * ring: "auto" means epoll under it.
+	 */
+	if (c == CHOOSE_AUTO && RUNNING_ON_VALGRIND && epoll_drv)
+		return start_driver(rt, epoll_drv);
 	r = wf__io_uring_probe(&found);
 	if (r == 0) {
 		rt->io_found = found;
