@@ -35,6 +35,36 @@ TEST(errors_outside_a_task)
 	EXPECT_ERRNO(EINVAL, wf_io_info(NULL, NULL));
 }
 
+/* The metrics snapshot and its dumps say which driver runs. */
+IO_TEST(driver_in_metrics)
+{
+	wf_runtime *rt = arg;
+	struct wf_metrics *m;
+	struct wf_io_info info;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	CHECK_EQ(0, wf_io_info(rt, &info));
+	CHECK_EQ(0, wf_metrics_snapshot(rt, &m));
+	CHECK(m->io_driver && !strcmp(m->io_driver, info.name));
+	CHECK_EQ(info.found, m->io_found);
+	CHECK_EQ(info.used, m->io_used);
+	CHECK_EQ(info.found, wf_io_features());
+	/* Used features are a subset of those found. */
+	CHECK_EQ(0, info.used & ~info.found);
+	f = open_memstream(&text, &len);
+	CHECK(f != NULL);
+	CHECK_EQ(0, wf_metrics_dump(m, f, WF_METRICS_JSON));
+	fclose(f);
+	CHECK(strstr(text, "\"io_driver\":\"") != NULL);
+	CHECK(strstr(text, info.name) != NULL);
+	TH_LOG("%s: found %#x, used %#x", info.name, info.found, info.used);
+	free(text);
+	wf_metrics_free(m);
+	return NULL;
+}
+
 /* --- echo ------------------------------------------------------------------------ */
 
 static void *echo_conn(void *arg)
