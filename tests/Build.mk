@@ -92,3 +92,4 @@ tests-y += tests/runtime/sched_policy
 tests-y += tests/runtime/io_sock
 tests-y += tests/runtime/io_file
 tests-y += tests/runtime/io_cancel
+tests-y += tests/runtime/io_batch

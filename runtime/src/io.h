@@ -81,6 +81,43 @@ struct wf__io_op {
 	struct statx *stx;
 };
 
+/*
+ * An io_uring operation in flight (io_uring.c has the protocol). On the
+ * task's stack for the one-shot calls; inside a batch entry for batches,
+ * where on_done replaces waking the task.
+ */
+struct wf__ur_req {
+	struct wf_task *task;
+	struct wf__worker *owner;	/* core whose ring has the operation */
+	_Atomic uint64_t st;		/* gen << 32 | DONE, QUEUED, RELEASED */
+	int res;
+	struct wf__ur_req *cnext;	/* owner's cancel list */
+	void (*on_done)(struct wf__ur_req *r);	/* owner's thread; NULL: wake task */
+};
+
+void wf__ur_batch_submit(struct wf__ur_req *r, const struct wf__io_op *op);
+void wf__ur_batch_cancel(struct wf__ur_req *r);
+
+/*
+ * An epoll readiness waiter that calls back instead of waking a task
+ * (batches): linked in the descriptor's wait queue with waiter.task NULL;
+ * cb runs under the descriptor's lock on the reporting thread.
+ */
+struct wf__ep_cb {
+	struct wf__waiter w;		/* first: wake_locked() casts */
+	void (*cb)(struct wf__ep_cb *c, uint32_t events);
+	int fd;
+};
+
+/*
+ * epoll: try op once without blocking: its result, or -EAGAIN after
+ * linking c to wait for readiness (c->cb then runs once). Files and what
+ * cannot wait go through the blocking pool (the call then takes as long).
+ */
+ssize_t wf__ep_batch_try(struct wf__io_op *op, struct wf__ep_cb *c);
+/* Unlink c if still linked: true if it was (its callback will not run). */
+bool wf__ep_batch_cancel(struct wf_runtime *rt, struct wf__ep_cb *c);
+
 /* Run @op to completion in the calling task with @rt's driver. */
 ssize_t wf__io_uring_op(struct wf__io_op *op, uint64_t deadline_ns);
 ssize_t wf__io_epoll_op(struct wf__io_op *op, uint64_t deadline_ns);

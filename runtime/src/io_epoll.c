@@ -102,7 +102,13 @@ static void wake_locked(struct ep_fd *e, uint32_t events)
 		if (((wt->data & EPOLLIN) && rd) || ((wt->data & EPOLLOUT) && wr)) {
 			wf__waitq_remove(&e->waiters, wt);
 			wt->result = events;
-			wf__wake(wt->task, wt->gen, WF_WOKEN_OK);
+			if (wt->task) {
+				wf__wake(wt->task, wt->gen, WF_WOKEN_OK);
+			} else {
+				struct wf__ep_cb *c = (struct wf__ep_cb *)wt;
+
+				c->cb(c, events);	/* a batch entry (io_batch.c) */
+			}
 		}
 		wt = next;
 	}
@@ -266,6 +272,30 @@ void wf__io_epoll_forget(struct wf_runtime *rt, int fd)
 /* --- operations ------------------------------------------------------------------------- */
 
 /*
+ * Register interest (caller holds e->lock): re-arm the registration in its
+ * owner's set, or add it to the calling worker's. 0 or -errno.
+ */
+static int arm_locked(struct ep_fd *e, int fd)
+{
+	struct wf__worker *w = wf__worker_cur();
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET,
+				  .data.u64 = (uint64_t)fd };
+
+	if (e->owner >= 0 &&
+	    !epoll_ctl(((struct ep_worker *)w->rt->workers[e->owner].io)->epfd, EPOLL_CTL_MOD,
+		       fd, &ev))
+		return 0;
+	/* Not registered, or closed and reused: (re-)register here. */
+	if (e->owner >= 0 && errno != ENOENT)
+		return -errno;
+	if (epoll_ctl(((struct ep_worker *)w->io)->epfd, EPOLL_CTL_ADD, fd, &ev) &&
+	    errno != EEXIST)
+		return -errno;
+	e->owner = w->index;
+	return 0;
+}
+
+/*
  * Wait until fd is reported ready for @want (EPOLLIN/EPOLLOUT) or its seq
  * moved past @seq. 0 (try again), -ETIMEDOUT, -ECANCELED, or the error of
  * registering the descriptor.
@@ -273,35 +303,18 @@ void wf__io_epoll_forget(struct wf_runtime *rt, int fd)
 static int wait_ready(struct ep_fd *e, int fd, uint32_t want, uint32_t seq, uint64_t deadline)
 {
 	struct wf_task *t = wf__task_cur();
-	struct wf__worker *w = wf__worker_cur();
 	struct wf__waiter wt = { .task = t, .data = want };
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET,
-				  .data.u64 = (uint64_t)fd };
-	int reason;
+	int reason, r;
 
 	wf__spin_lock(&e->lock);
 	if (atomic_load(&e->seq) != seq) {
 		wf__spin_unlock(&e->lock);
 		return 0;
 	}
-	if (e->owner < 0 ||
-	    epoll_ctl(((struct ep_worker *)w->rt->workers[e->owner].io)->epfd, EPOLL_CTL_MOD,
-		      fd, &ev)) {
-		/* Not registered, or closed and reused: (re-)register here. */
-		if (e->owner >= 0 && errno != ENOENT) {
-			int err = errno;
-
-			wf__spin_unlock(&e->lock);
-			return -err;
-		}
-		if (epoll_ctl(((struct ep_worker *)w->io)->epfd, EPOLL_CTL_ADD, fd, &ev) &&
-		    errno != EEXIST) {
-			int err = errno;
-
-			wf__spin_unlock(&e->lock);
-			return -err;
-		}
-		e->owner = w->index;
+	r = arm_locked(e, fd);
+	if (r) {
+		wf__spin_unlock(&e->lock);
+		return r;
 	}
 	wt.gen = wf__wait_prepare(t);
 	wf__waitq_push(&e->waiters, &wt);
@@ -425,33 +438,102 @@ static bool is_file_op(const struct wf__io_op *op)
 	return false;
 }
 
+/* The readiness op waits for: EPOLLIN, EPOLLOUT or both (poll). */
+static uint32_t wants(const struct wf__io_op *op)
+{
+	switch (op->opcode) {
+	case WF_OP_SEND: case WF_OP_SENDMSG: case WF_OP_WRITE: case WF_OP_WRITEV:
+	case WF_OP_CONNECT:
+		return EPOLLOUT;
+	case WF_OP_POLL:
+		return (op->mask & POLLOUT ? EPOLLOUT : 0) |
+		       (op->mask & ~(unsigned)POLLOUT || !op->mask ? EPOLLIN : 0);
+	}
+	return EPOLLIN;
+}
+
+/* Set up what op needs before a non-blocking attempt; 0 or -errno. */
+static int prepare_fd(const struct wf__io_op *op)
+{
+	switch (op->opcode) {
+	case WF_OP_RECV: case WF_OP_SEND: case WF_OP_RECVMSG: case WF_OP_SENDMSG:
+	case WF_OP_POLL:
+		return 0;	/* MSG_DONTWAIT / poll: no flag needed */
+	}
+	return set_nonblock(op->fd);
+}
+
+ssize_t wf__ep_batch_try(struct wf__io_op *op, struct wf__ep_cb *c)
+{
+	struct wf_runtime *rt = wf__task_cur()->rt;
+	struct ep_fd *e;
+	uint32_t seq;
+	ssize_t r;
+
+	if (is_file_op(op) || op->opcode == WF_OP_CONNECT)
+		return via_pool(op);
+	r = prepare_fd(op);
+	if (r)
+		return r;
+	e = ep_get(rt, op->fd, true);
+	if (!e)
+		return via_pool(op);
+	for (;;) {
+		seq = atomic_load(&e->seq);
+		r = try_op(op);
+		if (r != -EAGAIN && r != -EWOULDBLOCK)
+			return r;
+		wf__spin_lock(&e->lock);
+		if (atomic_load(&e->seq) != seq) {
+			wf__spin_unlock(&e->lock);
+			continue;	/* an event came meanwhile: try again */
+		}
+		r = arm_locked(e, op->fd);
+		if (r) {
+			wf__spin_unlock(&e->lock);
+			return r;
+		}
+		c->fd = op->fd;
+		c->w.task = NULL;
+		c->w.data = wants(op);
+		wf__waitq_push(&e->waiters, &c->w);
+		wf__spin_unlock(&e->lock);
+		return -EAGAIN;
+	}
+}
+
+bool wf__ep_batch_cancel(struct wf_runtime *rt, struct wf__ep_cb *c)
+{
+	struct ep_fd *e = ep_get(rt, c->fd, false);
+	bool was;
+
+	if (!e)
+		return false;
+	wf__spin_lock(&e->lock);
+	was = c->w.linked;
+	wf__waitq_remove(&e->waiters, &c->w);
+	wf__spin_unlock(&e->lock);
+	return was;
+}
+
 ssize_t wf__io_epoll_op(struct wf__io_op *op, uint64_t deadline_ns)
 {
 	struct wf_runtime *rt = wf__task_cur()->rt;
-	bool out, connecting = false;
+	bool connecting = false;
 	struct ep_fd *e;
 	ssize_t r;
 
 	if (is_file_op(op))
 		return via_pool(op);
-	switch (op->opcode) {
-	case WF_OP_RECV: case WF_OP_SEND: case WF_OP_RECVMSG: case WF_OP_SENDMSG:
-	case WF_OP_POLL:
-		break;		/* MSG_DONTWAIT / poll: no flag needed */
-	default:
-		r = set_nonblock(op->fd);
-		if (r)
-			return r;
-	}
+	r = prepare_fd(op);
+	if (r)
+		return r;
 	e = ep_get(rt, op->fd, true);
 	if (!e)
 		return via_pool(op);	/* beyond the table (or no memory): block in the pool */
-	out = op->opcode == WF_OP_SEND || op->opcode == WF_OP_SENDMSG ||
-	      op->opcode == WF_OP_WRITE || op->opcode == WF_OP_WRITEV ||
-	      op->opcode == WF_OP_CONNECT || (op->opcode == WF_OP_POLL && !(op->mask & POLLIN));
 	for (bool first = true;; first = false) {
 		uint32_t seq = atomic_load(&e->seq);
-		uint32_t want = out ? EPOLLOUT : EPOLLIN;
+		uint32_t want = wants(op);
 
 		if (!first) {
 			/* Every retry is an operation: a fast socket still yields. */
@@ -479,9 +561,6 @@ ssize_t wf__io_epoll_op(struct wf__io_op *op, uint64_t deadline_ns)
 		}
 		if (r != -EAGAIN && r != -EWOULDBLOCK)
 			return r;
-		if (op->opcode == WF_OP_POLL)
-			want = (op->mask & POLLIN ? EPOLLIN : 0) | (op->mask & POLLOUT ? EPOLLOUT : 0) |
-			       (op->mask & ~(POLLIN | POLLOUT) ? EPOLLIN : 0);
 		r = wait_ready(e, op->fd, want, seq, deadline_ns);
 		if (r < 0)
 			return r;

@@ -72,13 +72,7 @@
 #define ST_RELEASED 4u
 #define ST_GEN(s) ((uint32_t)((s) >> 32))
 
-struct ur_req {
-	struct wf_task *task;
-	struct wf__worker *owner;	/* core whose ring has the operation */
-	_Atomic uint64_t st;		/* gen << 32 | ST_* */
-	int res;
-	struct ur_req *cnext;		/* owner's cancel list */
-};
+#define ur_req wf__ur_req
 
 struct ur_worker {
 	struct io_uring ring;
@@ -195,6 +189,10 @@ static void complete(struct ur_req *r, int res)
 	old = atomic_fetch_or(&r->st, ST_DONE);
 	if (old & ST_QUEUED)
 		return;		/* the cancel drain wakes it (drain_cancels) */
+	if (r->on_done) {
+		r->on_done(r);	/* a batch operation (io_batch.c) */
+		return;
+	}
 	if (!wf__wake(t, ST_GEN(old), WF_WOKEN_OK))
 		/* The wait had ended: the task saw DONE and waits for this. */
 		atomic_fetch_or(&r->st, ST_RELEASED);
@@ -259,8 +257,13 @@ static void drain_cancels(struct wf__worker *w)
 		if (!(atomic_load(&r->st) & ST_DONE))
 			prep_cancel(w, r);
 		old = atomic_fetch_and(&r->st, ~(uint64_t)ST_QUEUED);
-		if (old & ST_DONE)
-			wf__wake(t, ST_GEN(old), WF_WOKEN_OK);	/* completion saw QUEUED */
+		if (old & ST_DONE) {
+			/* The completion saw QUEUED and left the wake-up to us. */
+			if (r->on_done)
+				r->on_done(r);
+			else
+				wf__wake(t, ST_GEN(old), WF_WOKEN_OK);
+		}
 		r = next;
 	}
 }
@@ -572,4 +575,59 @@ ssize_t wf__io_uring_op(struct wf__io_op *op, uint64_t deadline_ns)
 		}
 		return r;
 	}
+}
+
+/* --- batch operations (io_batch.c) ------------------------------------------------------------ */
+
+/*
+ * Prepare r's operation on the calling task's ring; r->on_done runs on
+ * the owner's thread when it completes. No wait generation: nobody sleeps
+ * on r itself.
+ */
+void wf__ur_batch_submit(struct wf__ur_req *r, const struct wf__io_op *op)
+{
+	struct wf__worker *w = wf__worker_cur();
+	struct io_uring_sqe *sqe = get_sqe(w);
+
+	r->task = NULL;
+	r->owner = w;
+	r->res = 0;
+	atomic_store(&r->st, 0);
+	prep(sqe, op);
+	io_uring_sqe_set_data(sqe, r);
+}
+
+/*
+ * Ask the kernel to cancel r (still in flight: its on_done has not run).
+ * Its completion (-ECANCELED or the real result) still comes through
+ * on_done; the caller waits for that before reusing r.
+ */
+void wf__ur_batch_cancel(struct wf__ur_req *r)
+{
+	struct wf__worker *w = wf__worker_cur();	/* NULL in wf_block_in_place */
+	struct wf_runtime *rt = r->owner->rt;
+	uint64_t old = atomic_load(&r->st);
+	struct ur_worker *o;
+	struct ur_req *h;
+
+	if (old & ST_DONE)
+		return;
+	atomic_fetch_add_explicit(&rt->io_cancels, 1, memory_order_relaxed);
+	if (w == r->owner) {
+		/* DONE is set on this thread only: it stays clear until we are
+		 * back in the worker loop, after this SQE. */
+		prep_cancel(w, r);
+		return;
+	}
+	do {
+		if (old & ST_DONE)
+			return;		/* completed meanwhile: on_done has run or runs */
+	} while (!atomic_compare_exchange_weak(&r->st, &old, old | ST_QUEUED));
+	atomic_fetch_add_explicit(&rt->io_remote_cancels, 1, memory_order_relaxed);
+	o = urw(r->owner);
+	h = atomic_load(&o->cancels);
+	do
+		r->cnext = h;
+	while (!atomic_compare_exchange_weak(&o->cancels, &h, r));
+	eventfd_write(o->efd, 1);
 }

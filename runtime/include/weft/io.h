@@ -231,6 +231,73 @@ int wf_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx
  */
 int wf_poll_fd(int fd, short events, uint64_t deadline_ns);
 
+/* --- batches ------------------------------------------------------------------------ */
+
+/*
+ * A batch lets one task keep many operations in flight and take their
+ * completions as they arrive, without a task per operation (a file copy
+ * with 32 reads outstanding, a fan-out to many sockets). The task that
+ * submits is the one that waits; the operations may complete on any
+ * worker. Buffers belong to the kernel from submission until the
+ * completion with the operation's tag has been taken by
+ * wf_io_batch_wait(), or until wf_io_batch_free() returns.
+ *
+ * Under the epoll driver, socket and pipe operations wait for readiness
+ * in the batch too; file operations (and connect) run to completion
+ * through the blocking pool when they are submitted.
+ */
+typedef struct wf_io_batch wf_io_batch;
+
+struct wf_io_done {
+	uint64_t tag;		/* the tag given at submission */
+	ssize_t res;		/* what the one-shot call would have returned */
+};
+
+/*
+ * wf_io_batch_new - a batch with room for @max operations in flight
+ * (1..65536). Returns 0; -EINVAL; -ENOMEM; -EPERM outside a task;
+ * -ENOSYS without an I/O driver.
+ */
+int wf_io_batch_new(wf_io_batch **bp, unsigned max);
+
+/*
+ * Submit one operation, arguments as for the one-shot call of the same
+ * name, with a @tag that its completion carries. Never suspends (except
+ * epoll file operations, see above). Returns 0; -EAGAIN when @max
+ * operations are in flight (wait for some first); -EINVAL, -EBADF for
+ * bad arguments; -EPERM from another task than the batch's creator.
+ */
+int wf_io_batch_read(wf_io_batch *b, int fd, void *buf, size_t len, off_t off, uint64_t tag);
+int wf_io_batch_write(wf_io_batch *b, int fd, const void *buf, size_t len, off_t off,
+		      uint64_t tag);
+int wf_io_batch_recv(wf_io_batch *b, int fd, void *buf, size_t len, int flags, uint64_t tag);
+int wf_io_batch_send(wf_io_batch *b, int fd, const void *buf, size_t len, int flags,
+		     uint64_t tag);
+int wf_io_batch_accept(wf_io_batch *b, int fd, uint64_t tag);
+int wf_io_batch_poll(wf_io_batch *b, int fd, short events, uint64_t tag);
+
+/*
+ * wf_io_batch_wait - take up to @max completions (in completion order),
+ * waiting until at least one is there or the deadline passes.
+ * Returns how many were stored in @out (>= 1); 0 when nothing is in
+ * flight; -ETIMEDOUT; -ECANCELED (the operations stay in flight: free the
+ * batch to cancel them); -EINVAL; -EPERM.
+ */
+int wf_io_batch_wait(wf_io_batch *b, struct wf_io_done *out, unsigned max,
+		     uint64_t deadline_ns);
+
+/* Operations submitted and not yet taken by wf_io_batch_wait(). */
+unsigned wf_io_batch_inflight(const wf_io_batch *b);
+
+/*
+ * wf_io_batch_free - cancel what is still in flight, wait (even if the
+ * task is cancelled) until the kernel has let go of every buffer, free
+ * the batch. Completions not taken are dropped (a descriptor that an
+ * accept returned meanwhile is closed). NULL is accepted. Returns 0;
+ * -EPERM from another task than the creator.
+ */
+int wf_io_batch_free(wf_io_batch *b);
+
 #ifdef __cplusplus
 }
 #endif
