@@ -15,6 +15,8 @@ libweft-y += runtime/src/arch/switch_$(ARCH).o
 
 examples-y += runtime/examples/hello
 examples-y += runtime/examples/stall_demo
+examples-y += runtime/examples/echo
+examples-y += runtime/examples/http
 libweft-y += runtime/src/metrics_dump.o
 libweft-y += runtime/src/mutex.o
 libweft-y += runtime/src/rwlock.o
