@@ -104,7 +104,6 @@ static int start_driver(struct wf_runtime *rt, const struct wf__io_driver *d)
 int wf__io_init(struct wf_runtime *rt)
 {
 	int c = choice_env(), r;
-	unsigned found = 0;
 
 	if (c < 0)
 		return c;
@@ -121,11 +120,11 @@ int wf__io_init(struct wf_runtime *rt)
 	 */
 	if (c == CHOOSE_AUTO && RUNNING_ON_VALGRIND && epoll_drv)
 		return start_driver(rt, epoll_drv);
-	r = wf__io_uring_probe(&found);
-	if (r == 0) {
-		rt->io_found = found;
+	r = wf__io_uring_probe(&rt->io_found);
+	if (r == 0)
 		r = start_driver(rt, uring_drv);
-	}
+	else
+		rt->io_found = 0;
 #endif
 	if (r == 0 || c == CHOOSE_URING)
 		return r;

@@ -71,6 +71,7 @@ static void push_done(struct wf_io_batch *b, struct bent *e)
 	wf__spin_unlock(&b->lock);
 }
 
+#ifdef CONFIG_WEFT_IO_URING
 static void ur_done(struct wf__ur_req *r)
 {
 	struct bent *e = container_of(r, struct bent, u.ur);
@@ -80,6 +81,9 @@ static void ur_done(struct wf__ur_req *r)
 	push_done(e->b, e);
 }
 
+#endif
+
+#ifdef CONFIG_WEFT_IO_EPOLL
 static void ep_ready(struct wf__ep_cb *c, uint32_t events)
 {
 	struct bent *e = container_of(c, struct bent, u.ep);
@@ -88,6 +92,7 @@ static void ep_ready(struct wf__ep_cb *c, uint32_t events)
 	atomic_store(&e->state, E_READY);
 	push_done(e->b, e);
 }
+#endif
 
 static int check_owner(const struct wf_io_batch *b)
 {
@@ -362,6 +367,7 @@ int wf_io_batch_wait(wf_io_batch *b, struct wf_io_done *out, unsigned max,
 
 			l = l->next;
 			e->next = NULL;
+#ifdef CONFIG_WEFT_IO_EPOLL
 			if (atomic_load(&e->state) == E_READY) {
 				/* epoll: ready, try again (re-registers on EAGAIN). */
 				ssize_t res;
@@ -373,6 +379,7 @@ int wf_io_batch_wait(wf_io_batch *b, struct wf_io_done *out, unsigned max,
 				e->res = res;
 				atomic_store(&e->state, E_DONE);
 			}
+#endif
 			if (n < max) {
 				out[n].tag = e->tag;
 				out[n].res = e->res;

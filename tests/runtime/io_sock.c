@@ -25,6 +25,38 @@ TEST(bad_weft_io_is_einval)
 	EXPECT_EQ(NULL, rt);
 }
 
+static void *no_driver_body(void *arg)
+{
+	char b[4];
+	wf_io_batch *bt;
+
+	(void)arg;
+	CHECK_EQ(-ENOSYS, wf_recv(0, b, sizeof(b), 0));
+	CHECK_EQ(-ENOSYS, wf_poll_fd(0, POLLIN, 0));
+	CHECK_EQ(-ENOSYS, wf_io_batch_new(&bt, 4));
+	return NULL;
+}
+
+/* Both drivers configured out: workers park on futexes, I/O says ENOSYS. */
+TEST(no_driver_is_enosys)
+{
+	struct wf_io_info info;
+	wf_runtime *rt;
+	void *res = (void *)1L;
+
+	unsetenv("WEFT_IO");
+	ASSERT_EQ(0, wf_runtime_new(&rt, NULL));
+	ASSERT_EQ(0, wf_io_info(rt, &info));
+	if (info.kind != WF_IO_NONE) {
+		wf_runtime_free(rt);
+		SKIP("this build has the %s driver", info.name);
+	}
+	EXPECT_STREQ("none", info.name);
+	EXPECT_EQ(0, wf_block_on(rt, no_driver_body, NULL, &res));
+	EXPECT_EQ(NULL, res);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+}
+
 TEST(errors_outside_a_task)
 {
 	char b[4];

@@ -37,7 +37,9 @@ static inline void io_run_test(struct __test_metadata *_metadata, const char *dr
 
 	setenv("WEFT_IO", drv, 1);
 	r = wf_runtime_new(&rt, &o);
-	if (!strcmp(drv, "uring") && (r == -ENOSYS || r == -EPERM || r == -EOPNOTSUPP))
+	if (r == -EOPNOTSUPP)
+		SKIP("the %s driver is configured out (CONFIG_WEFT_IO_*)", drv);
+	if (!strcmp(drv, "uring") && (r == -ENOSYS || r == -EPERM))
 		SKIP("io_uring unavailable here: %s", wtest_errno_name(-r));
 	ASSERT_EQ(0, r);
 	ASSERT_EQ(0, wf_io_info(rt, &info));
