@@ -160,6 +160,41 @@ IO_TEST(tcp_echo)
 	return NULL;
 }
 
+/* The same in a current-thread runtime: the block_on thread parks in the driver. */
+IO_TEST_W(tcp_echo_current_thread, 0, 30)
+{
+	struct echo_srv s = { .conns = 4 };
+	unsigned char out[3000], in[3000];
+	uint16_t port = 0;
+	wf_task *srv;
+	int c[4];
+
+	s.lfd = io_listen(&port);
+	CHECK(s.lfd >= 0);
+	CHECK_EQ(0, wf_spawn(&srv, echo_server, &s));
+	for (int i = 0; i < 4; i++) {
+		c[i] = io_dial(port);
+		CHECK(c[i] >= 0);
+	}
+	for (int r = 0; r < 20; r++) {
+		for (int i = 0; i < 4; i++) {
+			io_pattern(out, sizeof(out), (unsigned)(r * 4 + i), 0);
+			CHECK_EQ(sizeof(out), wf_send_all(c[i], out, sizeof(out), 0));
+		}
+		for (int i = 0; i < 4; i++) {
+			CHECK_EQ(0, io_recv_all(c[i], in, sizeof(in)));
+			CHECK(io_check_pattern(in, sizeof(in), (unsigned)(r * 4 + i), 0));
+		}
+		/* A timer while everything waits on I/O. */
+		CHECK_EQ(-ETIMEDOUT, wf_recv_until(c[0], in, 1, 0, ms_from_now(1)));
+	}
+	CHECK_EQ(0L, join_long(srv));
+	for (int i = 0; i < 4; i++)
+		wf_close(c[i]);
+	wf_close(s.lfd);
+	return NULL;
+}
+
 #define MANY_CONNS (WTEST_TSAN ? 16 : 64)
 #define MANY_ROUNDS 8
 

@@ -26,10 +26,12 @@
 
 #define IO_WORKERS 2
 
+/* workers 0: a current-thread runtime (the test's thread drives it). */
 static inline void io_run_test(struct __test_metadata *_metadata, const char *drv,
 			       unsigned workers, void *(*body)(void *))
 {
-	struct wf_runtime_opts o = { .workers = workers };
+	struct wf_runtime_opts o = { .workers = workers,
+				     .flavor = workers ? WF_MULTI_THREAD : WF_CURRENT_THREAD };
 	struct wf_io_info info;
 	wf_runtime *rt;
 	void *res = (void *)-999L;
