@@ -6,8 +6,8 @@
  * that core touches the ring's queues: a task prepares its SQE on the ring
  * of the core it runs on (it is inside a poll of that core, so the worker
  * loop is not using the ring), and the worker loop submits what was
- * prepared after each poll and reaps completions after each poll, when it
- * runs out of work and while parked. A completion wakes its task, which
+ * prepared (batched over polls: ur_poll) and reaps completions after each
+ * poll, when it runs out of work and while parked. A completion wakes its task, which
  * goes to this worker's local queue and may be stolen from there; so a
  * task's next operation may go to another ring than its last.
  *
@@ -80,6 +80,7 @@ struct ur_worker {
 	bool efd_armed;
 	uint64_t efd_buf;
 	_Atomic(struct ur_req *) cancels;	/* pushed by other workers' tasks */
+	uint64_t sq_since;		/* when the oldest unsubmitted SQE was queued */
 };
 
 /* --- probing ------------------------------------------------------------------------ */
@@ -268,15 +269,32 @@ static void drain_cancels(struct wf__worker *w)
 	}
 }
 
+/*
+ * Between polls. Submissions are batched: one io_uring_enter for the SQEs
+ * of several polls, once the worker runs out of tasks (idle), once
+ * UR_BATCH are waiting, or once the oldest has waited UR_SUBMIT_NS (a
+ * busy worker must not sit on an operation). Completions are reaped every
+ * time: the CQ tail is in shared memory, so that costs no system call.
+ */
+#define UR_BATCH 16u
+#define UR_SUBMIT_NS 20000u
+
 static void ur_poll(struct wf__worker *w, bool idle)
 {
 	struct ur_worker *u = urw(w);
+	unsigned n;
 
-	(void)idle;
 	if (atomic_load_explicit(&u->cancels, memory_order_relaxed))
 		drain_cancels(w);
-	if (io_uring_sq_ready(&u->ring))
-		io_uring_submit(&u->ring);
+	n = io_uring_sq_ready(&u->ring);
+	if (n) {
+		if (!u->sq_since)
+			u->sq_since = w->poll_end;
+		if (idle || n >= UR_BATCH || w->poll_end - u->sq_since >= UR_SUBMIT_NS) {
+			io_uring_submit(&u->ring);
+			u->sq_since = 0;
+		}
+	}
 	if (io_uring_cq_ready(&u->ring) ||
 	    (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
 		reap(w);
@@ -299,6 +317,7 @@ static void ur_park(struct wf__worker *w, uint64_t deadline)
 	}
 	if (io_uring_cq_ready(&u->ring)) {
 		io_uring_submit(&u->ring);
+		u->sq_since = 0;
 		reap(w);
 		return;
 	}
@@ -310,6 +329,7 @@ static void ur_park(struct wf__worker *w, uint64_t deadline)
 		tsp = &ts;
 	}
 	io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
+	u->sq_since = 0;
 	reap(w);
 }
 
