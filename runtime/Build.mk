@@ -17,6 +17,7 @@ examples-y += runtime/examples/hello
 examples-y += runtime/examples/stall_demo
 examples-y += runtime/examples/echo
 examples-y += runtime/examples/http
+examples-y += runtime/examples/copy
 libweft-y += runtime/src/metrics_dump.o
 libweft-y += runtime/src/mutex.o
 libweft-y += runtime/src/rwlock.o

@@ -93,3 +93,4 @@ tests-y += tests/runtime/io_sock
 tests-y += tests/runtime/io_file
 tests-y += tests/runtime/io_cancel
 tests-y += tests/runtime/io_batch
+tests-sh-y += tests/runtime/io_examples.sh
