@@ -159,6 +159,69 @@ IO_TEST_W(cancel_across_workers, 4, 60)
 	return NULL;
 }
 
+/*
+ * Deadlines racing completions: a reader with deadlines of 0-20 us while a
+ * writer trickles data in. A receive whose deadline fires as its data
+ * arrives must return the data (or leave it for the next receive): every
+ * byte arrives exactly once and in order. 4 workers, so the reader often
+ * resumes away from the ring that holds its receive.
+ */
+#define RACE_BYTES (WTEST_TSAN ? 20000 : 200000)
+
+static void *trickle_writer(void *arg)
+{
+	int fd = (int)(long)arg;
+	unsigned char buf[700];
+	size_t off = 0;
+	uint32_t rnd = 12345;
+
+	while (off < RACE_BYTES) {
+		size_t n = 1 + xorshift(&rnd) % sizeof(buf);
+
+		if (n > RACE_BYTES - off)
+			n = RACE_BYTES - off;
+		io_pattern(buf, n, 77, off);
+		CHECK_EQ((ssize_t)n, wf_send_all(fd, buf, n, 0));
+		off += n;
+		if (xorshift(&rnd) % 2 == 0)
+			wf_sleep_ns(xorshift(&rnd) % 50 * WF_NSEC_PER_USEC);
+		else
+			wf_yield();
+	}
+	return NULL;
+}
+
+IO_TEST_W(deadline_races_keep_every_byte, 4, 60)
+{
+	unsigned char buf[512];
+	size_t total = 0;
+	long timeouts = 0;
+	uint32_t rnd = 777;
+	wf_task *w;
+	int sv[2];
+
+	CHECK_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	CHECK_EQ(0, wf_spawn(&w, trickle_writer, (void *)(long)sv[1]));
+	while (total < RACE_BYTES) {
+		uint64_t dl = wf_now_ns() + xorshift(&rnd) % 20 * WF_NSEC_PER_USEC;
+		ssize_t r = wf_recv_until(sv[0], buf, sizeof(buf), 0, dl);
+
+		if (r == -ETIMEDOUT) {
+			timeouts++;
+			continue;
+		}
+		CHECK(r > 0);
+		CHECK(io_check_pattern(buf, (size_t)r, 77, total));
+		total += (size_t)r;
+	}
+	CHECK_EQ(0L, join_long(w));
+	CHECK_EQ(RACE_BYTES, total);
+	TH_LOG("%ld receives timed out on the way", timeouts);
+	wf_close(sv[0]);
+	wf_close(sv[1]);
+	return NULL;
+}
+
 IO_TEST(shutdown_wakes_recv)
 {
 	unsigned char buf[16];
