@@ -17,4 +17,32 @@ config WEFT_IO_EPOLL
 	  or forbidden. Files go through the blocking pool there. Costs a
 	  few KiB of code.
 
+choice
+	prompt "Default I/O driver"
+	default WEFT_IO_DEFAULT_AUTO
+	help
+	  Which driver a runtime uses when the WEFT_IO environment variable
+	  does not say (WEFT_IO=uring or WEFT_IO=epoll always wins).
+
+config WEFT_IO_DEFAULT_AUTO
+	bool "automatic"
+	help
+	  io_uring when the kernel allows it (io_uring_setup does not fail
+	  with ENOSYS or EPERM, kernel.io_uring_disabled is 0), else epoll.
+
+config WEFT_IO_DEFAULT_URING
+	bool "io_uring"
+	depends on WEFT_IO_URING
+	help
+	  Always io_uring: creating a runtime fails where it is unavailable.
+
+config WEFT_IO_DEFAULT_EPOLL
+	bool "epoll"
+	depends on WEFT_IO_EPOLL
+	help
+	  Always epoll, even where io_uring works (containers that audit or
+	  forbid io_uring, comparisons).
+
+endchoice
+
 endmenu

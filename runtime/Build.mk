@@ -15,6 +15,9 @@ libweft-y += runtime/src/arch/switch_$(ARCH).o
 
 examples-y += runtime/examples/hello
 examples-y += runtime/examples/stall_demo
+examples-y += runtime/examples/echo
+examples-y += runtime/examples/http
+examples-y += runtime/examples/copy
 libweft-y += runtime/src/metrics_dump.o
 libweft-y += runtime/src/mutex.o
 libweft-y += runtime/src/rwlock.o
@@ -36,3 +39,10 @@ ifeq ($(shell $(CC) -v 2>&1 | grep -q '^gcc version' && echo y),y)
 CFLAGS_task.o += -mmemset-strategy=vector_loop:4096:noalign,libcall:-1:noalign
 endif
 endif
+
+# I/O: the public calls and driver choice (io.c), the drivers (docs/io.md).
+libweft-y += runtime/src/io.o
+libweft-y += runtime/src/io_batch.o
+libweft-$(CONFIG_WEFT_IO_URING) += runtime/src/io_uring.o
+libweft-$(CONFIG_WEFT_IO_EPOLL) += runtime/src/io_epoll.o
+libweft-libs-$(CONFIG_WEFT_IO_URING) += -luring

@@ -89,6 +89,14 @@ tests-y += tests/runtime/sched_stress
 tests-sh-y += tests/runtime/valgrind.sh
 tests-y += tests/runtime/sched_policy
 
+# I/O (docs/io.md): every case runs twice, under WEFT_IO=uring and
+# WEFT_IO=epoll (io_util.h); the uring cases skip where io_uring is refused.
+tests-y += tests/runtime/io_sock
+tests-y += tests/runtime/io_file
+tests-y += tests/runtime/io_cancel
+tests-y += tests/runtime/io_batch
+tests-sh-y += tests/runtime/io_examples.sh
+
 # weftstat against a victim with a usleep() planted inside a poll, and a
 # healthy one (tests/tools/weftstat.sh runs both; root and BPF needed, else
 # it skips). Only where weftstat is built (bpf/Build.mk).

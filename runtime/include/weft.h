@@ -14,5 +14,6 @@
 #include <weft/sync.h>
 #include <weft/blocking.h>
 #include <weft/metrics.h>
+#include <weft/io.h>
 
 #endif /* WEFT_H */

@@ -324,6 +324,7 @@ struct wf__worker {
 
 	struct wf__timer_shard timers;
 	struct wf_reg_worker *reg;	/* this worker's registry slot */
+	void *io;			/* the I/O driver's per-worker state (io.h) */
 
 	/*
 	 * Task table shard: a dense array of task pointers (slots reused
@@ -380,6 +381,12 @@ struct wf_runtime {
 	struct wf_reg_runtime *reg;	/* registry record (registry.c) */
 
 	struct wf__bpool *bpool;	/* blocking pool (blocking.c) */
+
+	/* I/O driver (io.h), NULL when the runtime has none; its state. */
+	const struct wf__io_driver *io;
+	void *io_priv;
+	unsigned io_found, io_used, io_entries;
+	_Atomic uint64_t io_cancels, io_remote_cancels;
 
 	/* The monitor thread (monitor.c). */
 	pthread_t monitor;
@@ -449,6 +456,7 @@ uint32_t wf__wait_prepare(struct wf_task *t);
 int wf__wait(struct wf_task *t, uint32_t gen, uint64_t deadline_ns);
 uint32_t wf__wait_prepare_nocancel(struct wf_task *t);
 void wf__wait_nocancel(struct wf_task *t);
+bool wf__wait_claim_nocancel(struct wf_task *t, uint32_t gen);
 bool wf__wake(struct wf_task *t, uint32_t gen, int reason);
 bool wf__wake_at(struct wf_task *t, uint32_t gen, int reason, uint64_t since);
 bool wf__wait_claim(struct wf_task *t, uint32_t gen);

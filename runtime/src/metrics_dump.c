@@ -14,6 +14,7 @@
  *     too (interned: tasks usually share a few files).
  */
 #include "internal.h"
+#include "io.h"
 #include "json.h"
 
 #include <math.h>
@@ -426,6 +427,9 @@ int wf_metrics_snapshot(wf_runtime *rt, struct wf_metrics **out)
 	m->flush_ns = FLUSH_NS;
 	m->live_tasks = wf__live_tasks(rt);
 	m->inject_depth = atomic_load_explicit(&rt->inj_len, memory_order_relaxed);
+	m->io_driver = rt->io ? rt->io->name : "none";
+	m->io_found = rt->io_found;
+	m->io_used = rt->io_used;
 	m->nworkers = rt->nworkers;
 	m->workers = calloc(rt->nworkers, sizeof(*m->workers));
 	if (!m->workers) {
@@ -541,6 +545,8 @@ static void dump_text(const struct wf_metrics *m, FILE *f, int flags)
 	else
 		fprintf(f, "slow poll > %s; worker counters published on park and every poll\n",
 			fmt_ns(a, sizeof(a), m->slow_poll_ns));
+	fprintf(f, "I/O driver %s; io_uring features found %#x, used %#x (WF_IO_F_*)\n",
+		m->io_driver ? m->io_driver : "none", m->io_found, m->io_used);
 
 	fprintf(f, "\n%6s %8s %-10s %10s %9s %7s %7s %9s %9s %5s %4s %9s %7s %6s %7s %6s  %s\n",
 		"WORKER", "TID", "STATE", "POLLS", "BUSY", "PARKS", "STEALS", "STEAL_OPS",
@@ -669,11 +675,13 @@ static void dump_json(const struct wf_metrics *m, FILE *f, int flags)
 {
 	fprintf(f, "{\"version\":%u,\"flavor\":\"%s\",\"now_ns\":%llu,\"slow_poll_ns\":%llu,"
 		   "\"flush_ns\":%llu,\"task_metrics\":%s,\"live_tasks\":%llu,"
-		   "\"inject_depth\":%llu,\"nworkers\":%u,\"workers\":[",
+		   "\"inject_depth\":%llu,\"io_driver\":\"%s\",\"io_found\":%u,\"io_used\":%u,"
+		   "\"nworkers\":%u,\"workers\":[",
 		m->version, flavor_name(m->flavor), (unsigned long long)m->now_ns,
 		(unsigned long long)m->slow_poll_ns, (unsigned long long)m->flush_ns,
 		m->task_metrics ? "true" : "false", (unsigned long long)m->live_tasks,
-		(unsigned long long)m->inject_depth, m->nworkers);
+		(unsigned long long)m->inject_depth, m->io_driver ? m->io_driver : "none",
+		m->io_found, m->io_used, m->nworkers);
 	for (unsigned i = 0; i < m->nworkers; i++) {
 		const struct wf_worker_metrics *w = &m->workers[i];
 

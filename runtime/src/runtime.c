@@ -3,6 +3,7 @@
  * runtime.c - creating a runtime, its worker threads, block_on, shutdown.
  */
 #include "internal.h"
+#include "io.h"
 #include "sanitizer.h"
 #include "registry.h"
 
@@ -253,6 +254,7 @@ static void runtime_free_mem(struct wf_runtime *rt)
 	wf__reg_runtime_del(rt);
 	wf__bpool_free(rt);
 	wf__stack_cache_drain(rt);
+	wf__io_fini(rt);
 	if (rt->workers) {
 		wf__free_leftover_tasks(rt);
 		for (unsigned i = 0; i < rt->nworkers; i++)
@@ -339,6 +341,12 @@ int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts)
 	    wf__inject_init(rt)) {
 		runtime_free_mem(rt);
 		return -ENOMEM;
+	}
+	/* The I/O driver: WEFT_IO, then Kconfig (io.c); -EINVAL for a bad WEFT_IO. */
+	r = wf__io_init(rt);
+	if (r) {
+		runtime_free_mem(rt);
+		return r;
 	}
 
 	if (rt->flavor == WF_MULTI_THREAD) {

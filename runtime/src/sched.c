@@ -82,15 +82,33 @@
  * then takes idle_lock and unparks that worker if it is in sleepers[]. A
  * worker reads its inbox length after joining sleepers[] under idle_lock,
  * so one of the two sees the other.
- * A parked worker sleeps on its own futex word with a deadline: the
- * earliest timer of any worker (timer.c), so a timer is not late because
- * its worker is stuck in a long poll.
+ * A parked worker sleeps with a deadline: the earliest timer of any worker
+ * (timer.c), so a timer is not late because its worker is stuck in a long
+ * poll. Parking is an interface (io.h). Without an I/O driver the worker
+ * sleeps on its futex word w->park and unpark() stores AWAKE and wakes the
+ * futex. With a driver it sleeps inside the driver (io_uring_enter or
+ * epoll_pwait2) on its I/O completions, the deadline and its eventfd at
+ * once, and unpark() exchanges w->park to AWAKE and writes the eventfd when
+ * it saw SLEEPING. Why that wake-up is not lost either: the parker stores
+ * SLEEPING (under idle_lock) before it checks for work and before every
+ * wait, and re-reads w->park after every return from the driver; the
+ * eventfd's counter stays set until the parker reads it (io_uring keeps a
+ * read armed on it, epoll reports it level-triggered), so a write that
+ * lands before the parker reaches the kernel makes that wait return at
+ * once. A park that returns because completions woke tasks (they go to
+ * this worker's local queue) ends the park like an unpark does.
+ * I/O completions are reaped by the thread driving the worker whose ring
+ * (or epoll set) the operation went to: after every poll (cheap: the CQ
+ * tail is in memory; epoll every WF_IO_INTERVAL polls, a system call),
+ * whenever the worker runs out of local work, and while parked. A woken
+ * task goes to that worker's local queue and may then be stolen.
  */
 #include "internal.h"
 #include "ctx.h"
 #include "probes.h"
 #include "sanitizer.h"
 #include "registry.h"
+#include "io.h"
 
 #include <limits.h>
 #include <linux/futex.h>
@@ -436,6 +454,15 @@ static struct wf_task *inject_pop(struct wf__worker *w, bool batch)
 
 static void unpark(struct wf__worker *w)
 {
+	const struct wf__io_driver *io = w->rt->io;
+
+	if (io) {
+		/* Seq_cst exchange: pairs with the parker's re-read of park
+		 * after each driver wait ("Why that wake-up is not lost"). */
+		if (atomic_exchange(&w->park, WF_PARK_AWAKE) == WF_PARK_SLEEPING)
+			io->unpark(w);
+		return;
+	}
 	atomic_store(&w->park, WF_PARK_AWAKE);
 	wf__futex_wake(&w->park, 1);
 }
@@ -1012,7 +1039,15 @@ static void park(struct wf__worker *w, uint64_t limit)
 	if (limit < deadline)
 		deadline = limit;
 	while (atomic_load(&w->park) == WF_PARK_SLEEPING) {
-		wf__futex_wait(&w->park, WF_PARK_SLEEPING, deadline);
+		if (rt->io) {
+			rt->io->park(w, deadline);
+			/* Completions woke tasks onto our queues: stop parking. */
+			if (runq_len(w) || atomic_load(&w->runnext) || w->pin_head ||
+			    atomic_load(&w->inbox_len))
+				break;
+		} else {
+			wf__futex_wait(&w->park, WF_PARK_SLEEPING, deadline);
+		}
 		if (deadline != UINT64_MAX && wf__now() >= deadline)
 			break;
 	}
@@ -1063,6 +1098,11 @@ bool wf__worker_loop(struct wf__thread *th, struct wf_task *until, uint64_t drai
 		if (atomic_load_explicit(&rt->stop, memory_order_relaxed))
 			break;
 		t = next_task(w, &next_runs);
+		if (!t && w->rt->io) {
+			/* Out of local work: completions first, then steal. */
+			wf__io_poll(w, true);
+			t = next_task(w, &next_runs);
+		}
 		if (!t)
 			t = steal_work(w);
 		if (t) {
@@ -1073,6 +1113,7 @@ bool wf__worker_loop(struct wf__thread *th, struct wf_task *until, uint64_t drai
 			if (!run_task(th, w, t, now))
 				return false;	/* the core is someone else's now */
 			now = w->poll_end;
+			wf__io_poll(w, false);
 			if (now >= atomic_load_explicit(&w->timers.next_ns, memory_order_relaxed))
 				wf__timers_run(w, now);
 			continue;

@@ -147,6 +147,18 @@ void wf__wait_nocancel(struct wf_task *t)
 	park_until_won(t);
 }
 
+/*
+ * wf__wait_claim_nocancel - the running task t ends its own pending
+ * nocancel wait gen, which it never published (the event it was going to
+ * wait for had already happened). True if it won.
+ */
+bool wf__wait_claim_nocancel(struct wf_task *t, uint32_t gen)
+{
+	uint64_t exp = WAIT_WORD(gen, WF_WAIT_PENDING_NOCANCEL);
+
+	return atomic_compare_exchange_strong(&t->wait, &exp, WAIT_WORD(gen, WF_WOKEN_OK));
+}
+
 /* --- wait queues (caller holds the owner's lock) ------------------------------ */
 
 void wf__waitq_push(struct wf__waitq *q, struct wf__waiter *w)

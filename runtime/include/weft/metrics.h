@@ -151,6 +151,11 @@ struct wf_metrics {
 	struct wf_task_metrics *tasks;		/* sorted by id */
 
 	void *strings_;		/* private: storage of the tasks' file names */
+
+	/* I/O driver (weft/io.h): "io_uring", "epoll" or "none"; WF_IO_F_* bits. */
+	const char *io_driver;
+	unsigned io_found;	/* io_uring features the start-up probe found */
+	unsigned io_used;	/* those the rings were set up with */
 };
 
 /*

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * io.h - the contract between the scheduler and an I/O driver, and
+ * between io.c (the public calls) and the drivers. docs/io.md.
+ *
+ * Parking is an interface: when a runtime has a driver, a parked worker
+ * does not sleep on its futex word but inside the driver (io_uring_enter
+ * or epoll_pwait2), on its I/O, its timers' deadline and an unpark signal
+ * (an eventfd) at once. sched.c calls:
+ *	park(w, deadline)  once per wait; returns after completions were
+ *	                   reaped (tasks may have been woken), the eventfd
+ *	                   was written, or the deadline passed. The caller
+ *	                   loops while w->park is still WF_PARK_SLEEPING and
+ *	                   it has no work.
+ *	unpark(w)          any thread: make a current or future park(w) of
+ *	                   this worker return (writes the eventfd).
+ *	poll(w, idle)      the driving thread, between polls: submit what
+ *	                   tasks queued, reap completions, never block. idle:
+ *	                   the worker has no task left (reap everything).
+ */
+#ifndef WEFT_IO_INTERNAL_H
+#define WEFT_IO_INTERNAL_H
+
+#include "internal.h"
+
+#include <weft/io.h>
+
+struct wf__io_driver {
+	const char *name;
+	int kind;				/* WF_IO_URING / WF_IO_EPOLL */
+	int (*rt_init)(struct wf_runtime *rt);
+	void (*rt_fini)(struct wf_runtime *rt);
+	int (*worker_init)(struct wf__worker *w);
+	void (*worker_fini)(struct wf__worker *w);
+	void (*park)(struct wf__worker *w, uint64_t deadline_ns);
+	void (*unpark)(struct wf__worker *w);
+	void (*poll)(struct wf__worker *w, bool idle);
+};
+
+extern const struct wf__io_driver wf__io_uring_driver;
+extern const struct wf__io_driver wf__io_epoll_driver;
+
+/* io.c: choose and set up rt's driver (WEFT_IO, Kconfig); 0 or -errno. */
+int wf__io_init(struct wf_runtime *rt);
+void wf__io_fini(struct wf_runtime *rt);
+int wf__io_worker_init(struct wf__worker *w);
+void wf__io_worker_fini(struct wf__worker *w);
+
+/* Driver hooks for sched.c; rt->io is NULL without a driver. */
+static inline void wf__io_poll(struct wf__worker *w, bool idle)
+{
+	if (w->rt->io)
+		w->rt->io->poll(w, idle);
+}
+
+/* --- operations ---------------------------------------------------------------- */
+
+enum wf__io_opcode {
+	WF_OP_RECV, WF_OP_SEND, WF_OP_RECVMSG, WF_OP_SENDMSG, WF_OP_ACCEPT, WF_OP_CONNECT,
+	WF_OP_READ, WF_OP_WRITE, WF_OP_READV, WF_OP_WRITEV, WF_OP_OPENAT, WF_OP_FSYNC,
+	WF_OP_STATX, WF_OP_POLL,
+};
+
+/* One operation's arguments, as the public call got them. */
+struct wf__io_op {
+	int opcode;
+	int fd;
+	int flags;
+	unsigned mask;			/* statx mask, fsync flags, poll events */
+	void *buf;
+	size_t len;
+	const struct iovec *iov;
+	int iovcnt;
+	off_t off;
+	struct msghdr *msg;
+	struct sockaddr *addr;
+	socklen_t *addrlen;		/* accept */
+	socklen_t alen;			/* connect */
+	const char *path;
+	mode_t mode;
+	struct statx *stx;
+};
+
+/*
+ * An io_uring operation in flight (io_uring.c has the protocol). On the
+ * task's stack for the one-shot calls; inside a batch entry for batches,
+ * where on_done replaces waking the task.
+ */
+struct wf__ur_req {
+	struct wf_task *task;
+	struct wf__worker *owner;	/* core whose ring has the operation */
+	_Atomic uint64_t st;		/* gen << 32 | DONE, QUEUED, RELEASED */
+	int res;
+	struct wf__ur_req *cnext;	/* owner's cancel list */
+	void (*on_done)(struct wf__ur_req *r);	/* owner's thread; NULL: wake task */
+};
+
+void wf__ur_batch_submit(struct wf__ur_req *r, const struct wf__io_op *op);
+void wf__ur_batch_cancel(struct wf__ur_req *r);
+
+/*
+ * An epoll readiness waiter that calls back instead of waking a task
+ * (batches): linked in the descriptor's wait queue with waiter.task NULL;
+ * cb runs under the descriptor's lock on the reporting thread.
+ */
+struct wf__ep_cb {
+	struct wf__waiter w;		/* first: wake_locked() casts */
+	void (*cb)(struct wf__ep_cb *c, uint32_t events);
+	int fd;
+};
+
+/*
+ * epoll: try op once without blocking: its result, or -EAGAIN after
+ * linking c to wait for readiness (c->cb then runs once). Files and what
+ * cannot wait go through the blocking pool (the call then takes as long).
+ */
+ssize_t wf__ep_batch_try(struct wf__io_op *op, struct wf__ep_cb *c);
+/* Unlink c if still linked: true if it was (its callback will not run). */
+bool wf__ep_batch_cancel(struct wf_runtime *rt, struct wf__ep_cb *c);
+
+/* Run @op to completion in the calling task with @rt's driver. */
+ssize_t wf__io_uring_op(struct wf__io_op *op, uint64_t deadline_ns);
+ssize_t wf__io_epoll_op(struct wf__io_op *op, uint64_t deadline_ns);
+/* The same as one blocking system call on the calling thread. */
+ssize_t wf__io_sync_op(struct wf__io_op *op);
+/* epoll driver: forget @fd's state before it is closed. */
+void wf__io_epoll_forget(struct wf_runtime *rt, int fd);
+
+/* Probe io_uring on this kernel (once per process): WF_IO_F_* or -errno. */
+int wf__io_uring_probe(unsigned *found);
+
+#endif /* WEFT_IO_INTERNAL_H */

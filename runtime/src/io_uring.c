@@ -1,0 +1,653 @@
+// SPDX-License-Identifier: MIT
+/*
+ * io_uring.c - the io_uring driver: one ring per worker. docs/io.md.
+ *
+ * Ring layout. Each worker (core) owns one ring. Only the thread driving
+ * that core touches the ring's queues: a task prepares its SQE on the ring
+ * of the core it runs on (it is inside a poll of that core, so the worker
+ * loop is not using the ring), and the worker loop submits what was
+ * prepared (batched over polls: ur_poll) and reaps completions after each
+ * poll, when it runs out of work and while parked. A completion wakes its task, which
+ * goes to this worker's local queue and may be stolen from there; so a
+ * task's next operation may go to another ring than its last.
+ *
+ * Parking. A parked worker waits in io_uring_submit_and_wait_timeout() for
+ * one completion, with the next timer deadline as its timeout. The ring
+ * keeps a read armed on the worker's eventfd (re-armed before each wait
+ * once it completed); unpark() writes that eventfd, the read completes,
+ * and the wait returns. A write while no read is armed stays in the
+ * eventfd's counter, so the next armed read completes at once.
+ *
+ * An operation in flight is a struct ur_req on its task's stack;
+ * user_data points at it. Its state word st packs the task's current wait
+ * generation (high 32 bits) with three flags:
+ *	DONE      the completion arrived (res is valid);
+ *	QUEUED    the request sits in its owner's cancel list;
+ *	RELEASED  the completer is done with the request after a failed wake.
+ * The completer (the owner's driving thread) stores res, sets DONE with
+ * one fetch_or that also tells it the generation to wake, and wakes the
+ * task unless QUEUED is set (then the cancel drain wakes it). The request
+ * lives until its task returns, and the task returns only once the kernel
+ * has posted the completion and nobody will touch the request again:
+ *  - woken by the completer (its wake won): the completer does not touch
+ *    the request after a won wake;
+ *  - it saw DONE itself: the completer's wake lost (the wait had ended by
+ *    deadline or cancellation), and the task waits for RELEASED.
+ * Cancellation (deadline or wf_cancel()): the task moves st to a new,
+ * nocancel wait generation with one CAS (unless DONE is set already) and
+ * then asks the kernel to cancel: on its own ring directly when it still
+ * runs on the owner core, else by pushing the request on the owner's
+ * cancel list (lock-free LIFO, drained by the owner) with QUEUED set and
+ * writing the owner's eventfd. Either way it then waits, uncancellable,
+ * for the original operation's completion: the kernel owns the buffers
+ * until then.
+ *
+ * Features are probed once per process (wf__io_uring_probe). Of the
+ * setup flags only SUBMIT_ALL is used. COOP_TASKRUN, SINGLE_ISSUER with
+ * DEFER_TASKRUN and registered ring descriptors all tie a ring to the
+ * thread that submitted to it, and a core (with its ring) moves to another
+ * thread in wf_block_in_place() while the old thread blocks: completions
+ * would then wait for that thread. docs/io.md has the table.
+ */
+#include "io.h"
+
+#include <fcntl.h>
+#include <liburing.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define UR_ENTRIES 256u
+#define UD_EFD 1u		/* the eventfd read */
+#define UD_IGNORE 2u		/* cancel requests: their result does not matter */
+#define UD_SPECIAL 4095u	/* user_data up to this is not a request */
+
+#define ST_DONE 1u
+#define ST_QUEUED 2u
+#define ST_RELEASED 4u
+#define ST_GEN(s) ((uint32_t)((s) >> 32))
+
+#define ur_req wf__ur_req
+
+struct ur_worker {
+	struct io_uring ring;
+	int efd;
+	bool efd_armed;
+	uint64_t efd_buf;
+	_Atomic(struct ur_req *) cancels;	/* pushed by other workers' tasks */
+	uint64_t sq_since;		/* when the oldest unsubmitted SQE was queued */
+};
+
+/* --- probing ------------------------------------------------------------------------ */
+
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static int probe_result;
+static unsigned probe_found;
+
+static bool setup_ok(unsigned flags)
+{
+	struct io_uring ring;
+	struct io_uring_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = flags;
+	if (io_uring_queue_init_params(4, &ring, &p))
+		return false;
+	io_uring_queue_exit(&ring);
+	return true;
+}
+
+static void probe(void)
+{
+	struct io_uring ring;
+	struct io_uring_params p;
+	struct io_uring_probe *pr;
+	unsigned f = 0;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	r = io_uring_queue_init_params(4, &ring, &p);
+	if (r) {
+		probe_result = r;	/* -ENOSYS, -EPERM (io_uring_disabled, seccomp) */
+		return;
+	}
+	if (p.features & IORING_FEAT_EXT_ARG)
+		f |= WF_IO_F_EXT_ARG;
+	if (p.features & IORING_FEAT_NODROP)
+		f |= WF_IO_F_NODROP;
+	if (p.features & IORING_FEAT_FAST_POLL)
+		f |= WF_IO_F_FAST_POLL;
+	pr = io_uring_get_probe_ring(&ring);
+	if (pr) {
+		/* Multishot accept came with IORING_OP_SOCKET (5.19), multishot
+		 * recv with zero-copy send (6.0). */
+		if (io_uring_opcode_supported(pr, IORING_OP_SOCKET))
+			f |= WF_IO_F_ACCEPT_MULTISHOT;
+		if (io_uring_opcode_supported(pr, IORING_OP_SEND_ZC))
+			f |= WF_IO_F_RECV_MULTISHOT;
+		io_uring_free_probe(pr);
+	}
+	if (io_uring_register_ring_fd(&ring) == 1) {
+		f |= WF_IO_F_REG_RING_FD;
+		io_uring_unregister_ring_fd(&ring);
+	}
+	{
+		long pg = sysconf(_SC_PAGESIZE);
+		void *mem = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (mem != MAP_FAILED) {
+			struct io_uring_buf_reg reg = { .ring_addr = (uintptr_t)mem,
+							.ring_entries = 1, .bgid = 0 };
+
+			if (io_uring_register_buf_ring(&ring, &reg, 0) == 0) {
+				f |= WF_IO_F_BUF_RING;
+				io_uring_unregister_buf_ring(&ring, 0);
+			}
+			munmap(mem, (size_t)pg);
+		}
+	}
+	io_uring_queue_exit(&ring);
+	if (setup_ok(IORING_SETUP_COOP_TASKRUN))
+		f |= WF_IO_F_COOP_TASKRUN;
+	if (setup_ok(IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG))
+		f |= WF_IO_F_TASKRUN_FLAG;
+	if (setup_ok(IORING_SETUP_SINGLE_ISSUER))
+		f |= WF_IO_F_SINGLE_ISSUER;
+	if (setup_ok(IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN))
+		f |= WF_IO_F_DEFER_TASKRUN;
+	if (setup_ok(IORING_SETUP_SUBMIT_ALL))
+		f |= WF_IO_F_SUBMIT_ALL;
+	probe_found = f;
+}
+
+int wf__io_uring_probe(unsigned *found)
+{
+	pthread_once(&probe_once, probe);
+	*found = probe_found;
+	return probe_result;
+}
+
+/* --- the ring -------------------------------------------------------------------------- */
+
+static inline struct ur_worker *urw(struct wf__worker *w)
+{
+	return w->io;
+}
+
+static void complete(struct ur_req *r, int res)
+{
+	struct wf_task *t = r->task;
+	uint64_t old;
+
+	r->res = res;
+	/* Release: res before DONE; pairs with the task's acquire loads. */
+	old = atomic_fetch_or(&r->st, ST_DONE);
+	if (old & ST_QUEUED)
+		return;		/* the cancel drain wakes it (drain_cancels) */
+	if (r->on_done) {
+		r->on_done(r);	/* a batch operation (io_batch.c) */
+		return;
+	}
+	if (!wf__wake(t, ST_GEN(old), WF_WOKEN_OK))
+		/* The wait had ended: the task saw DONE and waits for this. */
+		atomic_fetch_or(&r->st, ST_RELEASED);
+	/* Not a byte of r after this point: its task may have returned. */
+}
+
+/* Reap every completion in the CQ. Driving thread only. */
+static unsigned reap(struct wf__worker *w)
+{
+	struct ur_worker *u = urw(w);
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	if (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
+		io_uring_get_events(&u->ring);
+	io_uring_for_each_cqe(&u->ring, head, cqe) {
+		uint64_t ud = cqe->user_data;
+
+		if (ud == UD_EFD)
+			u->efd_armed = false;
+		else if (ud > UD_SPECIAL && ud != LIBURING_UDATA_TIMEOUT)
+			complete((struct ur_req *)(uintptr_t)ud, cqe->res);
+		n++;
+	}
+	io_uring_cq_advance(&u->ring, n);
+	return n;
+}
+
+/* An SQE on w's ring; submits (and reaps, if the kernel pushes back) when full. */
+static struct io_uring_sqe *get_sqe(struct wf__worker *w)
+{
+	struct ur_worker *u = urw(w);
+	struct io_uring_sqe *sqe;
+
+	while (!(sqe = io_uring_get_sqe(&u->ring))) {
+		if (io_uring_submit(&u->ring) < 0)
+			reap(w);
+	}
+	return sqe;
+}
+
+static void prep_cancel(struct wf__worker *w, struct ur_req *r)
+{
+	struct io_uring_sqe *sqe = get_sqe(w);
+
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)r, 0);
+	io_uring_sqe_set_data64(sqe, UD_IGNORE);
+}
+
+/* Owner: turn the cancel requests other workers' tasks queued into SQEs. */
+static void drain_cancels(struct wf__worker *w)
+{
+	struct ur_worker *u = urw(w);
+	struct ur_req *r = atomic_exchange(&u->cancels, NULL);
+
+	while (r) {
+		struct ur_req *next = r->cnext;
+		struct wf_task *t = r->task;
+		uint64_t old;
+
+		/* DONE is only ever set on this thread: stable here. */
+		if (!(atomic_load(&r->st) & ST_DONE))
+			prep_cancel(w, r);
+		old = atomic_fetch_and(&r->st, ~(uint64_t)ST_QUEUED);
+		if (old & ST_DONE) {
+			/* The completion saw QUEUED and left the wake-up to us. */
+			if (r->on_done)
+				r->on_done(r);
+			else
+				wf__wake(t, ST_GEN(old), WF_WOKEN_OK);
+		}
+		r = next;
+	}
+}
+
+/*
+ * Between polls. Submissions are batched: one io_uring_enter for the SQEs
+ * of several polls, once the worker runs out of tasks (idle), once
+ * UR_BATCH are waiting, or once the oldest has waited UR_SUBMIT_NS (a
+ * busy worker must not sit on an operation). Completions are reaped every
+ * time: the CQ tail is in shared memory, so that costs no system call.
+ */
+#define UR_BATCH 16u
+#define UR_SUBMIT_NS 20000u
+
+static void ur_poll(struct wf__worker *w, bool idle)
+{
+	struct ur_worker *u = urw(w);
+	unsigned n;
+
+	if (atomic_load_explicit(&u->cancels, memory_order_relaxed))
+		drain_cancels(w);
+	n = io_uring_sq_ready(&u->ring);
+	if (n) {
+		if (!u->sq_since)
+			u->sq_since = w->poll_end;
+		if (idle || n >= UR_BATCH || w->poll_end - u->sq_since >= UR_SUBMIT_NS) {
+			io_uring_submit(&u->ring);
+			u->sq_since = 0;
+		}
+	}
+	if (io_uring_cq_ready(&u->ring) ||
+	    (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
+		reap(w);
+}
+
+static void ur_park(struct wf__worker *w, uint64_t deadline)
+{
+	struct ur_worker *u = urw(w);
+	struct __kernel_timespec ts, *tsp = NULL;
+	struct io_uring_cqe *cqe;
+
+	if (atomic_load(&u->cancels))
+		drain_cancels(w);
+	if (!u->efd_armed) {
+		struct io_uring_sqe *sqe = get_sqe(w);
+
+		io_uring_prep_read(sqe, u->efd, &u->efd_buf, sizeof(u->efd_buf), 0);
+		io_uring_sqe_set_data64(sqe, UD_EFD);
+		u->efd_armed = true;
+	}
+	if (io_uring_cq_ready(&u->ring)) {
+		io_uring_submit(&u->ring);
+		u->sq_since = 0;
+		reap(w);
+		return;
+	}
+	if (deadline != UINT64_MAX) {
+		uint64_t now = wf__now(), d = deadline > now ? deadline - now : 0;
+
+		ts.tv_sec = (long long)(d / 1000000000ull);
+		ts.tv_nsec = (long long)(d % 1000000000ull);
+		tsp = &ts;
+	}
+	io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
+	u->sq_since = 0;
+	reap(w);
+}
+
+static void ur_unpark(struct wf__worker *w)
+{
+	struct ur_worker *u = urw(w);
+
+	eventfd_write(u->efd, 1);
+}
+
+static int ur_rt_init(struct wf_runtime *rt)
+{
+	rt->io_entries = UR_ENTRIES;
+	rt->io_used = rt->io_found & (WF_IO_F_SUBMIT_ALL | WF_IO_F_EXT_ARG | WF_IO_F_NODROP |
+				      WF_IO_F_FAST_POLL);
+	return 0;
+}
+
+static void ur_rt_fini(struct wf_runtime *rt)
+{
+	(void)rt;
+}
+
+static int ur_worker_init(struct wf__worker *w)
+{
+	struct ur_worker *u = calloc(1, sizeof(*u));
+	struct io_uring_params p;
+	int r;
+
+	if (!u)
+		return -ENOMEM;
+	memset(&p, 0, sizeof(p));
+	if (w->rt->io_used & WF_IO_F_SUBMIT_ALL)
+		p.flags |= IORING_SETUP_SUBMIT_ALL;
+	r = io_uring_queue_init_params(UR_ENTRIES, &u->ring, &p);
+	if (r) {
+		free(u);
+		return r;
+	}
+	u->efd = eventfd(0, EFD_CLOEXEC);
+	if (u->efd < 0) {
+		r = -errno;
+		io_uring_queue_exit(&u->ring);
+		free(u);
+		return r;
+	}
+	w->io = u;
+	return 0;
+}
+
+static void ur_worker_fini(struct wf__worker *w)
+{
+	struct ur_worker *u = urw(w);
+
+	if (!u)
+		return;
+	/* Let the eventfd read complete: the kernel must be done with efd_buf. */
+	if (u->efd_armed) {
+		eventfd_write(u->efd, 1);
+		for (int i = 0; i < 1000 && u->efd_armed; i++) {
+			struct io_uring_cqe *cqe;
+
+			io_uring_submit_and_wait(&u->ring, 1);
+			if (io_uring_peek_cqe(&u->ring, &cqe) == 0)
+				reap(w);
+		}
+	}
+	io_uring_queue_exit(&u->ring);
+	close(u->efd);
+	free(u);
+	w->io = NULL;
+}
+
+const struct wf__io_driver wf__io_uring_driver = {
+	.name = "io_uring",
+	.kind = WF_IO_URING,
+	.rt_init = ur_rt_init,
+	.rt_fini = ur_rt_fini,
+	.worker_init = ur_worker_init,
+	.worker_fini = ur_worker_fini,
+	.park = ur_park,
+	.unpark = ur_unpark,
+	.poll = ur_poll,
+};
+
+/* --- operations ---------------------------------------------------------------------------- */
+
+static unsigned clamp_len(size_t len)
+{
+	return len > 0x7ffff000u ? 0x7ffff000u : (unsigned)len;
+}
+
+static uint64_t off64(off_t off)
+{
+	return off < 0 ? (uint64_t)-1 : (uint64_t)off;	/* -1: the current position */
+}
+
+static void prep(struct io_uring_sqe *sqe, const struct wf__io_op *op)
+{
+	switch (op->opcode) {
+	case WF_OP_RECV:
+		io_uring_prep_recv(sqe, op->fd, op->buf, op->len, op->flags);
+		break;
+	case WF_OP_SEND:
+		io_uring_prep_send(sqe, op->fd, op->buf, op->len, op->flags | MSG_NOSIGNAL);
+		break;
+	case WF_OP_RECVMSG:
+		io_uring_prep_recvmsg(sqe, op->fd, op->msg, (unsigned)op->flags);
+		break;
+	case WF_OP_SENDMSG:
+		io_uring_prep_sendmsg(sqe, op->fd, op->msg, (unsigned)op->flags | MSG_NOSIGNAL);
+		break;
+	case WF_OP_ACCEPT:
+		io_uring_prep_accept(sqe, op->fd, op->addr, op->addrlen, op->flags | SOCK_CLOEXEC);
+		break;
+	case WF_OP_CONNECT:
+		io_uring_prep_connect(sqe, op->fd, op->addr, op->alen);
+		break;
+	case WF_OP_READ:
+		io_uring_prep_read(sqe, op->fd, op->buf, clamp_len(op->len), off64(op->off));
+		break;
+	case WF_OP_WRITE:
+		io_uring_prep_write(sqe, op->fd, op->buf, clamp_len(op->len), off64(op->off));
+		break;
+	case WF_OP_READV:
+		io_uring_prep_readv(sqe, op->fd, op->iov, (unsigned)op->iovcnt, off64(op->off));
+		break;
+	case WF_OP_WRITEV:
+		io_uring_prep_writev(sqe, op->fd, op->iov, (unsigned)op->iovcnt, off64(op->off));
+		break;
+	case WF_OP_OPENAT:
+		io_uring_prep_openat(sqe, op->fd, op->path, op->flags | O_CLOEXEC, op->mode);
+		break;
+	case WF_OP_FSYNC:
+		io_uring_prep_fsync(sqe, op->fd,
+				    op->mask & WF_FSYNC_DATASYNC ? IORING_FSYNC_DATASYNC : 0);
+		break;
+	case WF_OP_STATX:
+		io_uring_prep_statx(sqe, op->fd, op->path, op->flags, op->mask, op->stx);
+		break;
+	case WF_OP_POLL:
+		io_uring_prep_poll_add(sqe, op->fd, op->mask);
+		break;
+	default:
+		io_uring_prep_nop(sqe);
+		break;
+	}
+}
+
+/* The task's wait ended by deadline or cancellation: see the top comment. */
+static int cancel_and_wait(struct ur_req *r, int reason)
+{
+	struct wf_task *t = r->task;
+	struct wf__worker *w = wf__worker_cur();
+	bool local = w == r->owner;
+	uint32_t gen = wf__wait_prepare_nocancel(t);
+	uint64_t old = atomic_load(&r->st), nw;
+	int res;
+
+	do {
+		if (old & ST_DONE) {
+			/* Completed meanwhile; its wake lost to ours ending. */
+			wf__wait_claim_nocancel(t, gen);
+			while (!(atomic_load(&r->st) & ST_RELEASED))
+				sched_yield();
+			goto out;
+		}
+		nw = ((uint64_t)gen << 32) | (local ? 0 : ST_QUEUED);
+	} while (!atomic_compare_exchange_weak(&r->st, &old, nw));
+
+	atomic_fetch_add_explicit(&t->rt->io_cancels, 1, memory_order_relaxed);
+	if (local) {
+		prep_cancel(w, r);
+	} else {
+		atomic_fetch_add_explicit(&t->rt->io_remote_cancels, 1, memory_order_relaxed);
+		struct ur_worker *o = urw(r->owner);
+		struct ur_req *h = atomic_load(&o->cancels);
+
+		do
+			r->cnext = h;
+		while (!atomic_compare_exchange_weak(&o->cancels, &h, r));
+		eventfd_write(o->efd, 1);
+	}
+	wf__wait_nocancel(t);
+out:
+	res = r->res;
+	/* The kernel cancelled it (or it was interrupted): report why. Any
+	 * other result is the operation's own: data moved is not lost. */
+	if (res == -ECANCELED || res == -EINTR)
+		return wf__wait_errno(reason);
+	return res;
+}
+
+/* Submit op on the current core's ring and wait for its completion. */
+static int submit_wait(const struct wf__io_op *op, uint64_t deadline)
+{
+	struct wf_task *t = wf__task_cur();
+	struct wf__worker *w = wf__worker_cur();
+	struct ur_req r = { .task = t, .owner = w };
+	struct io_uring_sqe *sqe = get_sqe(w);
+	uint32_t gen;
+	int reason;
+
+	prep(sqe, op);
+	io_uring_sqe_set_data(sqe, &r);
+	gen = wf__wait_prepare(t);
+	atomic_store(&r.st, (uint64_t)gen << 32);
+	/* The worker loop submits after this poll ends (batched). */
+	reason = wf__wait(t, gen, deadline);
+	if (reason == WF_WOKEN_OK)
+		return r.res;
+	return cancel_and_wait(&r, reason);
+}
+
+static bool retry_on_eagain(const struct wf__io_op *op)
+{
+	switch (op->opcode) {
+	case WF_OP_RECV: case WF_OP_SEND: case WF_OP_RECVMSG: case WF_OP_SENDMSG:
+	case WF_OP_ACCEPT:
+		return true;
+	case WF_OP_READ: case WF_OP_WRITE: case WF_OP_READV: case WF_OP_WRITEV:
+		return op->off < 0;
+	}
+	return false;
+}
+
+static bool wants_out(int opcode)
+{
+	return opcode == WF_OP_SEND || opcode == WF_OP_SENDMSG || opcode == WF_OP_WRITE ||
+	       opcode == WF_OP_WRITEV || opcode == WF_OP_CONNECT;
+}
+
+ssize_t wf__io_uring_op(struct wf__io_op *op, uint64_t deadline_ns)
+{
+	int r;
+
+	for (;;) {
+		r = submit_wait(op, deadline_ns);
+		/*
+		 * A descriptor someone made O_NONBLOCK answers -EAGAIN (and a
+		 * connect -EINPROGRESS): wait for readiness, then try again.
+		 */
+		if ((r == -EAGAIN && retry_on_eagain(op)) ||
+		    (r == -EINPROGRESS && op->opcode == WF_OP_CONNECT)) {
+			struct wf__io_op p = { .opcode = WF_OP_POLL, .fd = op->fd,
+					       .mask = wants_out(op->opcode) ? POLLOUT : POLLIN };
+			int pr = wf__coop();
+
+			if (pr)
+				return pr;
+			pr = submit_wait(&p, deadline_ns);
+			if (pr < 0)
+				return pr;
+			if (op->opcode == WF_OP_CONNECT) {
+				int err = 0;
+				socklen_t l = sizeof(err);
+
+				if (getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &l))
+					return -errno;
+				return -err;
+			}
+			continue;
+		}
+		return r;
+	}
+}
+
+/* --- batch operations (io_batch.c) ------------------------------------------------------------ */
+
+/*
+ * Prepare r's operation on the calling task's ring; r->on_done runs on
+ * the owner's thread when it completes. No wait generation: nobody sleeps
+ * on r itself.
+ */
+void wf__ur_batch_submit(struct wf__ur_req *r, const struct wf__io_op *op)
+{
+	struct wf__worker *w = wf__worker_cur();
+	struct io_uring_sqe *sqe = get_sqe(w);
+
+	r->task = NULL;
+	r->owner = w;
+	r->res = 0;
+	atomic_store(&r->st, 0);
+	prep(sqe, op);
+	io_uring_sqe_set_data(sqe, r);
+}
+
+/*
+ * Ask the kernel to cancel r (still in flight: its on_done has not run).
+ * Its completion (-ECANCELED or the real result) still comes through
+ * on_done; the caller waits for that before reusing r.
+ */
+void wf__ur_batch_cancel(struct wf__ur_req *r)
+{
+	struct wf__worker *w = wf__worker_cur();	/* NULL in wf_block_in_place */
+	struct wf_runtime *rt = r->owner->rt;
+	uint64_t old = atomic_load(&r->st);
+	struct ur_worker *o;
+	struct ur_req *h;
+
+	if (old & ST_DONE)
+		return;
+	atomic_fetch_add_explicit(&rt->io_cancels, 1, memory_order_relaxed);
+	if (w == r->owner) {
+		/* DONE is set on this thread only: it stays clear until we are
+		 * back in the worker loop, after this SQE. */
+		prep_cancel(w, r);
+		return;
+	}
+	do {
+		if (old & ST_DONE)
+			return;		/* completed meanwhile: on_done has run or runs */
+	} while (!atomic_compare_exchange_weak(&r->st, &old, old | ST_QUEUED));
+	atomic_fetch_add_explicit(&rt->io_remote_cancels, 1, memory_order_relaxed);
+	o = urw(r->owner);
+	h = atomic_load(&o->cancels);
+	do
+		r->cnext = h;
+	while (!atomic_compare_exchange_weak(&o->cancels, &h, r));
+	eventfd_write(o->efd, 1);
+}
