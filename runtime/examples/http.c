@@ -17,13 +17,14 @@
 #include <strings.h>
 #include <weft.h>
 
-#define BODY "Hello, world!\n"
+/* Byte for byte the response of the benchmark's Tokio server (docs/benchmarks.md). */
+#define BODY "Hello, world!"
 #define RESPONSE \
-	"HTTP/1.1 200 OK\r\nServer: weft\r\nContent-Type: text/plain\r\n" \
-	"Content-Length: 14\r\n\r\n" BODY
+	"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" \
+	"Content-Length: 13\r\n\r\n" BODY
 #define RESPONSE_CLOSE \
-	"HTTP/1.1 200 OK\r\nServer: weft\r\nContent-Type: text/plain\r\n" \
-	"Content-Length: 14\r\nConnection: close\r\n\r\n" BODY
+	"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" \
+	"Content-Length: 13\r\nConnection: close\r\n\r\n" BODY
 #define TOO_BIG \
 	"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n" \
 	"Connection: close\r\n\r\n"
@@ -197,7 +198,7 @@ static void usage(FILE *f)
 		   "  --port P      TCP port (default 8080)\n"
 		   "  --workers N   worker threads (default: one per CPU)\n"
 		   "  --quiet       no start-up line\n"
-		   "Answers every request with a fixed 14-byte body, keep-alive.\n"
+		   "Answers every request with a fixed 13-byte body, keep-alive.\n"
 		   "WEFT_IO=uring|epoll|auto chooses the I/O driver.\n");
 }
 
