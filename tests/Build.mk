@@ -88,3 +88,4 @@ tests-y += tests/runtime/select
 tests-y += tests/runtime/sched_stress
 tests-sh-y += tests/runtime/valgrind.sh
 tests-y += tests/runtime/sched_policy
+tests-y += tests/runtime/stall
