@@ -307,6 +307,7 @@ struct monitor {
 	const struct stall_source *src;
 	struct stall_look *looks;	/* one per worker */
 	uint64_t *capped_seq;		/* poll last counted as capped, per worker */
+	uint64_t *last_start;		/* poll_start_pub at the last look, per worker */
 };
 
 static _Atomic uint64_t last_warn_ns;
@@ -427,7 +428,12 @@ static void *monitor_main(void *arg)
 
 		for (unsigned i = 0; i < rt->nworkers; i++) {
 			struct wf__worker *w = &rt->workers[i];
+			uint64_t ps = atomic_load_explicit(&w->poll_start_pub, memory_order_relaxed);
 
+			/* Polled since the last look: busy, even if between polls now. */
+			if (ps != m->last_start[i])
+				busy = true;
+			m->last_start[i] = ps;
 			if (!atomic_load_explicit(&w->in_poll, memory_order_acquire))
 				continue;
 			busy = true;
@@ -447,7 +453,8 @@ static void *monitor_main(void *arg)
 		/*
 		 * Cadence: a quarter of the threshold while a poll nears it;
 		 * otherwise from 20 us, doubling each look, to 1 ms while
-		 * polls run and 10 ms when none does.
+		 * workers run polls (one is in a poll, or one started since
+		 * the last look) and 10 ms when none does.
 		 */
 		if (near) {
 			delay = BLOCKED_NS / 4;
@@ -462,6 +469,7 @@ static void *monitor_main(void *arg)
 	}
 	free(m->looks);
 	free(m->capped_seq);
+	free(m->last_start);
 	free(m);
 	return NULL;
 }
@@ -480,12 +488,14 @@ int wf__monitor_start(struct wf_runtime *rt)
 	m->src = &proc_source;
 	m->looks = calloc(rt->nworkers, sizeof(*m->looks));
 	m->capped_seq = calloc(rt->nworkers, sizeof(*m->capped_seq));
-	if (!m->looks || !m->capped_seq ||
+	m->last_start = calloc(rt->nworkers, sizeof(*m->last_start));
+	if (!m->looks || !m->capped_seq || !m->last_start ||
 	    pthread_create(&rt->monitor, NULL, monitor_main, m) != 0) {
-		int r = m->looks && m->capped_seq ? -EAGAIN : -ENOMEM;
+		int r = m->looks && m->capped_seq && m->last_start ? -EAGAIN : -ENOMEM;
 
 		free(m->looks);
 		free(m->capped_seq);
+		free(m->last_start);
 		free(m);
 		return r;
 	}
