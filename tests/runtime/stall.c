@@ -452,6 +452,121 @@ TEST_TIMEOUT(no_task_lost_or_polled_twice_across_handoffs, 60)
 	free(cs);
 }
 
+/* --- block_in_place and the monitor hand over the same cores ------------------------ */
+
+#define BIP_TASKS 16
+#define BIP_ROUNDS 10
+
+static _Atomic int bip_inside[BIP_TASKS], bip_twice, bip_rounds;
+
+static void *usleep_3ms(void *arg)
+{
+	usleep(3000);
+	return arg;
+}
+
+static void *bip_task(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+
+	for (int i = 0; i < BIP_ROUNDS; i++) {
+		void *r = NULL;
+
+		if (atomic_exchange(&bip_inside[id], 1))
+			atomic_store(&bip_twice, 1);
+		if ((i + id) & 1) {
+			if (wf_block_in_place(usleep_3ms, arg, &r) || r != arg)
+				return (void *)1L;
+		} else {
+			usleep(3000);	/* the monitor's to hand over */
+		}
+		atomic_store(&bip_inside[id], 0);
+		atomic_fetch_add(&bip_rounds, 1);
+		if (wf_yield())
+			return (void *)2L;
+	}
+	return NULL;
+}
+
+static void *bip_root(void *arg)
+{
+	wf_task *t[BIP_TASKS];
+	long bad = 0;
+
+	for (int i = 0; i < BIP_TASKS; i++)
+		if (wf_spawn_named(&t[i], "bip", bip_task, (void *)(intptr_t)i))
+			return (void *)100L;
+	for (int i = 0; i < BIP_TASKS; i++) {
+		void *r;
+
+		wf_join(t[i], &r);
+		bad += r != NULL;
+	}
+	return (void *)bad;
+}
+
+TEST_TIMEOUT(block_in_place_and_monitor_share_cores_safely, 60)
+{
+	struct wf_runtime_opts o = { .workers = 2, .stall_compensation = WF_STALL_ON };
+	struct wf_blocking_stats bs;
+	struct wf_metrics *m;
+	wf_runtime *rt;
+	void *res;
+
+	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	ASSERT_EQ(0, wf_block_on(rt, bip_root, NULL, &res));
+	EXPECT_NULL(res);
+	ASSERT_EQ(0, wf_blocking_stats(rt, &bs));
+	m = snap(rt);
+	ASSERT_NOT_NULL(m);
+	TH_LOG("block_in_place: %llu calls, %llu hand-offs; monitor: %llu hand-offs",
+	       (unsigned long long)bs.in_place, (unsigned long long)bs.handoffs,
+	       (unsigned long long)handoffs(m));
+	EXPECT_EQ((uint64_t)BIP_TASKS * BIP_ROUNDS / 2, bs.in_place);
+	EXPECT_GE(bs.handoffs, 1u);
+	EXPECT_GE(handoffs(m), 1u);
+	wf_metrics_free(m);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+	EXPECT_EQ(BIP_TASKS * BIP_ROUNDS, atomic_load(&bip_rounds));
+	EXPECT_EQ(0, atomic_load(&bip_twice));
+}
+
+/* --- a pinned task's poll keeps its core ------------------------------------------------ */
+
+static void *pinned_root(void *arg)
+{
+	struct wf_spawn_opts po = { .name = "pinned", .flags = WF_SPAWN_PINNED };
+	wf_task *bg, *t;
+
+	atomic_store(&bg_stop, 0);
+	if (wf_spawn(&bg, bg_ticker, NULL))
+		return (void *)1L;
+	wf_sleep_ns(5 * MS);
+	if (wf_spawn_opts(&t, usleeper, (void *)(uintptr_t)30000, &po))
+		return (void *)2L;
+	wf_join(t, NULL);
+	atomic_store(&bg_stop, 1);
+	wf_join(bg, NULL);
+	return NULL;
+}
+
+TEST(pinned_task_poll_is_never_handed_over)
+{
+	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = WF_STALL_ON };
+	struct wf_metrics *m;
+	wf_runtime *rt;
+	void *res;
+
+	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	ASSERT_EQ(0, wf_block_on(rt, pinned_root, NULL, &res));
+	EXPECT_NULL(res);
+	m = snap(rt);
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(0u, handoffs(m));
+	wf_metrics_free(m);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+}
+
 /* --- shutdown while polls are stuck and hand-offs happen ---------------------------- */
 
 static void *sleepy_loop(void *arg)
