@@ -85,6 +85,18 @@
  * A parked worker sleeps on its own futex word with a deadline: the
  * earliest timer of any worker (timer.c), so a timer is not late because
  * its worker is stuck in a long poll.
+ *
+ * Core ownership during a poll. The owner-only parts of a worker above
+ * (tail of the local queue, runnext writes by its task, the pinned FIFO,
+ * "again", the pools) belong to the thread driving the core. Between polls
+ * that thread's scheduler uses them freely. While a poll runs, its task
+ * uses them only inside core sections (wf__core_enter/exit), because the
+ * monitor may take the core away from a stuck poll and give it to a spare
+ * thread (stall compensation). The poll start publishes the poll in w->own
+ * and the poll end CASes it back; exactly one of that CAS and the
+ * monitor's claim wins, and a loser at the poll end takes the orphan path
+ * (finish_orphan_poll) without touching the core again. The protocol and
+ * its memory orderings are written out at the top of monitor.c.
  */
 #include "internal.h"
 #include "ctx.h"

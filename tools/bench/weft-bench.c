@@ -857,6 +857,7 @@ static void stall_compensation(long workers, long iters)
 		struct wf_runtime_opts o = { .workers = (unsigned)workers,
 					     .stall_compensation = modes[i].mode };
 		struct stall_run *s = calloc(1, sizeof(*s));
+		struct wf_spawn_opts so = { .name = "blocker" };
 		struct wf_metrics *m = NULL;
 		uint64_t handoffs = 0;
 		wf_runtime *rt;
@@ -871,8 +872,8 @@ static void stall_compensation(long workers, long iters)
 		s->t0 = wf_now_ns();
 		for (int k = 0; k < STALL_TASKS; k++)
 			spawn_on(rt, stall_ticker, s);
-		r = wf_spawn_opts(NULL, stall_blocker, s,
-				  &(struct wf_spawn_opts){ .rt = rt, .name = "blocker" });
+		so.rt = rt;
+		r = wf_spawn_opts(NULL, stall_blocker, s, &so);
 		if (r)
 			die("spawn", r);
 		usleep(STALL_RUN_MS * 1000);
