@@ -548,8 +548,37 @@ void wf__tls_run_dtors(struct wf_task *t);
 int wf__monitor_start(struct wf_runtime *rt);
 void wf__monitor_stop(struct wf_runtime *rt);
 bool wf__worker_has_work(struct wf__worker *w);
-void wf__core_publish(struct wf__thread *th, struct wf__worker *w, struct wf_task *t);
-bool wf__core_poll_end(struct wf__thread *th, struct wf__worker *w);
+bool wf__core_poll_lost(struct wf__thread *th, struct wf__worker *w);
+
+/* Poll start (scheduler context): publish this poll; see "Core ownership". */
+static inline void wf__core_publish(struct wf__thread *th, struct wf__worker *w,
+				    struct wf_task *t)
+{
+	uint64_t seq = ++w->poll_seq;
+
+	th->core_nest = 0;
+	th->own_word = t->pinned ? OWN_WORD(seq, OWN_PINNED)
+				 : OWN_WORD(seq, OWN_IN) | (w->again || w->pin_head ? OWN_PRIV : 0);
+	if (w->rt->stall_on)
+		/* Release: the scheduler's writes to w come before a claim. */
+		atomic_store_explicit(&w->own, th->own_word, memory_order_release);
+}
+
+/* Poll end: true if th still drives w (won the CAS), false if it lost w. */
+static inline bool wf__core_poll_end(struct wf__thread *th, struct wf__worker *w)
+{
+	uint64_t exp = th->own_word;
+
+	if (unlikely(th->core != w))
+		return wf__core_poll_lost(th, w);
+	if (!w->rt->stall_on)
+		return true;
+	/* Pairs with the monitor's claim CAS: exactly one of the two wins. */
+	if (likely(atomic_compare_exchange_strong_explicit(&w->own, &exp, 0, memory_order_acq_rel,
+							   memory_order_acquire)))
+		return true;
+	return wf__core_poll_lost(th, w);
+}
 
 /* runtime.c */
 struct wf__thread *wf__spare_reserve(struct wf_runtime *rt, bool *capped);

@@ -130,18 +130,6 @@ static inline uint64_t own_priv(struct wf__worker *w)
 	return w->again || w->pin_head ? OWN_PRIV : 0;
 }
 
-/* Poll start: the word of this poll; see "Core ownership". */
-void wf__core_publish(struct wf__thread *th, struct wf__worker *w, struct wf_task *t)
-{
-	uint64_t seq = ++w->poll_seq;
-
-	th->core_nest = 0;
-	th->own_word = t->pinned ? OWN_WORD(seq, OWN_PINNED) : OWN_WORD(seq, OWN_IN) | own_priv(w);
-	if (w->rt->stall_on)
-		/* Release: the scheduler's writes to w come before a claim. */
-		atomic_store_explicit(&w->own, th->own_word, memory_order_release);
-}
-
 /* The monitor is between its claim and the hand-over: wait for it. */
 static void wait_claim(struct wf__thread *th, struct wf__worker *w)
 {
@@ -152,22 +140,12 @@ static void wait_claim(struct wf__thread *th, struct wf__worker *w)
 		sched_yield();
 }
 
-/* Poll end: true if th still drives w (won the CAS), false if it lost w. */
-bool wf__core_poll_end(struct wf__thread *th, struct wf__worker *w)
+/* Poll end, the CAS lost (or the core was given away): let go of w. */
+bool wf__core_poll_lost(struct wf__thread *th, struct wf__worker *w)
 {
-	if (!w->rt->stall_on)
-		return th->core == w;
-	if (th->core == w) {
-		uint64_t exp = th->own_word;
-
-		/* Pairs with the monitor's claim CAS: one of the two wins. */
-		if (atomic_compare_exchange_strong_explicit(&w->own, &exp, 0,
-							    memory_order_acq_rel,
-							    memory_order_acquire))
-			return true;
-		th->core = NULL;
-	}
-	wait_claim(th, w);
+	th->core = NULL;
+	if (w->rt->stall_on)
+		wait_claim(th, w);
 	return false;
 }
 
