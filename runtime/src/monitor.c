@@ -383,7 +383,7 @@ static bool stall_check(struct monitor *m, struct wf__worker *w, uint64_t now)
 	if (look->seq != own_seq(word))
 		memset(look, 0, sizeof(*look));
 	if (!core_has_work(w, word, now))
-		return true;
+		return false;	/* nothing waits behind it: no need to hurry */
 	cls = m->src->classify(look, atomic_load(&w->tid), own_seq(word), now);
 	if (own_state(word) != OWN_IN)
 		return true;	/* in a core section: a few instructions, next time */
