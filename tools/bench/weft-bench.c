@@ -13,7 +13,8 @@
  * warm-up. The runtime is created before timing and freed after; the clock
  * stops when the main thread (outside the runtime) sees the last
  * completion through a countdown latch (atomic counter + mutex/condvar),
- * the same mechanism on both sides.
+ * the same mechanism on both sides. stall_compensation is a latency bench
+ * with lines of its own (two: compensation off and on; see below).
  */
 #include <errno.h>
 #include <fnmatch.h>
