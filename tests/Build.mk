@@ -109,3 +109,4 @@ $(obj)/tests/tools/weftstat_victim_so: $(obj)/tests/tools/weftstat_victim.o \
 		$(obj)/runtime/libweft.so.$(VERSION) FORCE
 	$(call if_changed,link_victim_so)
 endif
+tests-y += tests/runtime/stall

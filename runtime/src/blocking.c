@@ -450,12 +450,24 @@ int wf_block_in_place(wf_task_fn fn, void *arg, void **result)
 	if (t->pinned || t->rt->flavor == WF_CURRENT_THREAD)
 		return -EOPNOTSUPP;
 	atomic_fetch_add_explicit(&t->rt->bip_calls, 1, memory_order_relaxed);
-	w = th->core;
+	/*
+	 * Inside a core section the monitor cannot claim the core, so it
+	 * and we never both hand it over. NULL: the monitor already has.
+	 */
+	w = wf__core_enter(th);
 	if (w && wf__core_handoff(w) == 0) {
-		/* From here on another thread drives w; we must not touch it. */
+		/*
+		 * From here on another thread drives w; we must not touch it,
+		 * not even to close the section: its next poll overwrites
+		 * w->own (our OWN_BUSY), and our poll's end sees the loss.
+		 */
 		th->core = NULL;
+		th->core_nest = 0;
 		handed = true;
 		atomic_fetch_add_explicit(&t->rt->bip_handoffs, 1, memory_order_relaxed);
+	} else {
+		wf__core_exit(th, w);
+		handed = !th->core;
 	}
 	WF_PROBE(blocking_start, t->reg.id);
 	r = fn(arg);

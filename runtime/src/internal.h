@@ -277,6 +277,7 @@ struct wf__thread {
 	int budget;			/* operations left in this poll */
 	pid_t tid;
 	bool dedicated;			/* runtime-owned thread (worker or spare) */
+	bool starting;			/* a spare not yet idle once (spare_lock) */
 	const void *stack_lo;		/* its own stack, for the sanitizers */
 	size_t stack_sz;
 	void *san_fake;
@@ -286,6 +287,12 @@ struct wf__thread {
 	struct wf__thread *next_all;	/* every dedicated thread, same lock */
 	_Atomic uint32_t spare_wake;	/* futex: 1 when given a core or stopping */
 	void *altstack;
+
+	/* The poll in progress (private; see "Core ownership" in monitor.c). */
+	uint64_t poll_start;		/* its start: wf__now_hint() inside it */
+	uint32_t poll_tick;		/* its core's tick (mutex.c's poll identity) */
+	uint64_t own_word;		/* what it published in core->own */
+	unsigned core_nest;		/* depth of wf__core_enter() sections */
 };
 
 struct wf__worker {
@@ -321,6 +328,15 @@ struct wf__worker {
 	_Atomic pid_t tid;
 	_Atomic uint32_t in_poll;		/* 1 while running a poll */
 	_Atomic uint64_t poll_start_pub;	/* published for stealers */
+
+	/*
+	 * Core ownership during a poll (monitor.c, "Core ownership"):
+	 * OWN_WORD(seq, flags) of the poll in progress, 0 between polls.
+	 * poll_seq is owner-only and moves with the core.
+	 */
+	_Atomic uint64_t own;
+	uint64_t poll_seq;
+	_Atomic uint64_t handoffs;		/* stall hand-offs of this core */
 
 	struct wf__timer_shard timers;
 	struct wf_reg_worker *reg;	/* this worker's registry slot */
@@ -399,11 +415,17 @@ struct wf_runtime {
 	struct wf__cache tcb_cache;	/* as many free task control blocks */
 	_Atomic uint64_t bip_calls, bip_handoffs;
 
+	/* Stall compensation (monitor.c). */
+	bool stall_on;			/* fixed at creation */
+	_Atomic uint64_t stall_blocked, stall_cpu, stall_capped;
+
 	/* Dedicated threads: every one (joined at shutdown) and idle spares. */
 	pthread_mutex_t spare_lock;
 	struct wf__thread *threads;
 	struct wf__thread *spares;
 	unsigned nthreads;
+	unsigned spare_cap;		/* most threads beyond the workers */
+	unsigned spares_starting;	/* spares created, not yet idle (spare_lock) */
 };
 
 #define wf__for_each_task(s, i, t) \
@@ -435,6 +457,40 @@ static inline struct wf_task *wf__task_cur(void)
 	struct wf__thread *th = wf__thread_cur();
 
 	return th ? th->current : NULL;
+}
+
+/*
+ * Core sections (monitor.c, "Core ownership"). Task code that touches the
+ * owner-only parts of its thread's core (local queue, next slot, pinned
+ * FIFO, pools, metrics batch) does so between wf__core_enter(), which
+ * returns the core or NULL when the monitor has taken it away, and
+ * wf__core_exit(). Sections nest, never suspend and stay short: the
+ * monitor cannot take the core while one is open. Outside a poll (the
+ * scheduler's own context) they reduce to th->core.
+ */
+#define OWN_IN 1u		/* a poll runs; the monitor may claim it */
+#define OWN_BUSY 2u		/* ... inside a core section: not claimable */
+#define OWN_CLAIMING 3u		/* the monitor claimed it and is handing it over */
+#define OWN_LOST 4u		/* handed over: the poll's thread must let go */
+#define OWN_PINNED 5u		/* a pinned task's poll: never claimed */
+#define OWN_STATE_MASK 7u
+#define OWN_PRIV 8u		/* flag: "again" or the pinned FIFO holds a task */
+#define OWN_WORD(seq, st) ((uint64_t)(seq) << 4 | (st))
+
+struct wf__worker *wf__core_enter_slow(struct wf__thread *th);
+void wf__core_exit_slow(struct wf__thread *th, struct wf__worker *w);
+
+static inline struct wf__worker *wf__core_enter(struct wf__thread *th)
+{
+	if (!th || !th->core || !th->current || !th->rt->stall_on)
+		return th ? th->core : NULL;
+	return wf__core_enter_slow(th);
+}
+
+static inline void wf__core_exit(struct wf__thread *th, struct wf__worker *w)
+{
+	if (w && th->current && th->rt->stall_on)
+		wf__core_exit_slow(th, w);
 }
 
 /* sched.c */
@@ -500,6 +556,42 @@ void wf__tls_run_dtors(struct wf_task *t);
 int wf__monitor_start(struct wf_runtime *rt);
 void wf__monitor_stop(struct wf_runtime *rt);
 bool wf__worker_has_work(struct wf__worker *w);
+bool wf__core_poll_lost(struct wf__thread *th, struct wf__worker *w);
+
+/* Poll start (scheduler context): publish this poll; see "Core ownership". */
+static inline void wf__core_publish(struct wf__thread *th, struct wf__worker *w,
+				    struct wf_task *t)
+{
+	uint64_t seq = ++w->poll_seq;
+
+	th->core_nest = 0;
+	th->own_word = t->pinned ? OWN_WORD(seq, OWN_PINNED)
+				 : OWN_WORD(seq, OWN_IN) | (w->again || w->pin_head ? OWN_PRIV : 0);
+	if (w->rt->stall_on)
+		/* Release: the scheduler's writes to w come before a claim. */
+		atomic_store_explicit(&w->own, th->own_word, memory_order_release);
+}
+
+/* Poll end: true if th still drives w (won the CAS), false if it lost w. */
+static inline bool wf__core_poll_end(struct wf__thread *th, struct wf__worker *w)
+{
+	uint64_t exp = th->own_word;
+
+	if (unlikely(th->core != w))
+		return wf__core_poll_lost(th, w);
+	if (!w->rt->stall_on)
+		return true;
+	/* Pairs with the monitor's claim CAS: exactly one of the two wins. */
+	if (likely(atomic_compare_exchange_strong_explicit(&w->own, &exp, 0, memory_order_acq_rel,
+							   memory_order_acquire)))
+		return true;
+	return wf__core_poll_lost(th, w);
+}
+
+/* runtime.c */
+struct wf__thread *wf__spare_reserve(struct wf_runtime *rt, bool *capped);
+void wf__spare_unreserve(struct wf_runtime *rt, struct wf__thread *sp);
+void wf__spare_give(struct wf__thread *sp, struct wf__worker *w);
 
 /* blocking.c */
 int wf__bpool_init(struct wf_runtime *rt, const struct wf_runtime_opts *o);

@@ -95,7 +95,8 @@ struct wf__ur_req {
 	void (*on_done)(struct wf__ur_req *r);	/* owner's thread; NULL: wake task */
 };
 
-void wf__ur_batch_submit(struct wf__ur_req *r, const struct wf__io_op *op);
+/* False when the calling poll has no core (stall compensation took it). */
+bool wf__ur_batch_submit(struct wf__ur_req *r, const struct wf__io_op *op);
 void wf__ur_batch_cancel(struct wf__ur_req *r);
 
 /*

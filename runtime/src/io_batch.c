@@ -171,7 +171,8 @@ static int submit(struct wf_io_batch *b, const struct wf__io_op *op, uint64_t ta
 #ifdef CONFIG_WEFT_IO_URING
 	if (b->kind == WF_IO_URING) {
 		e->u.ur.on_done = ur_done;
-		wf__ur_batch_submit(&e->u.ur, &e->op);
+		if (!wf__ur_batch_submit(&e->u.ur, &e->op))
+			finish_now(b, e, wf__io_sync_op(&e->op));	/* core taken */
 		return 0;
 	}
 #endif

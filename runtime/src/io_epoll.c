@@ -277,7 +277,16 @@ void wf__io_epoll_forget(struct wf_runtime *rt, int fd)
  */
 static int arm_locked(struct ep_fd *e, int fd)
 {
+	/*
+	 * Only the kernel's epoll sets are used here (epoll_ctl is safe from
+	 * any thread), so no core section: a poll whose core the monitor
+	 * took (stall compensation) registers with worker 0's set instead.
+	 */
 	struct wf__worker *w = wf__worker_cur();
+	struct wf_task *t = wf__task_cur();
+
+	if (!w)
+		w = &t->rt->workers[0];
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET,
 				  .data.u64 = (uint64_t)fd };
 

@@ -483,8 +483,10 @@ static void prep(struct io_uring_sqe *sqe, const struct wf__io_op *op)
 static int cancel_and_wait(struct ur_req *r, int reason)
 {
 	struct wf_task *t = r->task;
-	struct wf__worker *w = wf__worker_cur();
-	bool local = w == r->owner;
+	struct wf__thread *th = wf__thread_cur();
+	/* A core section: the owner's ring is touched only by its driver. */
+	struct wf__worker *w = wf__core_enter(th);
+	bool local = w && w == r->owner;
 	uint32_t gen = wf__wait_prepare_nocancel(t);
 	uint64_t old = atomic_load(&r->st), nw;
 	int res;
@@ -492,6 +494,7 @@ static int cancel_and_wait(struct ur_req *r, int reason)
 	do {
 		if (old & ST_DONE) {
 			/* Completed meanwhile; its wake lost to ours ending. */
+			wf__core_exit(th, w);
 			wf__wait_claim_nocancel(t, gen);
 			while (!(atomic_load(&r->st) & ST_RELEASED))
 				sched_yield();
@@ -501,9 +504,10 @@ static int cancel_and_wait(struct ur_req *r, int reason)
 	} while (!atomic_compare_exchange_weak(&r->st, &old, nw));
 
 	atomic_fetch_add_explicit(&t->rt->io_cancels, 1, memory_order_relaxed);
-	if (local) {
+	if (local)
 		prep_cancel(w, r);
-	} else {
+	wf__core_exit(th, w);
+	if (!local) {
 		atomic_fetch_add_explicit(&t->rt->io_remote_cancels, 1, memory_order_relaxed);
 		struct ur_worker *o = urw(r->owner);
 		struct ur_req *h = atomic_load(&o->cancels);
@@ -523,20 +527,35 @@ out:
 	return res;
 }
 
-/* Submit op on the current core's ring and wait for its completion. */
-static int submit_wait(const struct wf__io_op *op, uint64_t deadline)
+/*
+ * Submit op on the current core's ring and wait for its completion.
+ * *nocore: the monitor took this poll's core (stall compensation): nothing
+ * was submitted, the caller runs the operation without the ring.
+ */
+static int submit_wait(const struct wf__io_op *op, uint64_t deadline, bool *nocore)
 {
 	struct wf_task *t = wf__task_cur();
-	struct wf__worker *w = wf__worker_cur();
+	struct wf__thread *th = wf__thread_cur();
+	struct wf__worker *w = wf__core_enter(th);
 	struct ur_req r = { .task = t, .owner = w };
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe;
 	uint32_t gen;
 	int reason;
 
-	prep(sqe, op);
-	io_uring_sqe_set_data(sqe, &r);
+	*nocore = !w;
+	if (!w)
+		return 0;
+	/*
+	 * Inside the core section, and the wait generation before the SQE:
+	 * once the section ends the core may go to another thread, which
+	 * may submit and complete the operation before this task suspends.
+	 */
 	gen = wf__wait_prepare(t);
 	atomic_store(&r.st, (uint64_t)gen << 32);
+	sqe = get_sqe(w);
+	prep(sqe, op);
+	io_uring_sqe_set_data(sqe, &r);
+	wf__core_exit(th, w);
 	/* The worker loop submits after this poll ends (batched). */
 	reason = wf__wait(t, gen, deadline);
 	if (reason == WF_WOKEN_OK)
@@ -567,7 +586,11 @@ ssize_t wf__io_uring_op(struct wf__io_op *op, uint64_t deadline_ns)
 	int r;
 
 	for (;;) {
-		r = submit_wait(op, deadline_ns);
+		bool nocore;
+
+		r = submit_wait(op, deadline_ns, &nocore);
+		if (nocore)
+			return wf__io_sync_op(op);	/* as in wf_block_in_place */
 		/*
 		 * A descriptor someone made O_NONBLOCK answers -EAGAIN (and a
 		 * connect -EINPROGRESS): wait for readiness, then try again.
@@ -580,7 +603,9 @@ ssize_t wf__io_uring_op(struct wf__io_op *op, uint64_t deadline_ns)
 
 			if (pr)
 				return pr;
-			pr = submit_wait(&p, deadline_ns);
+			pr = submit_wait(&p, deadline_ns, &nocore);
+			if (nocore)
+				return wf__io_sync_op(op);
 			if (pr < 0)
 				return pr;
 			if (op->opcode == WF_OP_CONNECT) {
@@ -604,17 +629,23 @@ ssize_t wf__io_uring_op(struct wf__io_op *op, uint64_t deadline_ns)
  * the owner's thread when it completes. No wait generation: nobody sleeps
  * on r itself.
  */
-void wf__ur_batch_submit(struct wf__ur_req *r, const struct wf__io_op *op)
+bool wf__ur_batch_submit(struct wf__ur_req *r, const struct wf__io_op *op)
 {
-	struct wf__worker *w = wf__worker_cur();
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct wf__thread *th = wf__thread_cur();
+	struct wf__worker *w = wf__core_enter(th);	/* the ring is owner-only */
+	struct io_uring_sqe *sqe;
 
+	if (!w)
+		return false;
 	r->task = NULL;
 	r->owner = w;
 	r->res = 0;
 	atomic_store(&r->st, 0);
+	sqe = get_sqe(w);
 	prep(sqe, op);
 	io_uring_sqe_set_data(sqe, r);
+	wf__core_exit(th, w);
+	return true;
 }
 
 /*
@@ -624,21 +655,27 @@ void wf__ur_batch_submit(struct wf__ur_req *r, const struct wf__io_op *op)
  */
 void wf__ur_batch_cancel(struct wf__ur_req *r)
 {
-	struct wf__worker *w = wf__worker_cur();	/* NULL in wf_block_in_place */
+	struct wf__thread *th = wf__thread_cur();
+	/* NULL in wf_block_in_place, or when the monitor took the core. */
+	struct wf__worker *w = wf__core_enter(th);
 	struct wf_runtime *rt = r->owner->rt;
 	uint64_t old = atomic_load(&r->st);
 	struct ur_worker *o;
 	struct ur_req *h;
 
-	if (old & ST_DONE)
-		return;
-	atomic_fetch_add_explicit(&rt->io_cancels, 1, memory_order_relaxed);
-	if (w == r->owner) {
-		/* DONE is set on this thread only: it stays clear until we are
-		 * back in the worker loop, after this SQE. */
-		prep_cancel(w, r);
+	if (old & ST_DONE) {
+		wf__core_exit(th, w);
 		return;
 	}
+	atomic_fetch_add_explicit(&rt->io_cancels, 1, memory_order_relaxed);
+	if (w && w == r->owner) {
+		/* DONE is set by the core's driver only, between polls: it
+		 * stays clear until this poll ends, after this SQE. */
+		prep_cancel(w, r);
+		wf__core_exit(th, w);
+		return;
+	}
+	wf__core_exit(th, w);
 	do {
 		if (old & ST_DONE)
 			return;		/* completed meanwhile: on_done has run or runs */

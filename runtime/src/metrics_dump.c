@@ -179,6 +179,7 @@ static void worker_copy(struct wf__worker *w, struct wf_worker_metrics *o)
 	tail = atomic_load_explicit(&w->tail, memory_order_acquire);
 	o->local_queue_depth = tail - head > WF_LOCAL_QUEUE ? WF_LOCAL_QUEUE : tail - head;
 	o->next_slot = atomic_load_explicit(&w->runnext, memory_order_relaxed) ? 1 : 0;
+	o->handoffs = atomic_load_explicit(&w->handoffs, memory_order_relaxed);
 }
 
 /* --- snapshot: tasks ------------------------------------------------------------- */
@@ -430,6 +431,10 @@ int wf_metrics_snapshot(wf_runtime *rt, struct wf_metrics **out)
 	m->io_driver = rt->io ? rt->io->name : "none";
 	m->io_found = rt->io_found;
 	m->io_used = rt->io_used;
+	m->stall_compensation = rt->stall_on;
+	m->stall_handoffs_blocked = atomic_load_explicit(&rt->stall_blocked, memory_order_relaxed);
+	m->stall_handoffs_cpu = atomic_load_explicit(&rt->stall_cpu, memory_order_relaxed);
+	m->stall_capped = atomic_load_explicit(&rt->stall_capped, memory_order_relaxed);
 	m->nworkers = rt->nworkers;
 	m->workers = calloc(rt->nworkers, sizeof(*m->workers));
 	if (!m->workers) {
@@ -584,6 +589,18 @@ static void dump_text(const struct wf_metrics *m, FILE *f, int flags)
 		tot.local_queue_depth, tot.next_slot, (unsigned long long)tot.next_hits,
 		(unsigned long long)tot.forced_yields, (unsigned long long)tot.slow_polls,
 		(unsigned long long)tot.inject_polls, (unsigned long long)tot.noops);
+	if (m->stall_compensation || m->stall_handoffs_blocked || m->stall_handoffs_cpu) {
+		fprintf(f, "stall compensation %s: %llu hand-offs (%llu blocked, %llu on CPU), "
+			   "%llu refused at the spare thread cap; per worker:",
+			m->stall_compensation ? "on" : "off",
+			(unsigned long long)(m->stall_handoffs_blocked + m->stall_handoffs_cpu),
+			(unsigned long long)m->stall_handoffs_blocked,
+			(unsigned long long)m->stall_handoffs_cpu,
+			(unsigned long long)m->stall_capped);
+		for (unsigned i = 0; i < m->nworkers; i++)
+			fprintf(f, " %llu", (unsigned long long)m->workers[i].handoffs);
+		fputc('\n', f);
+	}
 
 	if (flags & WF_METRICS_NO_TASKS)
 		return;
@@ -676,12 +693,17 @@ static void dump_json(const struct wf_metrics *m, FILE *f, int flags)
 	fprintf(f, "{\"version\":%u,\"flavor\":\"%s\",\"now_ns\":%llu,\"slow_poll_ns\":%llu,"
 		   "\"flush_ns\":%llu,\"task_metrics\":%s,\"live_tasks\":%llu,"
 		   "\"inject_depth\":%llu,\"io_driver\":\"%s\",\"io_found\":%u,\"io_used\":%u,"
-		   "\"nworkers\":%u,\"workers\":[",
+		   "\"stall_compensation\":%s,"
+		   "\"stall_handoffs_blocked\":%llu,\"stall_handoffs_cpu\":%llu,"
+		   "\"stall_capped\":%llu,\"nworkers\":%u,\"workers\":[",
 		m->version, flavor_name(m->flavor), (unsigned long long)m->now_ns,
 		(unsigned long long)m->slow_poll_ns, (unsigned long long)m->flush_ns,
 		m->task_metrics ? "true" : "false", (unsigned long long)m->live_tasks,
 		(unsigned long long)m->inject_depth, m->io_driver ? m->io_driver : "none",
-		m->io_found, m->io_used, m->nworkers);
+		m->io_found, m->io_used, m->stall_compensation ? "true" : "false",
+		(unsigned long long)m->stall_handoffs_blocked,
+		(unsigned long long)m->stall_handoffs_cpu, (unsigned long long)m->stall_capped,
+		m->nworkers);
 	for (unsigned i = 0; i < m->nworkers; i++) {
 		const struct wf_worker_metrics *w = &m->workers[i];
 
@@ -693,8 +715,8 @@ static void dump_json(const struct wf_metrics *m, FILE *f, int flags)
 #define X(n) fprintf(f, ",\"" #n "\":%llu", (unsigned long long)w->n);
 		WF__WORKER_COUNTERS(X)
 #undef X
-		fprintf(f, ",\"local_queue_depth\":%u,\"next_slot\":%u}", w->local_queue_depth,
-			w->next_slot);
+		fprintf(f, ",\"local_queue_depth\":%u,\"next_slot\":%u,\"handoffs\":%llu}",
+			w->local_queue_depth, w->next_slot, (unsigned long long)w->handoffs);
 	}
 	fputc(']', f);
 	if (!(flags & WF_METRICS_NO_TASKS)) {

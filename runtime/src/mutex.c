@@ -65,10 +65,11 @@
 /* Identity of the poll the caller runs in (see the top comment). */
 static inline void poll_id(const void **worker, uint32_t *tick)
 {
-	struct wf__worker *w = wf__worker_cur();
+	struct wf__thread *th = wf__thread_cur();
 
-	*worker = w;
-	*tick = w ? w->tick : 0;
+	/* Per thread: the core's own tick may be another thread's by now. */
+	*worker = th ? th->core : NULL;
+	*tick = th && th->core ? th->poll_tick : 0;
 }
 
 /* The caller now owns m (acquired at @now, having waited @waited ns if contended). */

@@ -18,4 +18,5 @@ WF_DEFINE_SEMAPHORE(park);
 WF_DEFINE_SEMAPHORE(unpark);
 WF_DEFINE_SEMAPHORE(blocking_start);
 WF_DEFINE_SEMAPHORE(blocking_end);
+WF_DEFINE_SEMAPHORE(stall_handoff);
 #endif

@@ -14,6 +14,9 @@
  *   weft:slow_poll    (u64 id, int worker, u64 poll_ns)  > CONFIG_WEFT_SLOW_POLL_US
  *   weft:park         (int worker)
  *   weft:unpark       (int worker)
+ *   weft:stall_handoff (u64 id, int worker, u64 poll_ns, int blocked)
+ *                     the monitor handed worker's core away from task id's
+ *                     poll (blocked: 1 off CPU, 0 on CPU); docs/stall.md
  */
 #ifndef WEFT_PROBES_H
 #define WEFT_PROBES_H
@@ -35,6 +38,7 @@ WF_PROBE_SEMAPHORE(park);
 WF_PROBE_SEMAPHORE(unpark);
 WF_PROBE_SEMAPHORE(blocking_start);
 WF_PROBE_SEMAPHORE(blocking_end);
+WF_PROBE_SEMAPHORE(stall_handoff);
 
 #define WF_PROBE_ENABLED(name) unlikely(weft_##name##_semaphore)
 #define WF_PROBE(name, ...) \

@@ -111,6 +111,10 @@ static bool spare_wait(struct wf__thread *th)
 	atomic_store(&th->spare_wake, 0);
 	th->next_spare = rt->spares;
 	rt->spares = th;
+	if (th->starting) {
+		th->starting = false;
+		rt->spares_starting--;
+	}
 	pthread_mutex_unlock(&rt->spare_lock);
 	if (th->dedicated) {
 		char name[16];
@@ -200,13 +204,67 @@ int wf__core_handoff(struct wf__worker *w)
 		wf__futex_wake(&sp->spare_wake, 1);
 		return 0;
 	}
-	if (rt->nthreads >= rt->nworkers + CONFIG_WEFT_SPARE_THREADS) {
+	if (rt->nthreads >= rt->nworkers + rt->spare_cap) {
 		pthread_mutex_unlock(&rt->spare_lock);
 		return -EAGAIN;
 	}
 	r = thread_spawn_locked(rt, w);
 	pthread_mutex_unlock(&rt->spare_lock);
 	return r;
+}
+
+/*
+ * wf__spare_reserve - take an idle spare thread for a hand-off (the
+ * monitor's). Returns it, off the idle list: nobody else can have it;
+ * give it a core (wf__spare_give) or put it back (wf__spare_unreserve).
+ * Returns NULL when none is idle: then, below the cap, one is started
+ * (it is idle, and can be reserved, a little later); at the cap,
+ * *capped is set. The monitor is stopped before rt->stop is set, so a
+ * reserved spare is never stranded by a shutdown.
+ */
+struct wf__thread *wf__spare_reserve(struct wf_runtime *rt, bool *capped)
+{
+	struct wf__thread *sp = NULL;
+
+	*capped = false;
+	pthread_mutex_lock(&rt->spare_lock);
+	if (atomic_load(&rt->stop))
+		goto out;
+	sp = rt->spares;
+	if (sp) {
+		rt->spares = sp->next_spare;
+		goto out;
+	}
+	if (rt->spares_starting)
+		goto out;
+	if (rt->nthreads >= rt->nworkers + rt->spare_cap) {
+		*capped = true;
+		goto out;
+	}
+	if (thread_spawn_locked(rt, NULL) == 0) {
+		rt->threads->starting = true;
+		rt->spares_starting++;
+	}
+out:
+	pthread_mutex_unlock(&rt->spare_lock);
+	return sp;
+}
+
+void wf__spare_unreserve(struct wf_runtime *rt, struct wf__thread *sp)
+{
+	pthread_mutex_lock(&rt->spare_lock);
+	sp->next_spare = rt->spares;
+	rt->spares = sp;
+	pthread_mutex_unlock(&rt->spare_lock);
+}
+
+/* Reserved spare sp drives core w from now on. */
+void wf__spare_give(struct wf__thread *sp, struct wf__worker *w)
+{
+	sp->core = w;
+	/* seq_cst: pairs with spare_wait's load; sp->core is visible after it. */
+	atomic_store(&sp->spare_wake, 1);
+	wf__futex_wake(&sp->spare_wake, 1);
 }
 
 static int validate(const struct wf_runtime_opts *o)
@@ -223,6 +281,11 @@ static int validate(const struct wf_runtime_opts *o)
 		return -EINVAL;
 	if (o->budget > 65536 || o->blocking_threads > 65536 || o->blocking_queue > (1u << 24) ||
 	    o->blocking_keepalive_ms > 3600000)
+		return -EINVAL;
+	if (o->stall_compensation < WF_STALL_DEFAULT || o->stall_compensation > WF_STALL_OFF ||
+	    (o->stall_compensation == WF_STALL_ON && o->flavor == WF_CURRENT_THREAD))
+		return -EINVAL;
+	if (o->spare_threads > 4096)
 		return -EINVAL;
 	for (size_t i = 0; i < WF_ARRAY_SIZE(o->reserved); i++)
 		if (o->reserved[i])
@@ -317,6 +380,15 @@ int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts)
 	rt->nworkers = n;
 	rt->stack_size = opts && opts->stack_size ? opts->stack_size : CONFIG_WEFT_STACK_SIZE;
 	rt->budget = opts && opts->budget ? opts->budget : CONFIG_WEFT_BUDGET;
+	rt->spare_cap = opts && opts->spare_threads ? opts->spare_threads
+						    : CONFIG_WEFT_SPARE_THREADS;
+#ifdef CONFIG_WEFT_STALL_COMPENSATION
+	rt->stall_on = rt->flavor == WF_MULTI_THREAD;
+#endif
+	if (opts && opts->stall_compensation == WF_STALL_ON)
+		rt->stall_on = true;
+	else if (opts && opts->stall_compensation == WF_STALL_OFF)
+		rt->stall_on = false;
 	snprintf(rt->thread_name, sizeof(rt->thread_name), "%s",
 		 opts && opts->thread_name ? opts->thread_name : "weft-worker");
 	pthread_mutex_init(&rt->idle_lock, NULL);

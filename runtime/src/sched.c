@@ -102,6 +102,19 @@
  * tail is in memory; epoll every WF_IO_INTERVAL polls, a system call),
  * whenever the worker runs out of local work, and while parked. A woken
  * task goes to that worker's local queue and may then be stolen.
+ *
+ * Core ownership during a poll. The owner-only parts of a worker above
+ * (tail of the local queue, runnext writes by its task, the pinned FIFO,
+ * "again", the pools, the I/O driver's submission queue) belong to the
+ * thread driving the core. Between polls
+ * that thread's scheduler uses them freely. While a poll runs, its task
+ * uses them only inside core sections (wf__core_enter/exit), because the
+ * monitor may take the core away from a stuck poll and give it to a spare
+ * thread (stall compensation). The poll start publishes the poll in w->own
+ * and the poll end CASes it back; exactly one of that CAS and the
+ * monitor's claim wins, and a loser at the poll end takes the orphan path
+ * (finish_orphan_poll) without touching the core again. The protocol and
+ * its memory orderings are written out at the top of monitor.c.
  */
 #include "internal.h"
 #include "ctx.h"
@@ -172,8 +185,11 @@ uint64_t wf__now_hint(void)
 {
 	struct wf__thread *th = wf__thread_cur();
 
-	/* Inside a poll the last boundary is its start; elsewhere it may be stale. */
-	return th && th->core && th->current ? th->core->poll_end : wf__now();
+	/*
+	 * Inside a poll the last boundary is its start (kept per thread: the
+	 * core may have been handed on meanwhile); elsewhere it may be stale.
+	 */
+	return th && th->current ? th->poll_start : wf__now();
 }
 
 /* --- futex ---------------------------------------------------------------- */
@@ -593,7 +609,7 @@ static bool any_work(struct wf_runtime *rt)
 static void enqueue(struct wf_task *t)
 {
 	struct wf__thread *th = wf__thread_cur();
-	struct wf__worker *w = th ? th->core : NULL;
+	struct wf__worker *w = wf__core_enter(th);	/* owner-only parts below */
 	struct wf_runtime *rt = t->rt;
 
 	if (unlikely(t->pinned)) {
@@ -606,8 +622,10 @@ static void enqueue(struct wf_task *t)
 			else
 				h->pin_head = t;
 			h->pin_tail = t;
+			wf__core_exit(th, w);
 			return;
 		}
+		wf__core_exit(th, w);
 		pthread_mutex_lock(&h->inbox_lock);
 		if (h->inbox_tail)
 			h->inbox_tail->next = t;
@@ -624,8 +642,10 @@ static void enqueue(struct wf_task *t)
 			/* Woken by the running task: the next slot. */
 			struct wf_task *prev = atomic_exchange(&w->runnext, t);
 
-			if (!prev)
+			if (!prev) {
+				wf__core_exit(th, w);
 				return;
+			}
 			runq_put(w, prev);
 		} else {
 			runq_put(w, t);
@@ -633,6 +653,7 @@ static void enqueue(struct wf_task *t)
 	} else {
 		wf__inject_push(rt, t);
 	}
+	wf__core_exit(th, w);
 	wf__notify_parked(rt);
 }
 
@@ -687,13 +708,14 @@ void wf__schedule_at(struct wf_task *t, uint64_t since)
 void wf__spawn_enqueue(struct wf_task *t)
 {
 	struct wf__thread *th = wf__thread_cur();
-	struct wf__worker *w = th ? th->core : NULL;
+	struct wf__worker *w;
 
 	if (t->pinned) {
 		atomic_store(&t->sched, WF_SCHED_IDLE);
 		wf__schedule(t);
 		return;
 	}
+	w = wf__core_enter(th);
 	if (w && w->rt == t->rt) {
 		struct wf_task *none = NULL;
 
@@ -703,12 +725,15 @@ void wf__spawn_enqueue(struct wf_task *t)
 		 * spawn on a line stealers read), the rest go to the queue.
 		 */
 		if (th->current && !atomic_load_explicit(&w->runnext, memory_order_relaxed) &&
-		    atomic_compare_exchange_strong(&w->runnext, &none, t))
+		    atomic_compare_exchange_strong(&w->runnext, &none, t)) {
+			wf__core_exit(th, w);
 			return;
+		}
 		runq_put(w, t);
 	} else {
 		wf__inject_push(t->rt, t);
 	}
+	wf__core_exit(th, w);
 	wf__notify_parked(t->rt);
 }
 
@@ -763,8 +788,11 @@ static void requeue_local(struct wf__worker *w, struct wf_task *t)
 }
 
 /*
- * The poll's thread lost its core while t ran (block_in_place): finish the
- * poll without touching the core, which another thread drives now.
+ * The poll's thread lost its core while t ran (block_in_place, or the
+ * monitor's stall compensation): finish the poll without touching the
+ * core, which another thread drives now. A wake-up that came meanwhile
+ * left t NOTIFIED (wf__schedule does not enqueue a running task), so the
+ * failed RUNNING -> IDLE CAS below requeues it: never lost, never twice.
  */
 static void finish_orphan_poll(struct wf__thread *th, struct wf_task *t)
 {
@@ -781,7 +809,12 @@ static void finish_orphan_poll(struct wf__thread *th, struct wf_task *t)
 		atomic_store(&t->sched, WF_SCHED_QUEUED);
 		t->sched_at = wf__now();
 		if (t->pinned) {
-			/* Pinned tasks never get here (block_in_place refuses them). */
+			/*
+			 * Pinned tasks never get here (block_in_place refuses
+			 * them, the monitor never claims their polls); if one
+			 * did, it goes back to its home core's inbox.
+			 */
+			atomic_store(&t->sched, WF_SCHED_IDLE);
 			wf__schedule(t);
 			break;
 		}
@@ -821,6 +854,9 @@ static bool run_task(struct wf__thread *th, struct wf__worker *w, struct wf_task
 	atomic_store_explicit(&w->in_poll, 1, memory_order_release);
 	wf__reg_poll_begin(w, t, start);
 	WF_PROBE(poll_start, t->reg.id, w->index, start - t->sched_at);
+	th->poll_start = start;
+	th->poll_tick = w->tick;
+	wf__core_publish(th, w, t);	/* last write to w before the poll */
 
 	wf__san_start_switch(&th->san_fake, (char *)t->stk - t->stk->size, t->stk->size,
 			     t->san_fiber);
@@ -829,7 +865,7 @@ static bool run_task(struct wf__thread *th, struct wf__worker *w, struct wf_task
 
 	end = wf__now();
 	th->current = NULL;
-	if (unlikely(th->core != w)) {
+	if (unlikely(!wf__core_poll_end(th, w))) {
 		finish_orphan_poll(th, t);
 		return false;
 	}

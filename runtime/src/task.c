@@ -201,11 +201,16 @@ static struct wf__stack *stack_get(struct wf_runtime *rt, struct wf__worker *w,
 
 static void stack_put(struct wf_runtime *rt, struct wf__stack *s)
 {
-	struct wf__worker *w = own_worker(rt, wf__worker_cur());
+	struct wf__thread *th = wf__thread_cur();
+	struct wf__worker *core = wf__core_enter(th), *w = own_worker(rt, core);
 
 	if (!default_size(rt, s->size) || atomic_load(&rt->stop) ||
-	    !cache_put(&rt->stack_cache, w ? &w->stacks : NULL, s))
+	    !cache_put(&rt->stack_cache, w ? &w->stacks : NULL, s)) {
+		wf__core_exit(th, core);
 		stack_unmap(s);
+		return;
+	}
+	wf__core_exit(th, core);
 }
 
 static struct wf_task *tcb_get(struct wf_runtime *rt, struct wf__worker *w)
@@ -217,9 +222,13 @@ static struct wf_task *tcb_get(struct wf_runtime *rt, struct wf__worker *w)
 
 static void tcb_put(struct wf_runtime *rt, struct wf_task *t)
 {
-	struct wf__worker *w = own_worker(rt, wf__worker_cur());
+	struct wf__thread *th = wf__thread_cur();
+	struct wf__worker *core = wf__core_enter(th), *w = own_worker(rt, core);
+	bool kept = !atomic_load(&rt->stop) &&
+		    cache_put(&rt->tcb_cache, w ? &w->tcbs : NULL, t);
 
-	if (atomic_load(&rt->stop) || !cache_put(&rt->tcb_cache, w ? &w->tcbs : NULL, t))
+	wf__core_exit(th, core);
+	if (!kept)
 		free(t);
 }
 
@@ -444,7 +453,8 @@ static void tasks_unlink(struct wf_task *t)
 int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *arg,
 	      const struct wf_spawn_opts *opts, const char *file, int line, bool root)
 {
-	struct wf__worker *w = wf__worker_cur();
+	struct wf__thread *th = wf__thread_cur();
+	struct wf__worker *w = wf__worker_cur(), *core;	/* w: for its index only */
 	size_t stack_size = rt->stack_size;
 	unsigned flags = opts ? opts->flags : 0;
 	struct wf_task *t;
@@ -459,9 +469,13 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 		return -EINVAL;
 	if (atomic_load(&rt->shutdown))
 		return -ESHUTDOWN;
-	t = tcb_get(rt, own_worker(rt, w));
-	if (!t)
+	/* The core's pools are owner-only: a core section (internal.h). */
+	core = wf__core_enter(th);
+	t = tcb_get(rt, own_worker(rt, core));
+	if (!t) {
+		wf__core_exit(th, core);
 		return -ENOMEM;
+	}
 	memset(t, 0, sizeof(*t));
 	t->stack_size = stack_size;
 	/*
@@ -469,15 +483,17 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 	 * has its own size or no pooled stack is at hand: then now, so that
 	 * a failure to map one is this call's -ENOMEM.
 	 */
-	if (stack_size != rt->stack_size || !stack_available(rt, own_worker(rt, w))) {
-		struct wf__stack *s = stack_get(rt, w, stack_size);
+	if (stack_size != rt->stack_size || !stack_available(rt, own_worker(rt, core))) {
+		struct wf__stack *s = stack_get(rt, core, stack_size);
 
 		if (!s) {
 			tcb_put(rt, t);
+			wf__core_exit(th, core);
 			return -ENOMEM;
 		}
 		stack_attach(t, s);
 	}
+	wf__core_exit(th, core);
 	t->rt = rt;
 	t->fn = fn;
 	t->arg = arg;

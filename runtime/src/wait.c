@@ -209,14 +209,19 @@ int wf__coop(void)
 {
 	struct wf__thread *th = wf__thread_cur();
 	struct wf_task *t = th ? th->current : NULL;
+	struct wf__worker *w;
 
 	if (!t)
 		return -EPERM;
 	if (atomic_load_explicit(&t->cancelled, memory_order_relaxed))
 		return -ECANCELED;
-	if (--th->budget > 0 || !th->core)
+	if (--th->budget > 0)
 		return 0;
-	th->core->mb.forced_yields++;
+	w = wf__core_enter(th);
+	if (!w)
+		return 0;	/* core handed away: the poll ends on its own soon */
+	w->mb.forced_yields++;
+	wf__core_exit(th, w);
 	wf__switch_out(t, WF_SW_YIELD);
 	return atomic_load_explicit(&t->cancelled, memory_order_relaxed) ? -ECANCELED : 0;
 }

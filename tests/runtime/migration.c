@@ -167,7 +167,13 @@ static void *root(void *arg)
 
 TEST_TIMEOUT(errno_and_thread_identity_survive_migration, 120)
 {
-	struct wf_runtime_opts o = { .workers = WORKERS };
+	/*
+	 * check_thread() takes worker index N to mean one thread for the whole
+	 * run; stall compensation hands a core to another thread when a poll
+	 * looks stuck (under TSan, on a loaded machine, a poll waiting on the
+	 * sanitizer's own locks can), which would count as a bad tid here.
+	 */
+	struct wf_runtime_opts o = { .workers = WORKERS, .stall_compensation = WF_STALL_OFF };
 	wf_runtime *rt;
 	pthread_t pk;
 

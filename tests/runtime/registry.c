@@ -692,6 +692,7 @@ TEST(usdt_notes_have_semaphores)
 {
 	static const char *const probes[] = {
 		"task_spawn", "task_exit", "poll_start", "poll_end", "slow_poll", "park", "unpark",
+		"stall_handoff",
 	};
 	struct result *r = malloc(sizeof(*r));
 	char path[PATH_MAX], cmd[PATH_MAX + 64];

@@ -13,7 +13,8 @@
  * warm-up. The runtime is created before timing and freed after; the clock
  * stops when the main thread (outside the runtime) sees the last
  * completion through a countdown latch (atomic counter + mutex/condvar),
- * the same mechanism on both sides.
+ * the same mechanism on both sides. stall_compensation is a latency bench
+ * with lines of its own (two: compensation off and on; see below).
  */
 #include <errno.h>
 #include <fnmatch.h>
@@ -762,6 +763,144 @@ static double map_os_mutex(wf_runtime *rt, double *extra)
 	return map_run(rt, MAP_OS_MUTEX);
 }
 
+/*
+ * stall_compensation: STALL_TASKS tasks each due every 1 ms (a fixed
+ * schedule: the k-th wake-up is due at start + k ms) and one task that
+ * calls usleep(STALL_BLOCK_US) inside its poll once a second, at 0.4 s
+ * and 1.4 s of a STALL_RUN_MS run. Every due time of every ticker is one
+ * sample of scheduled delay: when a ticker wakes at t, each of its due
+ * times <= t counts t - due (the wake-ups a stall swallowed count too,
+ * with the delay they really had: no coordinated omission). Run twice
+ * in the same process, with stall compensation off and on; the Tokio
+ * peer runs the same workload with std::thread::sleep. Reports
+ * p50/p99/max; ns_per_op is the p99 (docs/benchmarks.md).
+ */
+#define STALL_TASKS 1000
+#define STALL_RUN_MS 2400
+#define STALL_BLOCK_US 200000
+#define LAT_BUCKET_NS 10000ull		/* 10 us buckets */
+#define LAT_BUCKETS 100000		/* up to 1 s; the last takes the rest */
+
+struct stall_run {
+	_Atomic int stop;
+	uint64_t t0;
+	_Atomic uint64_t max_ns, samples, stalls;
+	_Atomic uint64_t hist[LAT_BUCKETS];
+	struct countdown cd;
+};
+
+static void stall_record(struct stall_run *s, uint64_t d)
+{
+	uint64_t b = d / LAT_BUCKET_NS, m = atomic_load_explicit(&s->max_ns, memory_order_relaxed);
+
+	atomic_fetch_add_explicit(&s->hist[b < LAT_BUCKETS ? b : LAT_BUCKETS - 1], 1,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->samples, 1, memory_order_relaxed);
+	while (d > m && !atomic_compare_exchange_weak_explicit(&s->max_ns, &m, d,
+							       memory_order_relaxed,
+							       memory_order_relaxed))
+		;
+}
+
+static void *stall_ticker(void *arg)
+{
+	struct stall_run *s = arg;
+	uint64_t due = s->t0 + WF_NSEC_PER_MSEC;
+
+	while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
+		uint64_t now;
+
+		wf_sleep_until(due);
+		now = wf_now_ns();
+		while (due <= now) {
+			stall_record(s, now - due);
+			due += WF_NSEC_PER_MSEC;
+		}
+	}
+	cd_hit(&s->cd);
+	return NULL;
+}
+
+static void *stall_blocker(void *arg)
+{
+	struct stall_run *s = arg;
+
+	for (uint64_t at = 400; at + STALL_BLOCK_US / 1000 < STALL_RUN_MS; at += 1000) {
+		wf_sleep_until(s->t0 + at * WF_NSEC_PER_MSEC);
+		usleep(STALL_BLOCK_US);		/* blocks its worker on purpose */
+		atomic_fetch_add(&s->stalls, 1);
+	}
+	cd_hit(&s->cd);
+	return NULL;
+}
+
+static uint64_t stall_pct(struct stall_run *s, double q)
+{
+	uint64_t n = atomic_load(&s->samples), want = (uint64_t)(q * (double)n), seen = 0;
+
+	for (unsigned b = 0; b < LAT_BUCKETS; b++) {
+		seen += atomic_load(&s->hist[b]);
+		if (seen > want)
+			return (b + 1) * LAT_BUCKET_NS;	/* upper bound of the bucket */
+	}
+	return atomic_load(&s->max_ns);
+}
+
+static void stall_compensation(long workers, long iters)
+{
+	static const struct {
+		int mode;
+		const char *impl;
+	} modes[] = { { WF_STALL_OFF, "weft-stall-off" }, { WF_STALL_ON, "weft" } };
+
+	(void)iters;	/* one run per mode: a latency distribution, not a median */
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		struct wf_runtime_opts o = { .workers = (unsigned)workers,
+					     .stall_compensation = modes[i].mode };
+		struct stall_run *s = calloc(1, sizeof(*s));
+		struct wf_spawn_opts so = { .name = "blocker" };
+		struct wf_metrics *m = NULL;
+		uint64_t handoffs = 0;
+		wf_runtime *rt;
+		int r;
+
+		if (!s)
+			die("stall", -ENOMEM);
+		r = wf_runtime_new(&rt, &o);
+		if (r)
+			die("runtime", r);
+		cd_init(&s->cd, STALL_TASKS + 1);
+		s->t0 = wf_now_ns();
+		for (int k = 0; k < STALL_TASKS; k++)
+			spawn_on(rt, stall_ticker, s);
+		so.rt = rt;
+		r = wf_spawn_opts(NULL, stall_blocker, s, &so);
+		if (r)
+			die("spawn", r);
+		usleep(STALL_RUN_MS * 1000);
+		atomic_store(&s->stop, 1);
+		cd_wait(&s->cd);
+		if (wf_metrics_snapshot(rt, &m) == 0) {
+			for (unsigned w = 0; w < m->nworkers; w++)
+				handoffs += m->workers[w].handoffs;
+			wf_metrics_free(m);
+		}
+		wf_runtime_free(rt);
+		printf("{\"bench\":\"stall_compensation\",\"impl\":\"%s\",\"ns_per_op\":%llu,"
+		       "\"ops\":%d,\"workers\":%ld,\"iters\":1,\"stat\":\"p99 scheduled delay\","
+		       "\"stall_compensation\":\"%s\",\"p50_ns\":%llu,\"p99_ns\":%llu,"
+		       "\"max_ns\":%llu,\"samples\":%llu,\"stalls\":%llu,\"handoffs\":%llu}\n",
+		       modes[i].impl, (unsigned long long)stall_pct(s, 0.99), STALL_TASKS, workers,
+		       modes[i].mode == WF_STALL_ON ? "on" : "off",
+		       (unsigned long long)stall_pct(s, 0.50), (unsigned long long)stall_pct(s, 0.99),
+		       (unsigned long long)atomic_load(&s->max_ns),
+		       (unsigned long long)atomic_load(&s->samples),
+		       (unsigned long long)atomic_load(&s->stalls), (unsigned long long)handoffs);
+		fflush(stdout);
+		free(s);
+	}
+}
+
 /* --- driver --------------------------------------------------------------------- */
 
 struct bench {
@@ -769,6 +908,8 @@ struct bench {
 	long ops;
 	int current_thread;
 	double (*run)(wf_runtime *rt, double *extra);
+	/* A bench that runs and prints on its own (not ns per op). */
+	void (*report)(long workers, long iters);
 };
 
 static const struct bench benches[] = {
@@ -787,6 +928,7 @@ static const struct bench benches[] = {
 	{ "map_actor", MAP_CALLERS * MAP_OPS_PER_CALLER, 0, map_actor },
 	{ "map_task_mutex", MAP_CALLERS * MAP_OPS_PER_CALLER, 0, map_task_mutex },
 	{ "map_os_mutex", MAP_CALLERS * MAP_OPS_PER_CALLER, 0, map_os_mutex },
+	{ "stall_compensation", STALL_TASKS, 0, NULL, stall_compensation },
 };
 
 static int selected(const char *name, char **pats, int npats)
@@ -880,6 +1022,10 @@ int main(int argc, char **argv)
 			continue;
 		if (list) {
 			printf("%s\n", bn->name);
+			continue;
+		}
+		if (bn->report) {
+			bn->report(workers, iters);
 			continue;
 		}
 		if (bn->current_thread)

@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 /* Layout version of struct wf_metrics; bumped on incompatible changes. */
-#define WF_METRICS_VERSION 1u
+#define WF_METRICS_VERSION 2u	/* 2: stall compensation fields */
 
 /*
  * Histogram buckets. Log-linear: bucket 0 is [0, 1024 ns); then every power
@@ -85,6 +85,9 @@ struct wf_worker_metrics {
 	/* Read live at snapshot time. */
 	uint32_t local_queue_depth; /* tasks in the local queue (tail - head) */
 	uint32_t next_slot;	/* 1 if the "next" slot holds a task */
+
+	/* Since version 2. */
+	uint64_t handoffs;	/* stall compensation: core handed to another thread */
 };
 
 /* Task run states. */
@@ -152,10 +155,17 @@ struct wf_metrics {
 
 	void *strings_;		/* private: storage of the tasks' file names */
 
-	/* I/O driver (weft/io.h): "io_uring", "epoll" or "none"; WF_IO_F_* bits. */
+	/* Since version 2: the I/O driver (weft/io.h): "io_uring", "epoll"
+	 * or "none"; WF_IO_F_* bits. */
 	const char *io_driver;
 	unsigned io_found;	/* io_uring features the start-up probe found */
 	unsigned io_used;	/* those the rings were set up with */
+
+	/* Since version 2: stall compensation (docs/stall.md). */
+	int stall_compensation;		/* 1 if on for this runtime */
+	uint64_t stall_handoffs_blocked; /* hand-offs of polls blocked off CPU */
+	uint64_t stall_handoffs_cpu;	/* ... of polls computing too long */
+	uint64_t stall_capped;		/* polls not handed over: spare thread cap */
 };
 
 /*

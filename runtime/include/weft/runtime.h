@@ -51,8 +51,28 @@ struct wf_runtime_opts {
 	unsigned blocking_queue;
 	/* Blocking pool: idle keep-alive in ms (0: CONFIG_WEFT_BLOCKING_KEEPALIVE_MS). */
 	unsigned blocking_keepalive_ms;
+	/*
+	 * Stall compensation (docs/stall.md): WF_STALL_DEFAULT (0) follows
+	 * CONFIG_WEFT_STALL_COMPENSATION for a multi-thread runtime and is
+	 * off for a current-thread one; WF_STALL_ON, WF_STALL_OFF. It took
+	 * the first 8 bytes of what was reserved[4] with spare_threads, so
+	 * the layout and the meaning of a zeroed struct are unchanged.
+	 */
+	int stall_compensation;
+	/*
+	 * Most threads beyond the workers, shared by wf_block_in_place()
+	 * and stall compensation (1..4096); 0: CONFIG_WEFT_SPARE_THREADS.
+	 */
+	unsigned spare_threads;
 	/* Reserved, must be zero. */
-	uint64_t reserved[4];
+	uint64_t reserved[3];
+};
+
+/* Values of wf_runtime_opts.stall_compensation. */
+enum wf_stall_mode {
+	WF_STALL_DEFAULT = 0,
+	WF_STALL_ON = 1,	/* -EINVAL with WF_CURRENT_THREAD */
+	WF_STALL_OFF = 2,
 };
 
 /*
@@ -61,7 +81,8 @@ struct wf_runtime_opts {
  * @opts: options, or NULL for the defaults.
  *
  * Returns 0 on success; -EINVAL for a bad option (unknown flavour,
- * more than 1024 workers, a stack smaller than 16 KiB, non-zero reserved
+ * more than 1024 workers, a stack smaller than 16 KiB, an unknown
+ * stall_compensation or WF_STALL_ON with WF_CURRENT_THREAD, non-zero reserved
  * fields, NULL @rtp); -ENOMEM; -EAGAIN when a thread cannot be created.
  */
 int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts);

@@ -717,6 +717,113 @@ fn idle_task_mem(rt: &Runtime) -> (Duration, Option<f64>) {
     (elapsed, bytes)
 }
 
+// stall_compensation: STALL_TASKS tasks each due every 1 ms on a fixed
+// schedule (the k-th wake-up due at start + k ms) and one task that calls
+// std::thread::sleep(200 ms) inside its poll at 0.4 s and 1.4 s of a 2.4 s
+// run. Each due time of each ticker is a scheduled-delay sample: a ticker
+// that wakes at t records t - due for every due time <= t (no coordinated
+// omission). Tokio has no stall compensation: one run. Printed as its own
+// line, ns_per_op being the p99; the weft side prints weft-stall-off and
+// weft (on) lines with the same fields (docs/benchmarks.md).
+const STALL_BENCH: &str = "stall_compensation";
+const STALL_TASKS: usize = 1_000;
+const STALL_RUN_MS: u64 = 2_400;
+const STALL_BLOCK_MS: u64 = 200;
+const LAT_BUCKET_NS: u64 = 10_000; // 10 us buckets
+const LAT_BUCKETS: usize = 100_000; // up to 1 s; the last takes the rest
+
+struct StallRun {
+    stop: AtomicBool,
+    t0: tokio::time::Instant,
+    max_ns: AtomicU64,
+    samples: AtomicU64,
+    stalls: AtomicU64,
+    hist: Vec<AtomicU64>,
+}
+
+impl StallRun {
+    fn record(&self, d: u64) {
+        let b = ((d / LAT_BUCKET_NS) as usize).min(LAT_BUCKETS - 1);
+        self.hist[b].fetch_add(1, Ordering::Relaxed);
+        self.samples.fetch_add(1, Ordering::Relaxed);
+        self.max_ns.fetch_max(d, Ordering::Relaxed);
+    }
+
+    // Upper bound of the bucket holding quantile q.
+    fn pct(&self, q: f64) -> u64 {
+        let want = (q * self.samples.load(Ordering::Relaxed) as f64) as u64;
+        let mut seen = 0;
+        for (b, c) in self.hist.iter().enumerate() {
+            seen += c.load(Ordering::Relaxed);
+            if seen > want {
+                return (b as u64 + 1) * LAT_BUCKET_NS;
+            }
+        }
+        self.max_ns.load(Ordering::Relaxed)
+    }
+}
+
+fn stall_compensation(workers: usize) {
+    let rt = build_runtime(false, workers);
+    let s = Arc::new(StallRun {
+        stop: AtomicBool::new(false),
+        t0: tokio::time::Instant::now(),
+        max_ns: AtomicU64::new(0),
+        samples: AtomicU64::new(0),
+        stalls: AtomicU64::new(0),
+        hist: (0..LAT_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+    });
+    let cd = Countdown::new(STALL_TASKS + 1);
+    for _ in 0..STALL_TASKS {
+        let s = s.clone();
+        let cd = cd.clone();
+        rt.spawn(async move {
+            let ms = Duration::from_millis(1);
+            let mut due = s.t0 + ms;
+            while !s.stop.load(Ordering::Relaxed) {
+                tokio::time::sleep_until(due).await;
+                let now = tokio::time::Instant::now();
+                while due <= now {
+                    s.record((now - due).as_nanos() as u64);
+                    due += ms;
+                }
+            }
+            cd.hit();
+        });
+    }
+    {
+        let s = s.clone();
+        let cd = cd.clone();
+        rt.spawn(async move {
+            let mut at = 400;
+            while at + STALL_BLOCK_MS < STALL_RUN_MS {
+                tokio::time::sleep_until(s.t0 + Duration::from_millis(at)).await;
+                // Blocks its worker on purpose.
+                std::thread::sleep(Duration::from_millis(STALL_BLOCK_MS));
+                s.stalls.fetch_add(1, Ordering::Relaxed);
+                at += 1000;
+            }
+            cd.hit();
+        });
+    }
+    std::thread::sleep(Duration::from_millis(STALL_RUN_MS));
+    s.stop.store(true, Ordering::Relaxed);
+    cd.wait();
+    drop(rt);
+    println!(
+        "{{\"bench\":\"{}\",\"impl\":\"tokio\",\"ns_per_op\":{},\"ops\":{},\"workers\":{},\"iters\":1,\"stat\":\"p99 scheduled delay\",\"stall_compensation\":\"none\",\"p50_ns\":{},\"p99_ns\":{},\"max_ns\":{},\"samples\":{},\"stalls\":{}}}",
+        STALL_BENCH,
+        s.pct(0.99),
+        STALL_TASKS,
+        workers,
+        s.pct(0.50),
+        s.pct(0.99),
+        s.max_ns.load(Ordering::Relaxed),
+        s.samples.load(Ordering::Relaxed),
+        s.stalls.load(Ordering::Relaxed)
+    );
+}
+
 // idle_task_mem comes first: its memory figure wants a process whose
 // allocator has not yet kept memory freed by other benches.
 const BENCHES: &[Bench] = &[
@@ -883,5 +990,13 @@ fn main() {
         }
         line.push('}');
         println!("{}", line);
+    }
+    // Last, as on the weft side: it prints its own line.
+    if selected(STALL_BENCH, &patterns) {
+        if list {
+            println!("{}", STALL_BENCH);
+        } else {
+            stall_compensation(workers);
+        }
     }
 }

@@ -1,0 +1,702 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Stall compensation (docs/stall.md): a task that blocks inside a poll
+ * gets its worker's core handed to a spare thread, so the other tasks of
+ * that worker keep their latency; blocked and computing polls are told
+ * apart; no task is lost or run twice across many hand-offs, wake-ups and
+ * shutdowns; the spare thread cap holds; off means off.
+ */
+#include "wtest.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <weft.h>
+
+#define MS WF_NSEC_PER_MSEC
+
+/* Threads of this process, from /proc/self/task. */
+static int thread_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * Threads before a runtime exists, once the sanitizers' helper threads
+ * (started lazily with the first thread of the process) are up: create
+ * and free a throwaway runtime first.
+ */
+static int base_threads(void)
+{
+	struct wf_runtime_opts o = { .workers = 1 };
+	wf_runtime *rt;
+
+	if (wf_runtime_new(&rt, &o) == 0)
+		wf_runtime_free(rt);
+	return thread_count();
+}
+
+static void spin_ns(uint64_t ns)
+{
+	uint64_t end = wf_now_ns() + ns;
+
+	while (wf_now_ns() < end)
+		;
+}
+
+static struct wf_metrics *snap(wf_runtime *rt)
+{
+	struct wf_metrics *m = NULL;
+
+	if (wf_metrics_snapshot(rt, &m))
+		return NULL;
+	return m;
+}
+
+static uint64_t handoffs(const struct wf_metrics *m)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < m->nworkers; i++)
+		n += m->workers[i].handoffs;
+	return n;
+}
+
+/* --- latency: 100 tasks due every 1 ms share a worker with a 200 ms usleep -- */
+
+#define NTICK 100
+
+struct lat_run {
+	_Atomic int stop;
+	_Atomic int measuring;
+	_Atomic uint64_t max_late[NTICK];
+	_Atomic long ticks;
+};
+
+struct ticker_arg {
+	struct lat_run *r;
+	int i;
+};
+
+static void *ticker(void *arg)
+{
+	struct ticker_arg *a = arg;
+	struct lat_run *r = a->r;
+
+	while (!atomic_load(&r->stop)) {
+		uint64_t due = wf_now_ns() + 1 * MS, late;
+
+		if (wf_sleep_until(due))
+			break;
+		late = wf_now_ns() - due;
+		atomic_fetch_add(&r->ticks, 1);
+		if (atomic_load(&r->measuring) && late > atomic_load(&r->max_late[a->i]))
+			atomic_store(&r->max_late[a->i], late);
+	}
+	return NULL;
+}
+
+static void *usleeper(void *arg)
+{
+	usleep((useconds_t)(uintptr_t)arg);
+	return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void *lat_root(void *arg)
+{
+	struct lat_run *r = arg;
+	struct ticker_arg ta[NTICK];
+	wf_task *tk[NTICK], *b;
+
+	for (int i = 0; i < NTICK; i++) {
+		ta[i] = (struct ticker_arg){ r, i };
+		if (wf_spawn_named(&tk[i], "ticker", ticker, &ta[i]))
+			return (void *)1L;
+	}
+	wf_sleep_ns(50 * MS);
+	atomic_store(&r->measuring, 1);
+	if (wf_spawn_named(&b, "usleeper", usleeper, (void *)(uintptr_t)200000))
+		return (void *)2L;
+	wf_sleep_ns(300 * MS);
+	atomic_store(&r->stop, 1);
+	wf_join(b, NULL);
+	for (int i = 0; i < NTICK; i++)
+		wf_join(tk[i], NULL);
+	return NULL;
+}
+
+/* Runs the workload on one worker; returns the p99 over tickers of their worst lateness. */
+static uint64_t lat_p99(struct __test_metadata *_metadata, int mode, uint64_t *nhand)
+{
+	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = mode };
+	struct lat_run *r = calloc(1, sizeof(*r));
+	uint64_t v[NTICK], p99;
+	struct wf_metrics *m;
+	wf_runtime *rt;
+	void *res;
+
+	ASSERT_NOT_NULL(r);
+	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	ASSERT_EQ(0, wf_block_on(rt, lat_root, r, &res));
+	ASSERT_NULL(res);
+	m = snap(rt);
+	ASSERT_NOT_NULL(m);
+	*nhand = handoffs(m);
+	EXPECT_EQ(mode == WF_STALL_ON, m->stall_compensation);
+	wf_metrics_free(m);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+	for (int i = 0; i < NTICK; i++)
+		v[i] = atomic_load(&r->max_late[i]);
+	qsort(v, NTICK, sizeof(v[0]), cmp_u64);
+	p99 = v[NTICK * 99 / 100 - 1];
+	TH_LOG("%s: worst lateness per ticker p50 %.2f ms, p99 %.2f ms, max %.2f ms; "
+	       "%ld ticks; %llu hand-offs",
+	       mode == WF_STALL_ON ? "on" : "off", v[NTICK / 2] / 1e6, p99 / 1e6,
+	       v[NTICK - 1] / 1e6, atomic_load(&r->ticks), (unsigned long long)*nhand);
+	free(r);
+	return p99;
+}
+
+TEST(blocked_poll_does_not_delay_its_workers_other_tasks)
+{
+	uint64_t n, p99 = lat_p99(_metadata, WF_STALL_ON, &n);
+
+	EXPECT_LT(p99, 50 * MS);
+	EXPECT_GE(n, 1u);
+}
+
+TEST(without_compensation_the_other_tasks_wait)
+{
+	uint64_t n, p99 = lat_p99(_metadata, WF_STALL_OFF, &n);
+
+	/* The usleep holds the only worker for 200 ms: every ticker waits. */
+	EXPECT_GT(p99, 150 * MS);
+	EXPECT_EQ(0u, n);
+}
+
+/* --- classification ----------------------------------------------------------- */
+
+static _Atomic int bg_stop;
+
+static void *bg_ticker(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&bg_stop))
+		if (wf_sleep_ns(1 * MS))
+			break;
+	return NULL;
+}
+
+static int pipe_fds[2];
+
+static void *pipe_writer(void *arg)
+{
+	usleep(100000);
+	return (void *)(intptr_t)write(pipe_fds[1], "x", 1);
+}
+
+static void *pipe_reader(void *arg)
+{
+	char c;
+
+	return (void *)(intptr_t)read(pipe_fds[0], &c, 1);
+}
+
+static void *spinner(void *arg)
+{
+	spin_ns(60 * MS);
+	return NULL;
+}
+
+struct cls_case {
+	wf_task_fn fn;
+	void *arg;
+};
+
+static void *cls_root(void *arg)
+{
+	struct cls_case *c = arg;
+	wf_task *bg, *t;
+	void *res;
+
+	atomic_store(&bg_stop, 0);
+	if (wf_spawn(&bg, bg_ticker, NULL))
+		return (void *)1L;
+	wf_sleep_ns(10 * MS);
+	if (wf_spawn_named(&t, "stuck", c->fn, c->arg))
+		return (void *)2L;
+	wf_join(t, &res);
+	wf_sleep_ns(5 * MS);
+	atomic_store(&bg_stop, 1);
+	wf_join(bg, NULL);
+	return res;
+}
+
+static void run_cls(struct __test_metadata *_metadata, wf_task_fn fn, void *arg,
+		    struct wf_metrics **mp)
+{
+	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = WF_STALL_ON };
+	struct cls_case c = { fn, arg };
+	wf_runtime *rt;
+	void *res;
+
+	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	ASSERT_EQ(0, wf_block_on(rt, cls_root, &c, &res));
+	*mp = snap(rt);
+	ASSERT_NOT_NULL(*mp);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+	EXPECT_EQ(1, (long)(intptr_t)res);
+}
+
+TEST(read_on_a_pipe_is_classified_blocked)
+{
+	struct wf_metrics *m;
+	pthread_t w;
+
+	ASSERT_EQ(0, pipe(pipe_fds));
+	ASSERT_EQ(0, pthread_create(&w, NULL, pipe_writer, NULL));
+	run_cls(_metadata, pipe_reader, NULL, &m);
+	pthread_join(w, NULL);
+	close(pipe_fds[0]);
+	close(pipe_fds[1]);
+	TH_LOG("blocked %llu, cpu %llu", (unsigned long long)m->stall_handoffs_blocked,
+	       (unsigned long long)m->stall_handoffs_cpu);
+	EXPECT_EQ(1u, m->stall_handoffs_blocked);
+	EXPECT_EQ(0u, m->stall_handoffs_cpu);
+	EXPECT_EQ(1u, m->workers[0].handoffs);
+	wf_metrics_free(m);
+}
+
+static void *usleeper_one(void *arg)
+{
+	usleep(100000);
+	return (void *)1L;
+}
+
+TEST(usleep_is_classified_blocked)
+{
+	struct wf_metrics *m;
+
+	run_cls(_metadata, usleeper_one, NULL, &m);
+	EXPECT_EQ(1u, m->stall_handoffs_blocked);
+	EXPECT_EQ(0u, m->stall_handoffs_cpu);
+	wf_metrics_free(m);
+}
+
+static void *spinner_one(void *arg)
+{
+	spinner(arg);
+	return (void *)1L;
+}
+
+TEST(spinning_poll_is_classified_on_cpu)
+{
+	struct wf_metrics *m;
+
+	run_cls(_metadata, spinner_one, NULL, &m);
+	TH_LOG("blocked %llu, cpu %llu", (unsigned long long)m->stall_handoffs_blocked,
+	       (unsigned long long)m->stall_handoffs_cpu);
+	EXPECT_EQ(0u, m->stall_handoffs_blocked);
+	EXPECT_EQ(1u, m->stall_handoffs_cpu);
+	wf_metrics_free(m);
+}
+
+/* A blocked poll with nothing else runnable on its core is left alone. */
+static void *lonely_root(void *arg)
+{
+	usleep(30000);
+	return (void *)1L;
+}
+
+TEST(no_handoff_without_runnable_work)
+{
+	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = WF_STALL_ON };
+	struct wf_metrics *m;
+	wf_runtime *rt;
+	void *res;
+
+	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	ASSERT_EQ(0, wf_block_on(rt, lonely_root, NULL, &res));
+	m = snap(rt);
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(0u, handoffs(m));
+	wf_metrics_free(m);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+}
+
+/* --- many hand-offs: nothing lost, nothing run twice ------------------------------ */
+
+#define NWORK 64
+#define ROUNDS 12
+
+struct counted {
+	_Atomic int inside;	/* 1 while one of its polls runs */
+	_Atomic int twice;	/* seen inside twice at once */
+	_Atomic int rounds;
+	wf_notify *n;		/* poked by the pokers */
+};
+
+static _Atomic int poke_stop;
+
+static void *counted_task(void *arg)
+{
+	struct counted *c = arg;
+
+	for (int i = 0; i < ROUNDS; i++) {
+		if (atomic_exchange(&c->inside, 1))
+			atomic_store(&c->twice, 1);
+		if (i % 3 == 0)
+			usleep(3000);	/* blocks its worker: a hand-off */
+		else
+			spin_ns(20000);
+		atomic_store(&c->inside, 0);
+		atomic_fetch_add(&c->rounds, 1);
+		if (i & 1) {
+			/* Woken by a poker, maybe while an earlier poll was orphaned. */
+			if (wf_notify_wait(c->n))
+				return (void *)1L;
+		} else {
+			wf_yield();
+		}
+	}
+	return NULL;
+}
+
+static void *poker(void *arg)
+{
+	struct counted *cs = arg;
+
+	while (!atomic_load(&poke_stop)) {
+		for (int i = 0; i < NWORK; i++)
+			wf_notify_one(cs[i].n);
+		if (wf_sleep_ns(500000))
+			break;
+	}
+	return NULL;
+}
+
+static void *many_root(void *arg)
+{
+	struct counted *cs = arg;
+	wf_task *t[NWORK], *p[2];
+	long bad = 0;
+
+	atomic_store(&poke_stop, 0);
+	for (int i = 0; i < 2; i++)
+		if (wf_spawn_named(&p[i], "poker", poker, cs))
+			return (void *)100L;
+	for (int i = 0; i < NWORK; i++)
+		if (wf_spawn_named(&t[i], "counted", counted_task, &cs[i]))
+			return (void *)101L;
+	for (int i = 0; i < NWORK; i++) {
+		void *r;
+
+		wf_join(t[i], &r);
+		bad += r != NULL;
+	}
+	atomic_store(&poke_stop, 1);
+	for (int i = 0; i < 2; i++)
+		wf_join(p[i], NULL);
+	return (void *)bad;
+}
+
+TEST_TIMEOUT(no_task_lost_or_polled_twice_across_handoffs, 60)
+{
+	struct wf_runtime_opts o = { .workers = 2, .stall_compensation = WF_STALL_ON };
+	struct counted *cs = calloc(NWORK, sizeof(*cs));
+	struct wf_metrics *m;
+	wf_runtime *rt;
+	void *res;
+
+	ASSERT_NOT_NULL(cs);
+	for (int i = 0; i < NWORK; i++)
+		ASSERT_EQ(0, wf_notify_new(&cs[i].n));
+	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	ASSERT_EQ(0, wf_block_on(rt, many_root, cs, &res));
+	EXPECT_NULL(res);
+	m = snap(rt);
+	ASSERT_NOT_NULL(m);
+	TH_LOG("%llu hand-offs (%llu blocked, %llu cpu), %llu capped",
+	       (unsigned long long)handoffs(m), (unsigned long long)m->stall_handoffs_blocked,
+	       (unsigned long long)m->stall_handoffs_cpu, (unsigned long long)m->stall_capped);
+	/* 64 tasks x 4 usleeps of 3 ms on two workers: hand-offs by the dozen. */
+	EXPECT_GE(handoffs(m), 10u);
+	EXPECT_EQ(handoffs(m), m->stall_handoffs_blocked + m->stall_handoffs_cpu);
+	wf_metrics_free(m);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+	for (int i = 0; i < NWORK; i++) {
+		EXPECT_EQ(ROUNDS, atomic_load(&cs[i].rounds));
+		EXPECT_EQ(0, atomic_load(&cs[i].twice));
+		wf_notify_free(cs[i].n);
+	}
+	free(cs);
+}
+
+/* --- block_in_place and the monitor hand over the same cores ------------------------ */
+
+#define BIP_TASKS 16
+#define BIP_ROUNDS 10
+
+static _Atomic int bip_inside[BIP_TASKS], bip_twice, bip_rounds;
+
+static void *usleep_3ms(void *arg)
+{
+	usleep(3000);
+	return arg;
+}
+
+static void *bip_task(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+
+	for (int i = 0; i < BIP_ROUNDS; i++) {
+		void *r = NULL;
+
+		if (atomic_exchange(&bip_inside[id], 1))
+			atomic_store(&bip_twice, 1);
+		if ((i + id) & 1) {
+			if (wf_block_in_place(usleep_3ms, arg, &r) || r != arg)
+				return (void *)1L;
+		} else {
+			usleep(3000);	/* the monitor's to hand over */
+		}
+		atomic_store(&bip_inside[id], 0);
+		atomic_fetch_add(&bip_rounds, 1);
+		if (wf_yield())
+			return (void *)2L;
+	}
+	return NULL;
+}
+
+static void *bip_root(void *arg)
+{
+	wf_task *t[BIP_TASKS];
+	long bad = 0;
+
+	for (int i = 0; i < BIP_TASKS; i++)
+		if (wf_spawn_named(&t[i], "bip", bip_task, (void *)(intptr_t)i))
+			return (void *)100L;
+	for (int i = 0; i < BIP_TASKS; i++) {
+		void *r;
+
+		wf_join(t[i], &r);
+		bad += r != NULL;
+	}
+	return (void *)bad;
+}
+
+TEST_TIMEOUT(block_in_place_and_monitor_share_cores_safely, 60)
+{
+	struct wf_runtime_opts o = { .workers = 2, .stall_compensation = WF_STALL_ON };
+	struct wf_blocking_stats bs;
+	struct wf_metrics *m;
+	wf_runtime *rt;
+	void *res;
+
+	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	ASSERT_EQ(0, wf_block_on(rt, bip_root, NULL, &res));
+	EXPECT_NULL(res);
+	ASSERT_EQ(0, wf_blocking_stats(rt, &bs));
+	m = snap(rt);
+	ASSERT_NOT_NULL(m);
+	TH_LOG("block_in_place: %llu calls, %llu hand-offs; monitor: %llu hand-offs",
+	       (unsigned long long)bs.in_place, (unsigned long long)bs.handoffs,
+	       (unsigned long long)handoffs(m));
+	EXPECT_EQ((uint64_t)BIP_TASKS * BIP_ROUNDS / 2, bs.in_place);
+	EXPECT_GE(bs.handoffs, 1u);
+	EXPECT_GE(handoffs(m), 1u);
+	wf_metrics_free(m);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+	EXPECT_EQ(BIP_TASKS * BIP_ROUNDS, atomic_load(&bip_rounds));
+	EXPECT_EQ(0, atomic_load(&bip_twice));
+}
+
+/* --- a pinned task's poll keeps its core ------------------------------------------------ */
+
+static void *pinned_root(void *arg)
+{
+	struct wf_spawn_opts po = { .name = "pinned", .flags = WF_SPAWN_PINNED };
+	wf_task *bg, *t;
+
+	atomic_store(&bg_stop, 0);
+	if (wf_spawn(&bg, bg_ticker, NULL))
+		return (void *)1L;
+	wf_sleep_ns(5 * MS);
+	if (wf_spawn_opts(&t, usleeper, (void *)(uintptr_t)30000, &po))
+		return (void *)2L;
+	wf_join(t, NULL);
+	atomic_store(&bg_stop, 1);
+	wf_join(bg, NULL);
+	return NULL;
+}
+
+TEST(pinned_task_poll_is_never_handed_over)
+{
+	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = WF_STALL_ON };
+	struct wf_metrics *m;
+	wf_runtime *rt;
+	void *res;
+
+	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	ASSERT_EQ(0, wf_block_on(rt, pinned_root, NULL, &res));
+	EXPECT_NULL(res);
+	m = snap(rt);
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(0u, handoffs(m));
+	wf_metrics_free(m);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+}
+
+/* --- shutdown while polls are stuck and hand-offs happen ---------------------------- */
+
+static void *sleepy_loop(void *arg)
+{
+	for (;;) {
+		usleep(2500);
+		if (wf_yield())
+			return NULL;	/* cancelled by the shutdown */
+	}
+}
+
+TEST_TIMEOUT(shutdown_races_with_handoffs, 60)
+{
+	int base = base_threads();
+
+	for (int round = 0; round < 6; round++) {
+		struct wf_runtime_opts o = { .workers = 2, .stall_compensation = WF_STALL_ON };
+		struct wf_spawn_opts so = { .name = "sleepy" };
+		wf_runtime *rt;
+
+		ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+		so.rt = rt;
+		for (int i = 0; i < 16; i++)
+			ASSERT_EQ(0, wf_spawn_opts(NULL, sleepy_loop, NULL, &so));
+		usleep(5000 + 3000 * (unsigned)round);
+		ASSERT_EQ(0, wf_runtime_free(rt));
+	}
+	/* Every worker, spare and monitor thread was joined. */
+	EXPECT_EQ(base, thread_count());
+}
+
+/* --- the cap -------------------------------------------------------------------------- */
+
+TEST_TIMEOUT(spare_thread_cap_is_respected, 30)
+{
+	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = WF_STALL_ON,
+				     .spare_threads = 2 };
+	struct wf_spawn_opts so = { .name = "stuck" };
+	int base = base_threads(), most = 0;
+	struct wf_metrics *m;
+	wf_task *t[8], *bg;
+	wf_runtime *rt;
+	uint64_t end;
+
+	ASSERT_GT(base, 0);
+	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	so.rt = rt;
+	atomic_store(&bg_stop, 0);
+	ASSERT_EQ(0, wf_spawn_opts(&bg, bg_ticker, NULL, &so));
+	for (int i = 0; i < 8; i++)
+		ASSERT_EQ(0, wf_spawn_opts(&t[i], usleeper, (void *)(uintptr_t)150000, &so));
+	end = wf_now_ns() + 400 * MS;
+	while (wf_now_ns() < end) {
+		int n = thread_count();
+
+		if (n > most)
+			most = n;
+		usleep(1000);
+	}
+	for (int i = 0; i < 8; i++)
+		ASSERT_EQ(0, wf_join(t[i], NULL));
+	atomic_store(&bg_stop, 1);
+	ASSERT_EQ(0, wf_join(bg, NULL));
+	m = snap(rt);
+	ASSERT_NOT_NULL(m);
+	TH_LOG("threads: %d before, at most %d; %llu hand-offs, %llu refused at the cap", base,
+	       most, (unsigned long long)handoffs(m), (unsigned long long)m->stall_capped);
+	/* One worker + two spares + the monitor. */
+	EXPECT_LE(most, base + 4);
+	EXPECT_GE(handoffs(m), 2u);
+	EXPECT_GE(m->stall_capped, 1u);
+	wf_metrics_free(m);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+}
+
+/* --- off ------------------------------------------------------------------------------ */
+
+TEST(off_means_no_handoff_and_no_extra_thread)
+{
+	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = WF_STALL_OFF };
+	struct wf_spawn_opts so = { .name = "stuck" };
+	int base = base_threads(), most = 0;
+	struct wf_metrics *m;
+	wf_task *t, *bg;
+	wf_runtime *rt;
+
+	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	so.rt = rt;
+	atomic_store(&bg_stop, 0);
+	ASSERT_EQ(0, wf_spawn_opts(&bg, bg_ticker, NULL, &so));
+	ASSERT_EQ(0, wf_spawn_opts(&t, usleeper, (void *)(uintptr_t)60000, &so));
+	for (int i = 0; i < 50; i++) {
+		int n = thread_count();
+
+		if (n > most)
+			most = n;
+		usleep(1000);
+	}
+	ASSERT_EQ(0, wf_join(t, NULL));
+	atomic_store(&bg_stop, 1);
+	ASSERT_EQ(0, wf_join(bg, NULL));
+	m = snap(rt);
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(0, m->stall_compensation);
+	EXPECT_EQ(0u, handoffs(m));
+	EXPECT_EQ(0u, m->stall_handoffs_blocked + m->stall_handoffs_cpu);
+	wf_metrics_free(m);
+	/* The worker only: no monitor for one worker without compensation. */
+	EXPECT_LE(most, base + 1);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+}
+
+TEST(current_thread_flavour_is_off_and_refuses_on)
+{
+	struct wf_runtime_opts o = { .flavor = WF_CURRENT_THREAD };
+	struct wf_metrics *m;
+	wf_runtime *rt;
+
+	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	m = snap(rt);
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(0, m->stall_compensation);
+	wf_metrics_free(m);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+	o.stall_compensation = WF_STALL_ON;
+	EXPECT_EQ(-EINVAL, wf_runtime_new(&rt, &o));
+	o = (struct wf_runtime_opts){ .stall_compensation = 3 };
+	EXPECT_EQ(-EINVAL, wf_runtime_new(&rt, &o));
+	o = (struct wf_runtime_opts){ .spare_threads = 5000 };
+	EXPECT_EQ(-EINVAL, wf_runtime_new(&rt, &o));
+}
+
+TEST_HARNESS_MAIN
