@@ -182,9 +182,10 @@ TEST_TIMEOUT(errno_and_thread_identity_survive_migration, 120)
 	ASSERT_EQ(0, pthread_create(&pk, NULL, poker, NULL));
 	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
 	ASSERT_EQ(0, wf_block_on(rt, root, NULL, NULL));
-	ASSERT_EQ(0, wf_runtime_free(rt));
+	/* The poker may still be inside a wake-up: stop it before the free. */
 	atomic_store(&poker_stop, 1);
 	pthread_join(pk, NULL);
+	ASSERT_EQ(0, wf_runtime_free(rt));
 	for (int i = 0; i < TASKS; i++)
 		wf_notify_free(pokes[i]);
 	TH_LOG("%ld resumes, %ld migrations", atomic_load(&resumes), atomic_load(&migrations));

@@ -120,6 +120,10 @@ int wf_runtime_shutdown(wf_runtime *rt, uint64_t timeout_ns);
  * wf_runtime_free - shut down (waiting forever) if not already done,
  * join every thread and free everything. NULL is accepted and ignored.
  * Returns 0, or the error of the implied wf_runtime_shutdown().
+ * Threads outside the runtime must have returned from every call that can
+ * wake one of its tasks (wf_notify_one(), wf_chan_try_send(), ...) before
+ * it is freed: such a call may still be waking a worker after the task it
+ * woke has run to completion.
  */
 int wf_runtime_free(wf_runtime *rt);
 
