@@ -341,6 +341,12 @@ struct wf__worker {
 	struct wf__timer_shard timers;
 	struct wf_reg_worker *reg;	/* this worker's registry slot */
 	void *io;			/* the I/O driver's per-worker state (io.h) */
+	/*
+	 * Owner-only: non-zero while the driver has work on this core that
+	 * the worker loop must drive (io_uring: SQEs prepared and not yet
+	 * reaped; epoll: always). 0: wf__io_poll() is skipped altogether.
+	 */
+	unsigned long io_pending;
 
 	/*
 	 * Task table shard: a dense array of task pointers (slots reused

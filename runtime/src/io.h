@@ -49,7 +49,7 @@ void wf__io_worker_fini(struct wf__worker *w);
 /* Driver hooks for sched.c; rt->io is NULL without a driver. */
 static inline void wf__io_poll(struct wf__worker *w, bool idle)
 {
-	if (w->rt->io)
+	if (w->io_pending)
 		w->rt->io->poll(w, idle);
 }
 

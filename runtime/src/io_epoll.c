@@ -224,6 +224,7 @@ static int ep_worker_init(struct wf__worker *w)
 		return r;
 	}
 	w->io = u;
+	w->io_pending = 1;	/* always polled (io.h) */
 	return 0;
 }
 

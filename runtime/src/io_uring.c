@@ -83,6 +83,14 @@ struct ur_worker {
 	uint64_t sq_since;		/* when the oldest unsubmitted SQE was queued */
 };
 
+/*
+ * w->io_pending counts the SQEs prepared on w's ring and not yet reaped,
+ * the eventfd read left out: while it is 0 there is nothing to submit or
+ * reap (a cancel queued by another worker is for an operation in flight
+ * here, so it is never 0 then), and the worker loop does not call
+ * ur_poll() at all: a runtime doing no I/O pays one load per poll.
+ */
+
 /* --- probing ------------------------------------------------------------------------ */
 
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
@@ -212,10 +220,13 @@ static unsigned reap(struct wf__worker *w)
 	io_uring_for_each_cqe(&u->ring, head, cqe) {
 		uint64_t ud = cqe->user_data;
 
-		if (ud == UD_EFD)
+		if (ud == UD_EFD) {
 			u->efd_armed = false;
-		else if (ud > UD_SPECIAL && ud != LIBURING_UDATA_TIMEOUT)
-			complete((struct ur_req *)(uintptr_t)ud, cqe->res);
+		} else if (ud != LIBURING_UDATA_TIMEOUT) {
+			w->io_pending--;
+			if (ud > UD_SPECIAL)
+				complete((struct ur_req *)(uintptr_t)ud, cqe->res);
+		}
 		n++;
 	}
 	io_uring_cq_advance(&u->ring, n);
@@ -232,6 +243,7 @@ static struct io_uring_sqe *get_sqe(struct wf__worker *w)
 		if (io_uring_submit(&u->ring) < 0)
 			reap(w);
 	}
+	w->io_pending++;
 	return sqe;
 }
 
@@ -313,6 +325,7 @@ static void ur_park(struct wf__worker *w, uint64_t deadline)
 
 		io_uring_prep_read(sqe, u->efd, &u->efd_buf, sizeof(u->efd_buf), 0);
 		io_uring_sqe_set_data64(sqe, UD_EFD);
+		w->io_pending--;	/* not counted: see above */
 		u->efd_armed = true;
 	}
 	if (io_uring_cq_ready(&u->ring)) {

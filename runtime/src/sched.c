@@ -932,7 +932,8 @@ static struct wf_task *pin_pop(struct wf__worker *w)
 	return t;
 }
 
-static struct wf_task *next_task(struct wf__worker *w, unsigned *next_runs)
+static inline __attribute__((always_inline)) struct wf_task *next_task(struct wf__worker *w,
+									 unsigned *next_runs)
 {
 	struct wf_task *t;
 

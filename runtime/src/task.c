@@ -493,7 +493,7 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 		}
 		stack_attach(t, s);
 	}
-	wf__core_exit(th, core);
+	/* The section stays open to the enqueue (one CAS per spawn, not two). */
 	t->rt = rt;
 	t->fn = fn;
 	t->arg = arg;
@@ -522,6 +522,7 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 		if (t->stk)
 			stack_put(rt, t->stk);
 		tcb_put(rt, t);
+		wf__core_exit(th, core);
 		return -ENOMEM;
 	}
 	WF_PROBE(task_spawn, t->reg.id, t->reg.name, file, line);
@@ -530,6 +531,7 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 	t->sched_at = t->reg.spawn_ns;
 
 	wf__spawn_enqueue(t);
+	wf__core_exit(th, core);
 	return 0;
 }
 
