@@ -20,7 +20,7 @@ pkgs_build="gcc make pkg-config libc6-dev kconfig-frontends liburing-dev
 	systemtap-sdt-dev libbpf-dev libelf-dev zlib1g-dev libdw-dev clang llvm
 	bpftool"
 pkgs_check="valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-	libclang-rt-14-dev procps"
+	libclang-rt-14-dev procps gdb"
 pkgs_bench="cargo librust-tokio-dev golang-go libuv1-dev wrk hyperfine iproute2"
 
 check_only=0

@@ -11,6 +11,7 @@
  */
 #include "wtest.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <poll.h>
@@ -174,6 +175,61 @@ static double now_s(void)
 enum { R_PASS, R_FAIL, R_SKIP };
 
 /* Runs one test in a child; prints its TAP line; returns R_*. */
+/*
+ * A test that timed out is usually a hang: before it is killed, say where
+ * each of its threads sleeps (TAP comments), so a hang seen once in CI can
+ * be read afterwards. With gdb installed, the user stacks too.
+ */
+static void dump_threads(pid_t pid)
+{
+	char path[64], line[512];
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((d = readdir(dir))) {
+		char comm[64] = "", wchan[64] = "", state = '?';
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(line, sizeof(line), "/proc/%d/task/%s/comm", (int)pid, d->d_name);
+		if ((f = fopen(line, "r"))) {
+			if (fgets(comm, sizeof(comm), f))
+				comm[strcspn(comm, "\n")] = '\0';
+			fclose(f);
+		}
+		snprintf(line, sizeof(line), "/proc/%d/task/%s/wchan", (int)pid, d->d_name);
+		if ((f = fopen(line, "r"))) {
+			if (!fgets(wchan, sizeof(wchan), f))
+				wchan[0] = '\0';
+			fclose(f);
+		}
+		snprintf(line, sizeof(line), "/proc/%d/task/%s/stat", (int)pid, d->d_name);
+		if ((f = fopen(line, "r"))) {
+			char buf[512], *rp;
+
+			if (fgets(buf, sizeof(buf), f) && (rp = strrchr(buf, ')')) && rp[1] == ' ')
+				state = rp[2];
+			fclose(f);
+		}
+		printf("# hung thread %s \"%s\" state %c in %s\n", d->d_name, comm, state,
+		       wchan[0] ? wchan : "?");
+	}
+	closedir(dir);
+	fflush(stdout);
+	if (!access("/usr/bin/gdb", X_OK)) {
+		snprintf(line, sizeof(line),
+			 "timeout 30 gdb -p %d -batch -ex 'thread apply all bt' 2>&1 | "
+			 "grep -E '^(Thread|#)' | sed 's/^/# /'", (int)pid);
+		if (system(line) == -1)
+			return;
+	}
+}
+
 static int run_one(struct __test_metadata *t, int num, double scale)
 {
 	char name[256], reason[512] = "";
@@ -232,6 +288,7 @@ static int run_one(struct __test_metadata *t, int num, double scale)
 			break;
 	}
 	if (timed_out) {
+		dump_threads(pid);
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 	}

@@ -18,7 +18,9 @@
  * Every test runs in its own forked process (its own process group) with
  * its own timeout. A failed ASSERT_* stops the test (teardown still runs);
  * a failed EXPECT_* records the failure and the test goes on. A crash or a
- * hang is reported as that test's failure and the run continues.
+ * hang is reported as that test's failure and the run continues; before a
+ * test that timed out is killed, every thread's state and kernel wait
+ * channel (and, with gdb installed, its stack) is printed as TAP comments.
  *
  * Comparisons take (expected, seen), as kselftest's do. On failure they
  * print file:line, both expressions and both values.
