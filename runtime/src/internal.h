@@ -413,7 +413,8 @@ struct wf_runtime {
 	/* The monitor thread (monitor.c). */
 	pthread_t monitor;
 	bool monitor_running;
-	_Atomic uint32_t monitor_stop;
+	_Atomic uint32_t monitor_stop;	/* also the monitor's futex word */
+	_Atomic uint32_t monitor_idle;	/* the monitor sleeps until a worker unparks */
 	_Atomic uint64_t monitor_unstrands;
 
 	/* Shared stack cache (task.c). */
@@ -561,6 +562,14 @@ void wf__tls_run_dtors(struct wf_task *t);
 /* monitor.c */
 int wf__monitor_start(struct wf_runtime *rt);
 void wf__monitor_stop(struct wf_runtime *rt);
+void wf__monitor_wake_slow(struct wf_runtime *rt);
+
+/* A worker left park(): wake the monitor if it sleeps for want of work. */
+static inline void wf__monitor_wake(struct wf_runtime *rt)
+{
+	if (atomic_load(&rt->monitor_idle))
+		wf__monitor_wake_slow(rt);
+}
 bool wf__worker_has_work(struct wf__worker *w);
 bool wf__core_poll_lost(struct wf__thread *th, struct wf__worker *w);
 

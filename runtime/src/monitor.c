@@ -87,7 +87,9 @@
  *
  * Cost: the monitor sleeps short while a poll nears the threshold (a
  * quarter of it), up to 1 ms while workers run polls and backs off to
- * 10 ms when none does; a look reads a few words per worker, and two
+ * 10 ms when none does; when every worker is parked it sleeps without a
+ * deadline until one leaves park() (monitor_idle, below), so an idle
+ * runtime costs nothing; a look reads a few words per worker, and two
  * small /proc files only for a poll that is already long. Polls pay an
  * atomic store and a CAS on a line of their own core, tasks a CAS and a
  * store per wake-up or spawn.
@@ -443,6 +445,24 @@ static void *monitor_main(void *arg)
 		}
 		if (delay < WF_MONITOR_MIN_NS)
 			delay = WF_MONITOR_MIN_NS;
+		/*
+		 * Every worker parked and nothing polled since the last look:
+		 * sleep until a worker leaves park(). Why no wake-up is lost:
+		 * we store monitor_idle then read idle_state; a worker is
+		 * counted unparked in idle_state (a seq_cst RMW, by itself or
+		 * by its waker) before it leaves park() and reads monitor_idle
+		 * (wf__monitor_wake): with both orders sequentially
+		 * consistent, we see it unparked or it sees the flag.
+		 */
+		if (!busy && !stranded && (atomic_load(&rt->idle_state) >> 16) == 0) {
+			atomic_store(&rt->monitor_idle, 1);
+			if ((atomic_load(&rt->idle_state) >> 16) == 0 &&
+			    !atomic_load(&rt->monitor_stop))
+				wf__futex_wait(&rt->monitor_stop, 0, UINT64_MAX);
+			atomic_store(&rt->monitor_idle, 0);
+			delay = WF_MONITOR_MIN_NS;
+			continue;
+		}
 		wf__futex_wait(&rt->monitor_stop, 0, wf__now() + delay);
 	}
 	free(m->looks);
@@ -450,6 +470,13 @@ static void *monitor_main(void *arg)
 	free(m->last_start);
 	free(m);
 	return NULL;
+}
+
+/* The monitor sleeps (monitor_idle) and a worker left park(): wake it. */
+void wf__monitor_wake_slow(struct wf_runtime *rt)
+{
+	if (atomic_exchange(&rt->monitor_idle, 0))
+		wf__futex_wake(&rt->monitor_stop, 1);
 }
 
 /* Start the monitor of a multi-thread runtime. Returns 0, -ENOMEM or -EAGAIN. */

@@ -1165,6 +1165,7 @@ bool wf__worker_loop(struct wf__thread *th, struct wf_task *until, uint64_t drai
 		if (woke)
 			w->mb.noops++;	/* unparked, found nothing, parks again */
 		park(w, drain_deadline ? drain_deadline : UINT64_MAX);
+		wf__monitor_wake(rt);
 		woke = true;
 		now = wf__now();
 		w->poll_end = now;

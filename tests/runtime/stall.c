@@ -194,6 +194,83 @@ TEST(without_compensation_the_other_tasks_wait)
 	EXPECT_EQ(0u, n);
 }
 
+/* --- the monitor when the runtime is idle --------------------------------------- */
+
+/* Voluntary context switches of the thread named "weft-monitor" (-1: none). */
+static long monitor_switches(void)
+{
+	char path[300], line[256];
+	struct dirent *d;
+	long n = -1;
+	DIR *dir = opendir("/proc/self/task");
+
+	if (!dir)
+		return -1;
+	while (n < 0 && (d = readdir(dir))) {
+		FILE *f;
+		int mine = 0;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", d->d_name);
+		if ((f = fopen(path, "r"))) {
+			mine = fgets(line, sizeof(line), f) && !strncmp(line, "weft-monitor", 12);
+			fclose(f);
+		}
+		if (!mine)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", d->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+				break;
+		fclose(f);
+	}
+	closedir(dir);
+	return n;
+}
+
+/*
+ * With every worker parked the monitor sleeps without a deadline (an idle
+ * runtime costs nothing), and the first worker to leave park() wakes it:
+ * a stall after a long idle spell is still compensated.
+ */
+TEST(idle_monitor_sleeps_and_wakes_for_a_stall)
+{
+	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = WF_STALL_ON };
+	struct lat_run *r = calloc(1, sizeof(*r));
+	uint64_t v[NTICK];
+	struct wf_metrics *m;
+	long s0, s1;
+	wf_runtime *rt;
+	void *res;
+
+	ASSERT_NOT_NULL(r);
+	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	usleep(300 * 1000);	/* a few looks, then asleep */
+	s0 = monitor_switches();
+	ASSERT_GE(s0, 0L);
+	usleep(500 * 1000);
+	s1 = monitor_switches();
+	TH_LOG("idle monitor: %ld wake-ups in 500 ms", s1 - s0);
+	/* Backing off to 10 ms would be 50; asleep is 0 (1 for a stray wake-up). */
+	EXPECT_LE(s1 - s0, 1L);
+
+	ASSERT_EQ(0, wf_block_on(rt, lat_root, r, &res));
+	ASSERT_NULL(res);
+	m = snap(rt);
+	ASSERT_NOT_NULL(m);
+	EXPECT_GE(handoffs(m), 1u);
+	wf_metrics_free(m);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+	for (int i = 0; i < NTICK; i++)
+		v[i] = atomic_load(&r->max_late[i]);
+	qsort(v, NTICK, sizeof(v[0]), cmp_u64);
+	EXPECT_LT(v[NTICK * 99 / 100 - 1], 50 * MS);
+	free(r);
+}
+
 /* --- classification ----------------------------------------------------------- */
 
 static _Atomic int bg_stop;

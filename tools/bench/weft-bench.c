@@ -16,6 +16,7 @@
  * the same mechanism on both sides. stall_compensation is a latency bench
  * with lines of its own (two: compensation off and on; see below).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <pthread.h>
@@ -901,6 +902,113 @@ static void stall_compensation(long workers, long iters)
 	}
 }
 
+/*
+ * monitor_overhead: the CPU time of the runtime's monitor thread (stall
+ * compensation's watcher, monitor.c) when nothing is stuck, over
+ * MONITOR_RUN_MS of wall time: idle (no task at all) and busy (STALL_TASKS
+ * tasks due every 1 ms, short polls, the cadence the monitor runs fastest
+ * at without a long poll). Read from /proc/self/task/TID/schedstat of the
+ * thread named "weft-monitor". ns_per_op: monitor CPU ns per second of wall
+ * time (10,000,000 = 1% of a core); the issue's target is under 0.1%.
+ */
+#define MONITOR_RUN_MS 2000
+
+static pid_t monitor_tid(void)
+{
+	char path[300], comm[32];
+	struct dirent *d;
+	pid_t tid = 0;
+	DIR *dir = opendir("/proc/self/task");
+
+	if (!dir)
+		return 0;
+	while (!tid && (d = readdir(dir))) {
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && !strncmp(comm, "weft-monitor", 12))
+			tid = (pid_t)atoi(d->d_name);
+		fclose(f);
+	}
+	closedir(dir);
+	return tid;
+}
+
+static uint64_t thread_cpu_ns(pid_t tid)
+{
+	char path[64];
+	unsigned long long ns = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", (int)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &ns) != 1)
+		ns = 0;
+	fclose(f);
+	return ns;
+}
+
+static void monitor_overhead(long workers, long iters)
+{
+	(void)iters;
+	for (int busy = 0; busy < 2; busy++) {
+		struct wf_runtime_opts o = { .workers = (unsigned)workers,
+					     .stall_compensation = WF_STALL_ON };
+		struct stall_run *s = calloc(1, sizeof(*s));
+		uint64_t c0, c1, t0, t1;
+		wf_runtime *rt;
+		pid_t tid;
+		int r;
+
+		if (!s)
+			die("monitor", -ENOMEM);
+		r = wf_runtime_new(&rt, &o);
+		if (r)
+			die("runtime", r);
+		cd_init(&s->cd, STALL_TASKS);
+		s->t0 = wf_now_ns();
+		for (int k = 0; busy && k < STALL_TASKS; k++)
+			spawn_on(rt, stall_ticker, s);
+		usleep(100 * 1000);	/* let it settle: tasks started, monitor cadence */
+		tid = monitor_tid();
+		if (!tid) {
+			fprintf(stderr, "weft-bench: monitor_overhead: no weft-monitor thread "
+					"(one worker, or stall compensation off)\n");
+			atomic_store(&s->stop, 1);
+			if (busy)
+				cd_wait(&s->cd);
+			wf_runtime_free(rt);
+			free(s);
+			return;
+		}
+		c0 = thread_cpu_ns(tid);
+		t0 = wf_now_ns();
+		usleep(MONITOR_RUN_MS * 1000);
+		c1 = thread_cpu_ns(tid);
+		t1 = wf_now_ns();
+		atomic_store(&s->stop, 1);
+		if (busy)
+			cd_wait(&s->cd);
+		wf_runtime_free(rt);
+		printf("{\"bench\":\"monitor_overhead\",\"impl\":\"%s\",\"ns_per_op\":%.0f,"
+		       "\"ops\":1,\"workers\":%ld,\"iters\":1,"
+		       "\"stat\":\"monitor CPU ns per wall second\",\"cpu_pct\":%.4f,"
+		       "\"tasks\":%d}\n",
+		       busy ? "weft" : "weft-idle",
+		       (double)(c1 - c0) * 1e9 / (double)(t1 - t0), workers,
+		       (double)(c1 - c0) * 100.0 / (double)(t1 - t0), busy ? STALL_TASKS : 0);
+		fflush(stdout);
+		free(s);
+	}
+}
+
 /* --- driver --------------------------------------------------------------------- */
 
 struct bench {
@@ -929,6 +1037,7 @@ static const struct bench benches[] = {
 	{ "map_task_mutex", MAP_CALLERS * MAP_OPS_PER_CALLER, 0, map_task_mutex },
 	{ "map_os_mutex", MAP_CALLERS * MAP_OPS_PER_CALLER, 0, map_os_mutex },
 	{ "stall_compensation", STALL_TASKS, 0, NULL, stall_compensation },
+	{ "monitor_overhead", 1, 0, NULL, monitor_overhead },
 };
 
 static int selected(const char *name, char **pats, int npats)
