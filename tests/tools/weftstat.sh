@@ -120,6 +120,7 @@ report -p 1 -d abc
 report -p 1 -d 1e9
 report -p 1 --bogus
 report -p 1 extra
+report -p 1 --json --folded
 doctor extra
 EOF
 	"$ws" --help >"$work/out" 2>&1 || fail_log "$work/out" "--help exited $?"
@@ -214,6 +215,28 @@ test_blocking_in_poll()
 	fi
 }
 tap_test blocking_in_poll 60
+
+# --folded: flamegraph.pl input, weighted by blocked microseconds.
+test_folded_stacks()
+{
+	local us
+
+	need_bpf
+	start_victim block
+	"$ws" report -p "$vpid" -d 1 --folded >"$work/folded" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat report --folded exited $?"
+	stop_victim
+	[ -s "$work/folded" ] || fail_log "$work/err" "no folded stacks"
+	! grep -qv '^[^ ]* [0-9][0-9]*$' "$work/folded" ||
+		fail_log "$work/folded" "a line is not 'frame;frame;... COUNT'"
+	# The planted call: task frames outermost first, then the kernel's.
+	us=$(awk '/;sleeper;planted_block;/ && /_\[k\]/ { t += $NF } END { print t + 0 }' \
+		"$work/folded")
+	diag "planted_block: $((us / 1000)) ms of blocked time in the folded stacks"
+	[ "$us" -ge 200000 ] ||
+		fail_log "$work/folded" "under 200 ms at sleeper;planted_block with kernel frames"
+}
+tap_test folded_stacks 30
 
 # libweft.so: the registry and the runtime's frames live in a shared library.
 test_blocking_in_poll_shared_libweft()

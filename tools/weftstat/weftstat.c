@@ -2,7 +2,7 @@
 /*
  * weftstat - attach to a running weft process and say why it is slow.
  *
- *	weftstat report -p PID [-d SECONDS] [--json]
+ *	weftstat report -p PID [-d SECONDS] [--json | --folded]
  *	weftstat doctor
  *
  * report finds the target's worker threads through its trace registry
@@ -1145,16 +1145,78 @@ static pid_t tgid_of(pid_t tid)
 	return tgid;
 }
 
+/*
+ * --folded: one line per blocking call site, "outer;...;inner;kernel_[k] US":
+ * the user frames outermost first, then the kernel frames below the
+ * scheduler with "_[k]" appended, weighted by the microseconds the workers
+ * were blocked there inside polls. The input of flamegraph.pl (an off-CPU
+ * flame graph of blocking in async context).
+ */
+static void print_folded(struct weftstat_bpf *s)
+{
+	struct frame *fr = calloc(MAX_FRAMES, sizeof(*fr));
+
+	if (!fr) {
+		say("out of memory");
+		return;
+	}
+	qsort(sites, nsites, sizeof(sites[0]), site_cmp);
+	for (size_t i = 0; i < nsites; i++) {
+		const struct site *st = &sites[i];
+		uint64_t us = st->total_ns / 1000;
+		__u64 kips[WS_STACK_DEPTH];
+		size_t n;
+		int nk = 0;
+		bool first = true;
+
+		if (!us)
+			continue;
+		n = site_frames(s, st, fr);
+		for (size_t j = n; j-- > 0;) {
+			const struct sym *y = &fr[j].s;
+
+			if (strcmp(y->func, "?"))
+				printf("%s%s", first ? "" : ";", y->func);
+			else if (y->module[0])
+				printf("%s%s+0x%" PRIx64, first ? "" : ";", y->module, y->offset);
+			else
+				printf("%s0x%" PRIx64, first ? "" : ";", (uint64_t)fr[j].addr);
+			first = false;
+		}
+		memset(kips, 0, sizeof(kips));
+		if (st->kstack_id >= 0 &&
+		    !bpf_map_lookup_elem(bpf_map__fd(s->maps.stacks), &st->kstack_id, kips))
+			while (nk < WS_STACK_DEPTH && kips[nk])
+				nk++;
+		/* Kernel frames outermost first, the scheduler itself left out. */
+		for (int k = nk; k-- > 0;) {
+			const char *name = sym_kernel(kips[k]);
+
+			if (!name || !strcmp(name, "__schedule") || !strcmp(name, "schedule") ||
+			    !strncmp(name, "__traceiter", 11) || !strncmp(name, "bpf_", 4))
+				continue;
+			printf("%s%s_[k]", first ? "" : ";", name);
+			first = false;
+		}
+		if (first)
+			printf("[unknown]");
+		printf(" %" PRIu64 "\n", us);
+	}
+	free(fr);
+}
+
 static void report_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: weftstat report -p PID [-d SECONDS] [--json]\n"
+		"usage: weftstat report -p PID [-d SECONDS] [--json | --folded]\n"
 		"Trace a running weft process's worker threads for SECONDS (default 5;\n"
 		"Ctrl-C stops early) and say why it is slow: blocking inside polls, lock\n"
 		"contention, CPU starvation, scheduler saturation, or healthy.\n"
 		"  -p, --pid PID          the process (it must use libweft)\n"
 		"  -d, --duration SECONDS how long to trace, 0.1 to 86400 (default 5)\n"
 		"  -j, --json             one JSON object instead of text\n"
+		"  -f, --folded           blocking stacks, folded, weighted by blocked\n"
+		"                         microseconds (flamegraph.pl input)\n"
 		"  -h, --help             this text\n");
 }
 
@@ -1164,6 +1226,7 @@ static int cmd_report(int argc, char **argv)
 		{ "pid", required_argument, NULL, 'p' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "folded", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1171,7 +1234,7 @@ static int cmd_report(int argc, char **argv)
 	struct ring_buffer *rb = NULL;
 	const char *flavour = "?";
 	double dur = 5;
-	bool json = false, exited = false;
+	bool json = false, folded = false, exited = false;
 	uint64_t start, end, deadline, next_refresh, lost[WS_CNT_NR];
 	struct sigaction sa;
 	struct totals t;
@@ -1180,7 +1243,7 @@ static int cmd_report(int argc, char **argv)
 	int c, r, rc = WS_EXIT_FAIL;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:d:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:d:jfh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			errno = 0;
@@ -1202,6 +1265,9 @@ static int cmd_report(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'f':
+			folded = true;
+			break;
 		case 'h':
 			report_usage(stdout);
 			return WS_EXIT_OK;
@@ -1213,6 +1279,10 @@ static int cmd_report(int argc, char **argv)
 	if (optind < argc) {
 		say("unexpected argument '%s'", argv[optind]);
 		report_usage(stderr);
+		return WS_EXIT_USAGE;
+	}
+	if (json && folded) {
+		say("--json and --folded are two output formats: give one");
 		return WS_EXIT_USAGE;
 	}
 	if (!p) {
@@ -1306,6 +1376,8 @@ static int cmd_report(int argc, char **argv)
 	sum_up(&t, end - start);
 	if (json)
 		print_json(s, &t, start, end, flavour, lost, exited);
+	else if (folded)
+		print_folded(s);
 	else
 		print_text(s, &t, end - start, flavour, lost, exited);
 	if (exited)
@@ -1329,7 +1401,7 @@ static void usage(FILE *f)
 		"usage: weftstat COMMAND [OPTIONS]\n"
 		"Attach to a running weft process and say why it is slow (eBPF).\n"
 		"Commands:\n"
-		"  report -p PID [-d SECONDS] [--json]  trace, then diagnose\n"
+		"  report -p PID [-d SECONDS] [--json | --folded]  trace, then diagnose\n"
 		"  doctor                               check this machine can run weftstat\n"
 		"  help                                 this text\n"
 		"'weftstat COMMAND --help' describes each command; docs/weftstat.md the rest.\n"
