@@ -121,6 +121,7 @@ report -p 1 -d 1e9
 report -p 1 --bogus
 report -p 1 extra
 report -p 1 --json --folded
+report -p 1 --folded --prometheus
 doctor extra
 EOF
 	"$ws" --help >"$work/out" 2>&1 || fail_log "$work/out" "--help exited $?"
@@ -237,6 +238,27 @@ test_folded_stacks()
 		fail_log "$work/folded" "under 200 ms at sleeper;planted_block with kernel frames"
 }
 tap_test folded_stacks 30
+
+# --prometheus: the text exposition format, the diagnosis as gauges.
+test_prometheus_output()
+{
+	need_bpf
+	start_victim block
+	"$ws" report -p "$vpid" -d 1 --prometheus >"$work/prom" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat report --prometheus exited $?"
+	stop_victim
+	# Every line a comment (HELP, TYPE) or 'name{labels} value'.
+	! grep -Ev '^# (HELP|TYPE) weftstat_[a-z_]+ |^weftstat_[a-z_]+\{[^}]*\} [0-9][0-9.]*$' \
+		"$work/prom" | grep -q . ||
+		fail_log "$work/prom" "a line is not in the text exposition format"
+	grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"1\"} 1$" \
+		"$work/prom" || fail_log "$work/prom" "blocking_in_poll is not the first class"
+	grep -q "^weftstat_blocking_site_seconds{.*function=\"planted_block\".*line=\"$plant_line\".*task=\"sleeper\"} 0*[.0-9]*$" \
+		"$work/prom" || fail_log "$work/prom" "no planted_block site"
+	grep -q '^weftstat_worker_blocked_in_poll_seconds{' "$work/prom" ||
+		fail_log "$work/prom" "no per-worker blocked time"
+}
+tap_test prometheus_output 30
 
 # libweft.so: the registry and the runtime's frames live in a shared library.
 test_blocking_in_poll_shared_libweft()

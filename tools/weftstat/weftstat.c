@@ -2,7 +2,7 @@
 /*
  * weftstat - attach to a running weft process and say why it is slow.
  *
- *	weftstat report -p PID [-d SECONDS] [--json | --folded]
+ *	weftstat report -p PID [-d SECONDS] [--json | --folded | --prometheus]
  *	weftstat doctor
  *
  * report finds the target's worker threads through its trace registry
@@ -950,13 +950,14 @@ static void json_frame(const struct frame *f)
 	printf("}");
 }
 
+static const char *const lost_names[WS_CNT_NR] = {
+	"ringbuf_full", "user_stack", "kernel_stack", "slot_read", "slot_unstable",
+	"user_stack_words", "locks_map_full",
+};
+
 static void print_json(struct weftstat_bpf *s, const struct totals *t, uint64_t start,
 		       uint64_t end, const char *flavour, const uint64_t *lost, bool exited)
 {
-	static const char *const lost_names[WS_CNT_NR] = {
-		"ringbuf_full", "user_stack", "kernel_stack", "slot_read", "slot_unstable",
-		"user_stack_words", "locks_map_full",
-	};
 	enum diag d[D_NR];
 	int nd = diagnose(t, d);
 	struct frame *fr = calloc(MAX_FRAMES, sizeof(*fr));
@@ -1205,10 +1206,118 @@ static void print_folded(struct weftstat_bpf *s)
 	free(fr);
 }
 
+/* A Prometheus label value: \\, " and newlines escaped, other controls dropped. */
+static void prom_label(const char *v, size_t max)
+{
+	for (size_t i = 0; i < max && v[i]; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c == '\\' || c == '"')
+			printf("\\%c", c);
+		else if (c == '\n')
+			printf("\\n");
+		else if (c >= 0x20 && c != 0x7f)
+			putchar(c);
+	}
+}
+
+static void prom_head(const char *name, const char *type, const char *help)
+{
+	printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/*
+ * --prometheus: the report in the Prometheus text exposition format (for a
+ * node_exporter textfile collector or a pushgateway): per-worker times over
+ * the window, the diagnosis as one gauge per class, the ten worst blocking
+ * call sites, and what could not be recorded. Times in seconds.
+ */
+static void print_prometheus(struct weftstat_bpf *s, const struct totals *t, uint64_t window,
+			     const uint64_t *lost, bool exited)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} wm[] = {
+#define WM(n, f, h) { "weftstat_worker_" n "_seconds", h, offsetof(struct ws_worker, f) }
+		WM("oncpu", oncpu_ns, "Time the worker thread ran on a CPU."),
+		WM("sleep", sleep_ns, "Time the worker thread slept (off CPU, not runnable)."),
+		WM("runqueue", runq_ns, "Time the worker thread was runnable but waited for a CPU."),
+		WM("blocked_in_poll", poll_block_ns,
+		   "Off-CPU time of the worker inside a poll (blocking in async context)."),
+		WM("futex_user", futex_user_ns, "Time in futex waits other than the runtime's park."),
+		WM("parked", futex_park_ns, "Time the worker was parked idle by the runtime."),
+#undef WM
+	};
+	enum diag d[D_NR];
+	int nd = diagnose(t, d);
+	struct frame *fr = calloc(MAX_FRAMES, sizeof(*fr));
+
+	prom_head("weftstat_window_seconds", "gauge", "Length of the trace window.");
+	printf("weftstat_window_seconds{pid=\"%d\"} %.6f\n", (int)pid, sec(window));
+	prom_head("weftstat_target_exited", "gauge", "1 if the process exited during the trace.");
+	printf("weftstat_target_exited{pid=\"%d\"} %d\n", (int)pid, exited ? 1 : 0);
+	prom_head("weftstat_diagnosis", "gauge",
+		  "1 for each problem class diagnosed (healthy: none), by rank.");
+	for (int i = 0; i < D_NR; i++) {
+		int rank = 0;
+
+		for (int k = 0; k < nd; k++)
+			if (d[k] == (enum diag)i)
+				rank = k + 1;
+		printf("weftstat_diagnosis{pid=\"%d\",class=\"%s\",rank=\"%d\"} %d\n", (int)pid,
+		       diag_id[i], rank, rank ? 1 : 0);
+	}
+	printf("weftstat_diagnosis{pid=\"%d\",class=\"healthy\",rank=\"%d\"} %d\n", (int)pid,
+	       nd ? 0 : 1, nd ? 0 : 1);
+	for (size_t m = 0; m < sizeof(wm) / sizeof(wm[0]); m++) {
+		prom_head(wm[m].name, "gauge", wm[m].help);
+		for (size_t i = 0; i < nworkers; i++) {
+			const char *base = (const char *)&workers[i].st;
+			uint64_t ns;
+
+			memcpy(&ns, base + wm[m].off, sizeof(ns));
+			printf("%s{pid=\"%d\",worker=\"%d\",tid=\"%u\"} %.6f\n", wm[m].name,
+			       (int)pid, workers[i].index, workers[i].tid, sec(ns));
+		}
+	}
+	prom_head("weftstat_worker_preemptions", "gauge",
+		  "Involuntary switches of the worker thread in the window.");
+	for (size_t i = 0; i < nworkers; i++)
+		printf("weftstat_worker_preemptions{pid=\"%d\",worker=\"%d\",tid=\"%u\"} %llu\n",
+		       (int)pid, workers[i].index, workers[i].tid,
+		       (unsigned long long)workers[i].st.nswitch_invol);
+	prom_head("weftstat_blocking_site_seconds", "gauge",
+		  "Time workers were blocked inside polls at a call site (ten worst).");
+	qsort(sites, nsites, sizeof(sites[0]), site_cmp);
+	for (size_t i = 0; i < nsites && i < 10 && fr; i++) {
+		const struct site *st = &sites[i];
+		size_t n = site_frames(s, st, fr);
+		const struct frame *c = culprit_of(fr, n);
+
+		printf("weftstat_blocking_site_seconds{pid=\"%d\",function=\"", (int)pid);
+		prom_label(c ? c->s.func : "?", sizeof(c->s.func));
+		printf("\",file=\"");
+		prom_label(c ? c->s.file : "", sizeof(c->s.file));
+		printf("\",line=\"%d\",syscall=\"%s\",task=\"", c ? c->s.line : 0,
+		       syscall_name(st->sys_nr));
+		prom_label(st->task_name, sizeof(st->task_name));
+		printf("\"} %.6f\n", sec(st->total_ns));
+	}
+	prom_head("weftstat_lost_total", "counter",
+		  "Events the tracer could not record, by kind (never silent).");
+	for (int i = 0; i < WS_CNT_NR; i++)
+		printf("weftstat_lost_total{pid=\"%d\",kind=\"%s\"} %" PRIu64 "\n", (int)pid,
+		       lost_names[i], lost[i]);
+	printf("weftstat_lost_total{pid=\"%d\",kind=\"sites_table_full\"} %" PRIu64 "\n",
+	       (int)pid, sites_dropped);
+	free(fr);
+}
+
 static void report_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: weftstat report -p PID [-d SECONDS] [--json | --folded]\n"
+		"usage: weftstat report -p PID [-d SECONDS] [--json | --folded | --prometheus]\n"
 		"Trace a running weft process's worker threads for SECONDS (default 5;\n"
 		"Ctrl-C stops early) and say why it is slow: blocking inside polls, lock\n"
 		"contention, CPU starvation, scheduler saturation, or healthy.\n"
@@ -1217,6 +1326,7 @@ static void report_usage(FILE *f)
 		"  -j, --json             one JSON object instead of text\n"
 		"  -f, --folded           blocking stacks, folded, weighted by blocked\n"
 		"                         microseconds (flamegraph.pl input)\n"
+		"  -P, --prometheus       Prometheus text exposition format\n"
 		"  -h, --help             this text\n");
 }
 
@@ -1227,6 +1337,7 @@ static int cmd_report(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "folded", no_argument, NULL, 'f' },
+		{ "prometheus", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1234,7 +1345,7 @@ static int cmd_report(int argc, char **argv)
 	struct ring_buffer *rb = NULL;
 	const char *flavour = "?";
 	double dur = 5;
-	bool json = false, folded = false, exited = false;
+	bool json = false, folded = false, prom = false, exited = false;
 	uint64_t start, end, deadline, next_refresh, lost[WS_CNT_NR];
 	struct sigaction sa;
 	struct totals t;
@@ -1243,7 +1354,7 @@ static int cmd_report(int argc, char **argv)
 	int c, r, rc = WS_EXIT_FAIL;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:d:jfh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:d:jfPh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			errno = 0;
@@ -1268,6 +1379,9 @@ static int cmd_report(int argc, char **argv)
 		case 'f':
 			folded = true;
 			break;
+		case 'P':
+			prom = true;
+			break;
 		case 'h':
 			report_usage(stdout);
 			return WS_EXIT_OK;
@@ -1281,8 +1395,8 @@ static int cmd_report(int argc, char **argv)
 		report_usage(stderr);
 		return WS_EXIT_USAGE;
 	}
-	if (json && folded) {
-		say("--json and --folded are two output formats: give one");
+	if (json + folded + prom > 1) {
+		say("--json, --folded and --prometheus are output formats: give one");
 		return WS_EXIT_USAGE;
 	}
 	if (!p) {
@@ -1378,6 +1492,8 @@ static int cmd_report(int argc, char **argv)
 		print_json(s, &t, start, end, flavour, lost, exited);
 	else if (folded)
 		print_folded(s);
+	else if (prom)
+		print_prometheus(s, &t, end - start, lost, exited);
 	else
 		print_text(s, &t, end - start, flavour, lost, exited);
 	if (exited)
@@ -1401,7 +1517,8 @@ static void usage(FILE *f)
 		"usage: weftstat COMMAND [OPTIONS]\n"
 		"Attach to a running weft process and say why it is slow (eBPF).\n"
 		"Commands:\n"
-		"  report -p PID [-d SECONDS] [--json | --folded]  trace, then diagnose\n"
+		"  report -p PID [-d SECONDS] [--json | --folded | --prometheus]\n"
+		"                                        trace, then diagnose\n"
 		"  doctor                               check this machine can run weftstat\n"
 		"  help                                 this text\n"
 		"'weftstat COMMAND --help' describes each command; docs/weftstat.md the rest.\n"
