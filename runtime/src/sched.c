@@ -75,9 +75,12 @@
  * the last searcher does [write idle_state; fence; read queues]. With both
  * fences sequentially consistent, at least one sees the other: either the
  * pusher sees no searcher and wakes a sleeper, or the searcher sees the
- * work. A non-searching worker that parks does not re-check: while it was
- * running, either searchers existed (and the last of them re-checks) or it
- * would have become one.
+ * work. A non-searching worker that parks re-checks only its own queues and
+ * the inject queue: while it was running, either searchers existed (and the
+ * last of them re-checks the other workers' queues) or it would have become
+ * one. The inject queue is the exception: a runtime with a single worker
+ * never searches (nobody to steal from), so every parker looks at it, after
+ * its idle_state RMW, against a pusher that saw it still unparked.
  * Pinned tasks woken from elsewhere go to their worker's inbox; the waker
  * then takes idle_lock and unparks that worker if it is in sleepers[]. A
  * worker reads its inbox length after joining sleepers[] under idle_lock,
@@ -1060,8 +1063,17 @@ static void park(struct wf__worker *w, uint64_t limit)
 	 * The seq_cst RMW on idle_state above orders our queue reads below
 	 * after it; pairs with idle_state_after_fence() in notify.
 	 */
-	if ((last_searcher && any_work(rt)) || atomic_load(&w->inbox_len) ||
-	    atomic_load(&rt->stop) || runq_len(w) || atomic_load(&w->runnext) || w->pin_head) {
+	/*
+	 * The inject queue is re-checked by every parker, not only by the
+	 * last searcher: a runtime with one worker never searches (there is
+	 * nobody to steal from), so without this a task pushed from outside
+	 * between its last inject_pop() and the idle_state update above was
+	 * left there while it slept (the pusher saw it unparked and woke
+	 * nobody): "Why no wake-up is lost" above.
+	 */
+	if ((last_searcher && any_work(rt)) || atomic_load(&rt->inj_len) ||
+	    atomic_load(&w->inbox_len) || atomic_load(&rt->stop) || runq_len(w) ||
+	    atomic_load(&w->runnext) || w->pin_head) {
 		if (last_searcher)
 			wf__notify_parked(rt);
 		goto wake;

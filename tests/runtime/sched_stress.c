@@ -9,6 +9,7 @@
 #include "wtest.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -381,6 +382,64 @@ TEST_TIMEOUT(wakes_from_foreign_threads, 60)
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
 	EXPECT_EQ(e.rounds, atomic_load(&e.got));
+	wf_notify_free(e.n);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+}
+
+/*
+ * One wake-up at a time from outside, into a runtime with a single worker
+ * that goes idle between them: the task pushed to the inject queue while
+ * the worker is on its way to park must not be left there (no search, so
+ * the parker itself must see it). Each round waits for the task's answer;
+ * a lost wake-up shows as a round that never ends.
+ */
+static void *pong_waiter(void *arg)
+{
+	struct ext *e = arg;
+
+	while (atomic_load(&e->got) < e->rounds) {
+		if (wf_notify_wait(e->n))
+			return (void *)1L;
+		atomic_fetch_add(&e->got, 1);
+	}
+	return NULL;
+}
+
+TEST_TIMEOUT(single_worker_foreign_wakes_one_at_a_time, 120)
+{
+	struct ext e = { .rounds = 5000 * scale() };
+	struct wf_spawn_opts o;
+	wf_runtime *rt = new_rt(_metadata, 1);
+	long stuck = 0;
+	wf_task *t;
+
+	ASSERT_EQ(0, wf_notify_new(&e.n));
+	o = (struct wf_spawn_opts){ .rt = rt, .name = "pong" };
+	ASSERT_EQ(0, wf_spawn_opts(&t, pong_waiter, &e, &o));
+	for (long i = 0; i < e.rounds && !stuck; i++) {
+		uint64_t until;
+
+		wf_notify_one(e.n);
+		until = wf_now_ns() + 5 * WF_NSEC_PER_SEC;
+		while (atomic_load(&e.got) <= i) {
+			if (wf_now_ns() > until) {
+				stuck = i + 1;
+				break;
+			}
+			sched_yield();
+		}
+		/* Vary the gap so the next wake-up lands anywhere in the park path. */
+		for (volatile long k = 0; k < (i * 7919) % 3000; k++)
+			;
+	}
+	if (stuck) {
+		TH_LOG("round %ld: the task was not woken within 5 s", stuck);
+		wf_notify_one(e.n);	/* let the test end anyway */
+	}
+	EXPECT_EQ(0L, stuck);
+	atomic_store(&e.got, e.rounds);
+	wf_notify_one(e.n);
+	ASSERT_EQ(0, wf_join(t, NULL));
 	wf_notify_free(e.n);
 	EXPECT_EQ(0, wf_runtime_free(rt));
 }
