@@ -92,6 +92,21 @@ _tap_usage()
 
 # Run test NAME as number NUM within TMO seconds; prints its TAP line.
 # Returns 0 pass, 1 fail, 4 skip.
+# Where every thread of a timed-out test's processes sleeps, for the log.
+_tap_dump_hung()
+{
+	local p t
+
+	for p in $(pgrep -g "$1" 2>/dev/null); do
+		echo "hung: process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-120)"
+		for t in /proc/"$p"/task/*; do
+			echo "hung:   thread ${t##*/} $(cat "$t/comm" 2>/dev/null)" \
+				"state $(awk '{ print $3 }' "$t/stat" 2>/dev/null)" \
+				"in $(cat "$t/wchan" 2>/dev/null)"
+		done
+	done
+}
+
 _tap_run_one()
 {
 	local num=$1 name=$2 tmo=$3 log pid rc start limit reason
@@ -116,6 +131,7 @@ _tap_run_one()
 	set +m
 	while kill -0 "$pid" 2>/dev/null; do
 		if [ $((SECONDS - start)) -ge "$limit" ]; then
+			_tap_dump_hung "$pid" >>"$log" 2>&1
 			kill -TERM -- "-$pid" 2>/dev/null
 			sleep 1
 			kill -KILL -- "-$pid" 2>/dev/null
