@@ -14,9 +14,11 @@
 #include <string.h>
 #include <weft.h>
 
-static const char *host = "127.0.0.1";
-static unsigned port = 7777, workers;
-static int quiet;
+#include "server_main.h"
+
+static void usage(FILE *f);
+
+static struct server_opts so = { "echo", "127.0.0.1", 7777, 0, 0, usage };
 
 static void *conn(void *arg)
 {
@@ -37,14 +39,14 @@ static void *serve(void *arg)
 	int l, c;
 
 	(void)arg;
-	l = wf_listen_tcp(host, (uint16_t)port, 4096);
+	l = wf_listen_tcp(so.host, (uint16_t)so.port, 4096);
 	if (l < 0) {
-		fprintf(stderr, "echo: listen %s:%u: %s\n", host, port, strerror(-l));
+		fprintf(stderr, "echo: listen %s:%u: %s\n", so.host, so.port, strerror(-l));
 		return (void *)1L;
 	}
 	wf_io_info(wf_runtime_current(), &info);
-	if (!quiet)
-		printf("echo: listening on %s:%u, %u workers, %s\n", host, port,
+	if (!so.quiet)
+		printf("echo: listening on %s:%u, %u workers, %s\n", so.host, so.port,
 		       wf_runtime_workers(wf_runtime_current()), info.name);
 	fflush(stdout);
 	for (;;) {
@@ -72,66 +74,7 @@ static void usage(FILE *f)
 		   "WEFT_IO=uring|epoll|auto chooses the I/O driver.\n");
 }
 
-static unsigned number(const char *opt, const char *v, unsigned max)
-{
-	char *end;
-	unsigned long x;
-
-	if (!v) {
-		fprintf(stderr, "echo: %s needs a value\n", opt);
-		exit(2);
-	}
-	errno = 0;
-	x = strtoul(v, &end, 10);
-	if (errno || *end || end == v || x > max) {
-		fprintf(stderr, "echo: %s: bad value '%s'\n", opt, v);
-		exit(2);
-	}
-	return (unsigned)x;
-}
-
 int main(int argc, char **argv)
 {
-	struct wf_runtime_opts o = { 0 };
-	wf_runtime *rt;
-	void *res;
-	int r;
-
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *eq = strchr(a, '=');
-		char name[32];
-		const char *v;
-
-		snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a);
-		v = eq ? eq + 1 : NULL;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(a, "--quiet")) {
-			quiet = 1;
-		} else if (!strcmp(name, "--host")) {
-			host = v ? v : argv[++i];
-			if (!host) {
-				usage(stderr);
-				return 2;
-			}
-		} else if (!strcmp(name, "--port")) {
-			port = number("--port", v ? v : argv[++i], 65535);
-		} else if (!strcmp(name, "--workers")) {
-			workers = number("--workers", v ? v : argv[++i], 1024);
-		} else {
-			fprintf(stderr, "echo: unknown argument '%s'\n", a);
-			usage(stderr);
-			return 2;
-		}
-	}
-	o.workers = workers;
-	r = wf_runtime_new(&rt, &o);
-	if (r) {
-		fprintf(stderr, "echo: cannot create the runtime: %s\n", strerror(-r));
-		return 1;
-	}
-	r = wf_block_on(rt, serve, NULL, &res);
-	wf_runtime_free(rt);
-	return r || res ? 1 : 0;
+	return server_main(&so, argc, argv, serve);
 }
