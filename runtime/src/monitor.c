@@ -185,7 +185,13 @@ void wf__core_exit_slow(struct wf__thread *th, struct wf__worker *w)
 
 /* --- detection ------------------------------------------------------------ */
 
-enum { STALL_UNKNOWN = 0, STALL_BLOCKED = 1, STALL_ONCPU = 2 };
+/*
+ * STALL_WAITING: the thread neither ran nor slept on its own account: it
+ * was runnable and the CPU went to other threads (an overloaded machine),
+ * or it was stopped (a debugger). A spare thread would wait for a CPU
+ * just the same, so such a poll is not handed off, however long it is.
+ */
+enum { STALL_UNKNOWN = 0, STALL_BLOCKED = 1, STALL_ONCPU = 2, STALL_WAITING = 3 };
 
 /* What a source remembers of one worker's current long poll (monitor-private). */
 struct stall_look {
@@ -197,7 +203,8 @@ struct stall_look {
 
 /*
  * A stall source classifies the thread @tid that runs poll @seq of a
- * worker: STALL_BLOCKED (off CPU), STALL_ONCPU or STALL_UNKNOWN (not
+ * worker: STALL_BLOCKED (off CPU), STALL_ONCPU, STALL_WAITING (runnable,
+ * not running: starved of CPU) or STALL_UNKNOWN (not
  * enough looks yet, or the thread is gone). @look is its memory for this
  * worker; the monitor resets it when the poll changes.
  */
@@ -258,7 +265,17 @@ static int proc_classify(struct stall_look *look, pid_t tid, uint64_t seq, uint6
 		uint64_t dt = now - look->at_ns, drun = run - look->run_ns;
 		bool sleeping = st == 'S' || st == 'D';
 
-		cls = sleeping && drun < dt / 2 ? STALL_BLOCKED : STALL_ONCPU;
+		/*
+		 * Mostly asleep: blocked. Running at least a quarter of
+		 * the time (a poll sharing its CPU with three other busy
+		 * threads still computes): on CPU. Neither: waiting.
+		 */
+		if (sleeping && drun < dt / 2)
+			cls = STALL_BLOCKED;
+		else if (drun >= dt / 4)
+			cls = STALL_ONCPU;
+		else
+			cls = STALL_WAITING;
 	}
 	look->seq = seq;
 	look->at_ns = now;
@@ -389,7 +406,7 @@ static bool stall_check(struct monitor *m, struct wf__worker *w, uint64_t now)
 	cls = m->src->classify(look, atomic_load(&w->tid), own_seq(word), now);
 	if (own_state(word) != OWN_IN)
 		return true;	/* in a core section: a few instructions, next time */
-	if ((cls == STALL_BLOCKED && age >= BLOCKED_NS) || age >= CPU_NS)
+	if ((cls == STALL_BLOCKED && age >= BLOCKED_NS) || (cls != STALL_WAITING && age >= CPU_NS))
 		stall_handoff(m, w, word, cls == STALL_BLOCKED ? STALL_BLOCKED : STALL_ONCPU, age,
 			      now);
 	return true;

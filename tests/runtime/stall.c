@@ -9,10 +9,13 @@
 #include "wtest.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <weft.h>
 
@@ -403,6 +406,76 @@ static void *lonely_root(void *arg)
 {
 	usleep(30000);
 	return (void *)1L;
+}
+
+/*
+ * A poll whose thread is runnable but gets no CPU (an overloaded machine)
+ * is not handed off, however long: a spare would wait for a CPU too. The
+ * machine is overloaded on purpose: a SCHED_FIFO thread spins on the
+ * worker's CPU (both pinned there) while the task "computes"; the task
+ * ends as soon as it runs again after the hog stops.
+ */
+static struct {
+	_Atomic pid_t tid;	/* the worker thread running the victim */
+	_Atomic int cpu;
+	_Atomic int go, release, hog_err;
+} starve;
+
+static void *starved_one(void *arg)
+{
+	atomic_store(&starve.cpu, sched_getcpu());
+	atomic_store(&starve.tid, (pid_t)syscall(SYS_gettid));
+	/* Stays in this poll until the hog is done: one long poll. */
+	while (!atomic_load(&starve.release))
+		;
+	return (void *)1L;
+}
+
+static void *hog(void *arg)
+{
+	struct sched_param sp = { .sched_priority = 1 };
+	cpu_set_t set;
+	uint64_t end;
+	pid_t tid;
+
+	while (!(tid = atomic_load(&starve.tid)))
+		usleep(100);
+	CPU_ZERO(&set);
+	CPU_SET(atomic_load(&starve.cpu), &set);
+	if (sched_setaffinity(tid, sizeof(set), &set) || sched_setaffinity(0, sizeof(set), &set) ||
+	    pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp)) {
+		atomic_store(&starve.hog_err, errno ? errno : EPERM);
+		atomic_store(&starve.release, 1);
+		return NULL;
+	}
+	/* 40 ms of the worker's CPU: four times the on-CPU threshold. */
+	end = wf_now_ns() + 40 * MS;
+	while (wf_now_ns() < end)
+		;
+	atomic_store(&starve.release, 1);
+	sp.sched_priority = 0;
+	pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
+	return NULL;
+}
+
+TEST(poll_starved_of_cpu_is_not_handed_off)
+{
+	struct wf_metrics *m;
+	pthread_t h;
+
+	memset(&starve, 0, sizeof(starve));
+	ASSERT_EQ(0, pthread_create(&h, NULL, hog, NULL));
+	run_cls(_metadata, starved_one, NULL, &m);
+	pthread_join(h, NULL);
+	if (atomic_load(&starve.hog_err)) {
+		wf_metrics_free(m);
+		SKIP("cannot make a SCHED_FIFO hog (errno %d): needs CAP_SYS_NICE",
+		     atomic_load(&starve.hog_err));
+	}
+	TH_LOG("blocked %llu, cpu %llu", (unsigned long long)m->stall_handoffs_blocked,
+	       (unsigned long long)m->stall_handoffs_cpu);
+	EXPECT_EQ(0u, handoffs(m));
+	wf_metrics_free(m);
 }
 
 TEST(no_handoff_without_runnable_work)
