@@ -278,6 +278,7 @@ struct wf__thread {
 	pid_t tid;
 	bool dedicated;			/* runtime-owned thread (worker or spare) */
 	bool starting;			/* a spare not yet idle once (spare_lock) */
+	int *errno_p;			/* its errno (internal.h, "Thread-local") */
 	const void *stack_lo;		/* its own stack, for the sanitizers */
 	size_t stack_sz;
 	void *san_fake;
@@ -310,6 +311,7 @@ struct wf__worker {
 	struct wf_task *again;		/* yielded with nothing else queued: runs next */
 	struct wf__pool stacks;		/* CONFIG_WEFT_STACK_POOL free stacks */
 	struct wf__pool tcbs;		/* as many free task control blocks */
+	uint64_t id_next, id_end;	/* task ids reserved for this core's spawns */
 
 	/* Local run queue (Go's runq): owner pushes at tail, anyone takes at head. */
 	_Atomic uint32_t head __wf_aligned;
@@ -442,11 +444,43 @@ struct wf_runtime {
 /* --- cross-file functions -------------------------------------------------- */
 
 /*
- * Thread-local state is reached only through these non-inlined accessors:
- * a task can resume on another thread, and a TLS address or value cached
- * by the compiler across a switch would be the old thread's.
+ * Thread-local state is reached only through these accessors: a task can
+ * resume on another thread, and a TLS address or value cached by the
+ * compiler across a switch would be the old thread's.
+ *
+ * wf__thread_cur() reads the thread pointer register (x86-64 %fs:0,
+ * AArch64 TPIDR_EL0) with a volatile asm, which the compiler never merges
+ * with another or moves across a call such as the context switch, and
+ * loads the variable at its offset from it. The variable is initial-exec
+ * (static TLS), so that offset is the same in every thread: computed once
+ * (sched.c). Elsewhere it is a non-inlined function opaque to the
+ * optimiser. A thread's errno address is kept in its wf__thread
+ * (errno_p, set when the thread first runs tasks) for the same reason.
  */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define WF_TLS_FAST 1
+extern __thread struct wf__thread *wf__tls_thread __attribute__((tls_model("initial-exec")));
+extern intptr_t wf__tls_thread_off;
+
+static inline uintptr_t wf__thread_pointer(void)
+{
+	uintptr_t tp;
+
+#if defined(__x86_64__)
+	__asm__ volatile("mov %%fs:0, %0" : "=r"(tp));
+#else
+	__asm__ volatile("mrs %0, tpidr_el0" : "=r"(tp));
+#endif
+	return tp;
+}
+
+static inline struct wf__thread *wf__thread_cur(void)
+{
+	return *(struct wf__thread **)(wf__thread_pointer() + (uintptr_t)wf__tls_thread_off);
+}
+#else
 struct wf__thread *wf__thread_cur(void);
+#endif
 void wf__thread_set(struct wf__thread *th);
 int *wf__errno_loc(void);
 

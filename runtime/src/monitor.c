@@ -198,6 +198,8 @@ struct stall_look {
 	uint64_t seq;		/* poll the figures below belong to */
 	uint64_t at_ns;		/* when they were read */
 	uint64_t run_ns;	/* the thread's CPU time then */
+	uint64_t first_at_ns;	/* the same at the poll's first look */
+	uint64_t first_run_ns;
 	int cls;		/* last classification */
 };
 
@@ -261,18 +263,31 @@ static int proc_classify(struct stall_look *look, pid_t tid, uint64_t seq, uint6
 
 	if (run == UINT64_MAX || !st)
 		return STALL_UNKNOWN;
-	if (look->seq == seq && now > look->at_ns) {
+	/*
+	 * The time of this look is taken here, next to the reads: on a busy
+	 * machine the monitor itself may have waited for a CPU since @now.
+	 */
+	now = wf__now();
+	if (look->seq != seq) {
+		look->first_at_ns = now;
+		look->first_run_ns = run;
+	} else if (now > look->at_ns) {
 		uint64_t dt = now - look->at_ns, drun = run - look->run_ns;
+		uint64_t dt_all = now - look->first_at_ns, drun_all = run - look->first_run_ns;
 		bool sleeping = st == 'S' || st == 'D';
 
 		/*
-		 * Mostly asleep: blocked. Running at least a quarter of
-		 * the time (a poll sharing its CPU with three other busy
-		 * threads still computes): on CPU. Neither: waiting.
+		 * Asleep and hardly ran since the last look: blocked. Ran
+		 * at least a quarter of the time since the poll's first
+		 * look (a poll sharing its CPU with three other busy
+		 * threads still computes): on CPU. Neither: waiting for a
+		 * CPU. The on-CPU test spans the whole poll, so a thread
+		 * that waited 30 ms and then ran for a moment is waiting,
+		 * not computing.
 		 */
 		if (sleeping && drun < dt / 2)
 			cls = STALL_BLOCKED;
-		else if (drun >= dt / 4)
+		else if (drun_all >= dt_all / 4)
 			cls = STALL_ONCPU;
 		else
 			cls = STALL_WAITING;
@@ -406,7 +421,7 @@ static bool stall_check(struct monitor *m, struct wf__worker *w, uint64_t now)
 	cls = m->src->classify(look, atomic_load(&w->tid), own_seq(word), now);
 	if (own_state(word) != OWN_IN)
 		return true;	/* in a core section: a few instructions, next time */
-	if ((cls == STALL_BLOCKED && age >= BLOCKED_NS) || (cls != STALL_WAITING && age >= CPU_NS))
+	if ((cls == STALL_BLOCKED && age >= BLOCKED_NS) || (cls == STALL_ONCPU && age >= CPU_NS))
 		stall_handoff(m, w, word, cls == STALL_BLOCKED ? STALL_BLOCKED : STALL_ONCPU, age,
 			      now);
 	return true;

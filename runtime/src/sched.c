@@ -70,7 +70,11 @@
  * Whoever makes work available (push to a local queue or to the inject
  * queue) issues a full fence and then wf__notify_parked(), which wakes one
  * sleeper unless somebody is already searching or nobody sleeps. The
- * woken worker starts out searching.
+ * woken worker starts out searching. The one exception is a worker
+ * requeueing the task it just ran (a yield, or a wake-up that came while
+ * it switched out): it reads idle_state without the fence, because it
+ * runs that task itself if nobody steals it, so a missed wake-up costs a
+ * moment of parallelism, not liveness.
  * Why no wake-up is lost: the pusher does [push; fence; read idle_state],
  * the last searcher does [write idle_state; fence; read queues]. With both
  * fences sequentially consistent, at least one sees the other: either the
@@ -144,6 +148,17 @@
 
 /* --- thread-local state ---------------------------------------------------- */
 
+#ifdef WF_TLS_FAST
+__thread struct wf__thread *wf__tls_thread __attribute__((tls_model("initial-exec")));
+intptr_t wf__tls_thread_off;
+
+/* The offset is the same in every thread (static TLS): take it once, early. */
+__attribute__((constructor)) static void tls_offset_init(void)
+{
+	wf__tls_thread_off = (intptr_t)((uintptr_t)&wf__tls_thread - wf__thread_pointer());
+}
+#define tls_thread wf__tls_thread
+#else
 static __thread struct wf__thread *tls_thread;
 
 /*
@@ -158,10 +173,13 @@ __attribute__((noinline)) struct wf__thread *wf__thread_cur(void)
 	__asm__ volatile("" : "+r"(th) : : "memory");
 	return th;
 }
+#endif
 
 __attribute__((noinline)) void wf__thread_set(struct wf__thread *th)
 {
 	__asm__ volatile("" : : : "memory");
+	if (th)
+		th->errno_p = &errno;
 	tls_thread = th;
 }
 
@@ -510,6 +528,12 @@ static inline uint32_t idle_state_after_fence(struct wf_runtime *rt)
 #endif
 }
 
+/* Whether idle_state s asks for a worker to be woken: none searches, one sleeps. */
+static inline bool notify_wanted(struct wf_runtime *rt, uint32_t s)
+{
+	return idle_searching(s) == 0 && idle_unparked(s) < rt->nworkers;
+}
+
 /* Wake one parked worker to search, unless someone searches already. */
 void wf__notify_parked(struct wf_runtime *rt)
 {
@@ -518,7 +542,7 @@ void wf__notify_parked(struct wf_runtime *rt)
 
 	/* Pairs with park()'s RMW on idle_state: "Why no wake-up is lost". */
 	s = idle_state_after_fence(rt);
-	if (idle_searching(s) != 0 || idle_unparked(s) >= rt->nworkers)
+	if (!notify_wanted(rt, s))
 		return;
 	pthread_mutex_lock(&rt->idle_lock);
 	s = atomic_load(&rt->idle_state);
@@ -643,8 +667,19 @@ static void enqueue(struct wf_task *t)
 	if (w && w->rt == rt) {
 		if (th->current) {
 			/* Woken by the running task: the next slot. */
-			struct wf_task *prev = atomic_exchange(&w->runnext, t);
+			struct wf_task *prev;
 
+			/*
+			 * Only the core's owner fills the slot, stealers only
+			 * empty it: seen empty, it stays empty for a plain
+			 * (release) store; taken, it needs the exchange.
+			 */
+			if (!atomic_load_explicit(&w->runnext, memory_order_relaxed)) {
+				atomic_store_explicit(&w->runnext, t, memory_order_release);
+				wf__core_exit(th, w);
+				return;
+			}
+			prev = atomic_exchange(&w->runnext, t);
 			if (!prev) {
 				wf__core_exit(th, w);
 				return;
@@ -720,15 +755,15 @@ void wf__spawn_enqueue(struct wf_task *t)
 	}
 	w = wf__core_enter(th);
 	if (w && w->rt == t->rt) {
-		struct wf_task *none = NULL;
-
 		/*
 		 * Only into an empty slot: a task spawning in a loop must not
 		 * bounce every child through the slot (one atomic exchange per
 		 * spawn on a line stealers read), the rest go to the queue.
+		 * An empty slot stays empty but for its owner, who is us: a
+		 * release store, no RMW (see enqueue()).
 		 */
-		if (th->current && !atomic_load_explicit(&w->runnext, memory_order_relaxed) &&
-		    atomic_compare_exchange_strong(&w->runnext, &none, t)) {
+		if (th->current && !atomic_load_explicit(&w->runnext, memory_order_relaxed)) {
+			atomic_store_explicit(&w->runnext, t, memory_order_release);
 			wf__core_exit(th, w);
 			return;
 		}
@@ -749,17 +784,16 @@ void wf__spawn_enqueue(struct wf_task *t)
  */
 void wf__switch_out(struct wf_task *t, int kind)
 {
-	struct wf__thread *th;
+	struct wf__thread *th = wf__thread_cur();
 
-	t->saved_errno = *wf__errno_loc();
+	t->saved_errno = *th->errno_p;
 	t->switch_kind = (uint8_t)kind;
-	th = wf__thread_cur();
 	wf__san_start_switch(kind == WF_SW_DONE ? NULL : &t->san_fake, th->stack_lo, th->stack_sz,
 			     th->san_fiber);
 	wf__ctx_switch(&t->sp, th->sched_sp);
 	/* Possibly another thread now: re-read everything thread-local. */
 	wf__san_finish_switch(t->san_fake);
-	*wf__errno_loc() = t->saved_errno;
+	*wf__thread_cur()->errno_p = t->saved_errno;
 }
 
 static void requeue_local(struct wf__worker *w, struct wf_task *t)
@@ -787,7 +821,14 @@ static void requeue_local(struct wf__worker *w, struct wf_task *t)
 		return;
 	}
 	runq_put(w, t);
-	wf__notify_parked(w->rt);
+	/*
+	 * A hint without the fence: this worker is running and takes t
+	 * itself if nobody else does, so a parked worker that misses this
+	 * push costs parallelism for a moment, never liveness (Go's runqput
+	 * works the same way). Saves a full fence per yield.
+	 */
+	if (notify_wanted(w->rt, atomic_load_explicit(&w->rt->idle_state, memory_order_relaxed)))
+		wf__notify_parked(w->rt);
 }
 
 /*

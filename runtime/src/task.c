@@ -41,6 +41,7 @@
 #endif
 
 static _Atomic uint64_t next_task_id = 1;
+#define WF_TASK_ID_BLOCK 1024u	/* ids a core takes from next_task_id at once */
 static long page_size;
 
 /* --- stacks --------------------------------------------------------------------- */
@@ -396,7 +397,7 @@ static void task_entry(void *arg)
 	struct wf_task *t = arg;
 
 	wf__san_finish_switch(NULL);
-	*wf__errno_loc() = 0;
+	*wf__thread_cur()->errno_p = 0;
 	t->result = t->fn(t->arg);
 	/* Task-local destructors run on the task, as pthread's do. */
 	if (t->tls)
@@ -435,9 +436,17 @@ static int tasks_link(struct wf_runtime *rt, struct wf_task *t, int shard)
 	}
 	s->tasks[slot] = t;
 	t->slot = slot;
-	atomic_fetch_add(&s->live, 1);
+	/* live only changes under tasks_lock: a load and a store, no RMW. */
+	atomic_store_explicit(&s->live, atomic_load_explicit(&s->live, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 	wf__spin_unlock(&s->tasks_lock);
 	return 0;
+}
+
+static inline void tasks_unlink_locked(struct wf__worker *s, struct wf_task *t)
+{
+	s->tasks[t->slot] = NULL;
+	s->tasks_free[s->tasks_nfree++] = t->slot;
 }
 
 static void tasks_unlink(struct wf_task *t)
@@ -445,9 +454,55 @@ static void tasks_unlink(struct wf_task *t)
 	struct wf__worker *s = &t->rt->workers[t->shard];
 
 	wf__spin_lock(&s->tasks_lock);
-	s->tasks[t->slot] = NULL;
-	s->tasks_free[s->tasks_nfree++] = t->slot;
+	tasks_unlink_locked(s, t);
 	wf__spin_unlock(&s->tasks_lock);
+}
+
+/*
+ * t returned: one live task fewer in its shard and, with @unlink (no
+ * handle refers to it), out of the table too, under one lock. The last
+ * task of a runtime that shuts down wakes wf_runtime_shutdown().
+ */
+static void tasks_retire(struct wf_task *t, bool unlink)
+{
+	struct wf_runtime *rt = t->rt;
+	struct wf__worker *s = &rt->workers[t->shard];
+	uint64_t left;
+
+	wf__spin_lock(&s->tasks_lock);
+	if (unlink)
+		tasks_unlink_locked(s, t);
+	left = atomic_load_explicit(&s->live, memory_order_relaxed) - 1;
+	atomic_store_explicit(&s->live, left, memory_order_relaxed);
+	wf__spin_unlock(&s->tasks_lock);
+	if (left)
+		return;
+	/*
+	 * [live = 0; fence; read shutdown] against the shutdown's [shutdown
+	 * = 1 (seq_cst); read live_futex; read live]: one sees the other.
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load(&rt->shutdown)) {
+		atomic_fetch_add(&rt->live_futex, 1);
+		wf__futex_wake(&rt->live_futex, INT32_MAX);
+	}
+}
+
+/*
+ * A fresh task id: from the spawning core's block when there is one (no
+ * shared counter per spawn), else from the process-wide counter. Ids are
+ * unique for the process's life and increase along one core's spawns.
+ */
+static uint64_t task_id_new(struct wf__worker *core)
+{
+	if (!core)
+		return atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
+	if (core->id_next == core->id_end) {
+		core->id_next = atomic_fetch_add_explicit(&next_task_id, WF_TASK_ID_BLOCK,
+							  memory_order_relaxed);
+		core->id_end = core->id_next + WF_TASK_ID_BLOCK;
+	}
+	return core->id_next++;
 }
 
 int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *arg,
@@ -503,7 +558,7 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 	t->reg.line = (uint32_t)line;
 	t->reg.flags = (flags & WF_SPAWN_PINNED ? 1u : 0u) | (root ? 2u : 0u);
 	t->reg.spawn_ns = wf__now_hint();
-	t->reg.id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
+	t->reg.id = task_id_new(own_worker(rt, core));
 	if (opts && opts->name)
 		snprintf(t->reg.name, sizeof(t->reg.name), "%s", opts->name);
 	t->in_block_on = root;
@@ -547,11 +602,9 @@ int wf_spawn_at(wf_task **tp, wf_task_fn fn, void *arg, const struct wf_spawn_op
 
 /* --- exit, join, detach ---------------------------------------------------------- */
 
-void wf__task_release(struct wf_task *t)
+/* Free t's control block and what hangs off it; t is out of the table. */
+static void task_free(struct wf_task *t)
 {
-	if (atomic_fetch_sub(&t->refs, 1) != 1)
-		return;
-	tasks_unlink(t);
 	free(t->tls);
 	wf__san_fiber_destroy(t->san_fiber);
 	if (t->stk)
@@ -559,11 +612,18 @@ void wf__task_release(struct wf_task *t)
 	tcb_put(t->rt, t);
 }
 
+void wf__task_release(struct wf_task *t)
+{
+	if (atomic_fetch_sub(&t->refs, 1) != 1)
+		return;
+	tasks_unlink(t);
+	task_free(t);
+}
+
 /* Called by the worker (on its own stack) once t has switched out DONE. */
 void wf__task_finish(struct wf__worker *w, struct wf_task *t)
 {
 	struct wf_runtime *rt = t->rt;
-	struct wf__worker *shard = &rt->workers[t->shard];
 	struct wf__waiter *j;
 
 	WF_PROBE(task_exit, t->reg.id, atomic_load_explicit(&t->m.polls, memory_order_relaxed),
@@ -580,8 +640,14 @@ void wf__task_finish(struct wf__worker *w, struct wf_task *t)
 	 * count of 1 cannot rise again.
 	 */
 	if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1) {
+		/*
+		 * And the runtime's reference, the only one, is dropped here:
+		 * out of the table and freed without the count's RMW.
+		 */
 		atomic_store_explicit(&t->done, 1, memory_order_release);
-		goto release;
+		tasks_retire(t, true);
+		task_free(t);
+		return;
 	}
 	sync_lock(&t->join_lock);
 	atomic_store(&t->done, 1);
@@ -598,13 +664,9 @@ void wf__task_finish(struct wf__worker *w, struct wf_task *t)
 	 */
 	if (atomic_load(&t->thread_waiters))
 		wf__futex_wake(&t->done, INT32_MAX);
-release:
 	(void)w;
+	tasks_retire(t, false);
 	wf__task_release(t);
-	if (atomic_fetch_sub(&shard->live, 1) == 1 && atomic_load(&rt->shutdown)) {
-		atomic_fetch_add(&rt->live_futex, 1);
-		wf__futex_wake(&rt->live_futex, INT32_MAX);
-	}
 }
 
 int wf_join_until(wf_task *t, void **result, uint64_t deadline_ns)
