@@ -488,9 +488,15 @@ static void *monitor_main(void *arg)
 		 */
 		if (!busy && !stranded && (atomic_load(&rt->idle_state) >> 16) == 0) {
 			atomic_store(&rt->monitor_idle, 1);
+			/*
+			 * The futex word is monitor_idle itself: a worker
+			 * that clears it between our check and the wait
+			 * makes the wait return at once (a wake-up sent
+			 * before we sleep on an unchanged word would be lost).
+			 */
 			if ((atomic_load(&rt->idle_state) >> 16) == 0 &&
 			    !atomic_load(&rt->monitor_stop))
-				wf__futex_wait(&rt->monitor_stop, 0, UINT64_MAX);
+				wf__futex_wait(&rt->monitor_idle, 1, UINT64_MAX);
 			atomic_store(&rt->monitor_idle, 0);
 			delay = WF_MONITOR_MIN_NS;
 			continue;
@@ -508,7 +514,7 @@ static void *monitor_main(void *arg)
 void wf__monitor_wake_slow(struct wf_runtime *rt)
 {
 	if (atomic_exchange(&rt->monitor_idle, 0))
-		wf__futex_wake(&rt->monitor_stop, 1);
+		wf__futex_wake(&rt->monitor_idle, 1);
 }
 
 /* Start the monitor of a multi-thread runtime. Returns 0, -ENOMEM or -EAGAIN. */
@@ -546,6 +552,9 @@ void wf__monitor_stop(struct wf_runtime *rt)
 		return;
 	atomic_store(&rt->monitor_stop, 1);
 	wf__futex_wake(&rt->monitor_stop, 1);
+	/* Asleep for want of work: on monitor_idle (monitor_main). */
+	if (atomic_exchange(&rt->monitor_idle, 0))
+		wf__futex_wake(&rt->monitor_idle, 1);
 	pthread_join(rt->monitor, NULL);
 	rt->monitor_running = false;
 }

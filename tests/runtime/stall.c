@@ -438,8 +438,14 @@ static void *hog(void *arg)
 	uint64_t end;
 	pid_t tid;
 
+	/*
+	 * Spin, not sleep, until the victim's poll starts: starve it from its
+	 * first microseconds, so that what it ran before is well under the
+	 * on-CPU share (a sleeping hog may itself wait milliseconds for a CPU
+	 * on a loaded machine, while the victim runs).
+	 */
 	while (!(tid = atomic_load(&starve.tid)))
-		usleep(100);
+		;
 	CPU_ZERO(&set);
 	CPU_SET(atomic_load(&starve.cpu), &set);
 	if (sched_setaffinity(tid, sizeof(set), &set) || sched_setaffinity(0, sizeof(set), &set) ||
