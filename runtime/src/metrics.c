@@ -38,15 +38,22 @@ void wf__metrics_poll(struct wf__worker *w, struct wf_task *t, uint64_t start, u
 #ifdef CONFIG_WEFT_METRICS
 	{
 		struct wf__task_metrics *m = &t->m;
+		uint64_t sd = start > t->sched_at ? start - t->sched_at : 0;
+		uint64_t polls = atomic_load_explicit(&m->polls, memory_order_relaxed);
 
-		if (!atomic_load_explicit(&m->polls, memory_order_relaxed))
+		if (!polls)
 			atomic_store_explicit(&m->first_poll_ns, start, memory_order_relaxed);
-		WF__ADD(m->polls, 1);
+		atomic_store_explicit(&m->polls, polls + 1, memory_order_relaxed);
 		WF__ADD(m->busy_ns, d);
 		if (slow)
 			WF__ADD(m->slow_polls, 1);
-		wf__hist_record(&m->poll, d);
-		wf__hist_record(&m->sched, start > t->sched_at ? start - t->sched_at : 0);
+		if (d > atomic_load_explicit(&m->poll_max_ns, memory_order_relaxed))
+			atomic_store_explicit(&m->poll_max_ns, d, memory_order_relaxed);
+		WF__ADD(m->sched_total_ns, sd);
+		if (sd > atomic_load_explicit(&m->sched_max_ns, memory_order_relaxed))
+			atomic_store_explicit(&m->sched_max_ns, sd, memory_order_relaxed);
+		wf__hist_bump(m->poll_b, d);
+		wf__hist_bump(m->sched_b, sd);
 	}
 #endif
 	if (end - w->mb.last_flush_ns >= FLUSH_NS)

@@ -21,22 +21,27 @@
 
 #define WF_HIST_BUCKETS 48
 
-struct wf__hist {
-	_Atomic uint64_t count;
-	_Atomic uint64_t total_ns;
-	_Atomic uint64_t max_ns;
-	_Atomic uint32_t b[WF_HIST_BUCKETS];
-};
-
+/*
+ * A task's figures, laid out by writer: per poll the running worker writes
+ * the first line and one bucket of each histogram (three lines in all,
+ * not six), and wakers write the last words. The histograms' counts are
+ * the poll count (one sample of each per poll) and the poll histogram's
+ * total is busy_ns, so neither is stored twice. Zero when a control
+ * block is handed out (task.c clears it when the block is recycled).
+ */
 struct wf__task_metrics {
-	_Atomic uint64_t polls;
-	_Atomic uint64_t busy_ns;
+	_Atomic uint64_t polls __attribute__((aligned(64)));
+	_Atomic uint64_t busy_ns;	/* total of the poll histogram */
 	_Atomic uint64_t slow_polls;
-	_Atomic uint64_t wakes;
-	_Atomic uint64_t self_wakes;
+	_Atomic uint64_t poll_max_ns;
+	_Atomic uint64_t sched_total_ns;
+	_Atomic uint64_t sched_max_ns;
 	_Atomic uint64_t first_poll_ns;	/* CLOCK_MONOTONIC of the first poll */
-	struct wf__hist poll;		/* poll duration */
-	struct wf__hist sched;		/* scheduled delay: runnable -> polled */
+	uint64_t unused;
+	_Atomic uint32_t poll_b[WF_HIST_BUCKETS];	/* poll duration */
+	_Atomic uint32_t sched_b[WF_HIST_BUCKETS];	/* scheduled delay: runnable -> polled */
+	_Atomic uint64_t wakes;		/* by any thread: atomic adds */
+	_Atomic uint64_t self_wakes;
 };
 
 /* One worker's counters; the same layout serves the batch and `pub`. */
@@ -96,16 +101,12 @@ static inline uint64_t wf__hist_bucket_lo(unsigned b)
 	atomic_store_explicit(&(a), atomic_load_explicit(&(a), memory_order_relaxed) + (v), \
 			      memory_order_relaxed)
 
-static inline void wf__hist_record(struct wf__hist *h, uint64_t ns)
+/* Count one sample of ns in bucket array b. Single writer, as WF__ADD. */
+static inline void wf__hist_bump(_Atomic uint32_t *b, uint64_t ns)
 {
-	unsigned b = wf__hist_bucket(ns);
+	unsigned i = wf__hist_bucket(ns);
 
-	WF__ADD(h->count, 1);
-	WF__ADD(h->total_ns, ns);
-	if (ns > atomic_load_explicit(&h->max_ns, memory_order_relaxed))
-		atomic_store_explicit(&h->max_ns, ns, memory_order_relaxed);
-	atomic_store_explicit(&h->b[b],
-			      atomic_load_explicit(&h->b[b], memory_order_relaxed) + 1,
+	atomic_store_explicit(&b[i], atomic_load_explicit(&b[i], memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 }
 

@@ -273,13 +273,14 @@ static void pool_free_index(struct strpool *p)
 	p->offs = NULL;
 }
 
-static void hist_copy(struct wf_hist *o, const struct wf__hist *h)
+static void hist_copy(struct wf_hist *o, uint64_t count, uint64_t total, uint64_t max,
+		      const _Atomic uint32_t *b)
 {
-	o->count = atomic_load_explicit(&h->count, memory_order_relaxed);
-	o->total_ns = atomic_load_explicit(&h->total_ns, memory_order_relaxed);
-	o->max_ns = atomic_load_explicit(&h->max_ns, memory_order_relaxed);
-	for (unsigned b = 0; b < WF_HIST_BUCKETS; b++)
-		o->buckets[b] = atomic_load_explicit(&h->b[b], memory_order_relaxed);
+	o->count = count;
+	o->total_ns = total;
+	o->max_ns = max;
+	for (unsigned i = 0; i < WF_HIST_BUCKETS; i++)
+		o->buckets[i] = atomic_load_explicit(&b[i], memory_order_relaxed);
 }
 
 /* Copy what a task's metrics say; called under its shard's tasks_lock. */
@@ -307,8 +308,12 @@ static int task_copy(struct wf_task *t, struct wf_task_metrics *o, struct strpoo
 	o->slow_polls = atomic_load_explicit(&m->slow_polls, memory_order_relaxed);
 	o->wakes = atomic_load_explicit(&m->wakes, memory_order_relaxed);
 	o->self_wakes = atomic_load_explicit(&m->self_wakes, memory_order_relaxed);
-	hist_copy(&o->poll, &m->poll);
-	hist_copy(&o->sched, &m->sched);
+	/* One sample of each histogram per poll: their counts are the polls. */
+	hist_copy(&o->poll, o->polls, o->busy_ns,
+		  atomic_load_explicit(&m->poll_max_ns, memory_order_relaxed), m->poll_b);
+	hist_copy(&o->sched, o->polls,
+		  atomic_load_explicit(&m->sched_total_ns, memory_order_relaxed),
+		  atomic_load_explicit(&m->sched_max_ns, memory_order_relaxed), m->sched_b);
 	return 0;
 }
 

@@ -27,6 +27,7 @@
 #include "sync_internal.h"
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,15 +219,30 @@ static struct wf_task *tcb_get(struct wf_runtime *rt, struct wf__worker *w)
 {
 	struct wf_task *t = cache_take(&rt->tcb_cache, w ? &w->tcbs : NULL);
 
-	return t ? t : malloc(sizeof(*t));
+	if (t)
+		return t;
+	/* Cache-line aligned (the metrics' hot line); metrics start zeroed. */
+	t = aligned_alloc(WF_CACHELINE, sizeof(*t));
+	if (t)
+		memset(&t->m, 0, sizeof(t->m));
+	return t;
 }
 
 static void tcb_put(struct wf_runtime *rt, struct wf_task *t)
 {
 	struct wf__thread *th = wf__thread_cur();
-	struct wf__worker *core = wf__core_enter(th), *w = own_worker(rt, core);
-	bool kept = !atomic_load(&rt->stop) &&
-		    cache_put(&rt->tcb_cache, w ? &w->tcbs : NULL, t);
+	struct wf__worker *core, *w;
+	bool kept;
+
+	/*
+	 * A recycled block's metrics are cleared here, where the worker that
+	 * ran the task's last poll has them in its cache, rather than at the
+	 * next spawn, which may be on another CPU (wf__spawn clears the rest).
+	 */
+	memset(&t->m, 0, sizeof(t->m));
+	core = wf__core_enter(th);
+	w = own_worker(rt, core);
+	kept = !atomic_load(&rt->stop) && cache_put(&rt->tcb_cache, w ? &w->tcbs : NULL, t);
 
 	wf__core_exit(th, core);
 	if (!kept)
@@ -531,7 +547,8 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 		wf__core_exit(th, core);
 		return -ENOMEM;
 	}
-	memset(t, 0, sizeof(*t));
+	/* All but the metrics, which come zeroed (tcb_get, tcb_put). */
+	memset(t, 0, offsetof(struct wf_task, m));
 	t->stack_size = stack_size;
 	/*
 	 * The stack comes at the first poll (task.c, "Memory"), unless it

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -411,24 +412,48 @@ static void *lonely_root(void *arg)
 /*
  * A poll whose thread is runnable but gets no CPU (an overloaded machine)
  * is not handed off, however long: a spare would wait for a CPU too. The
- * machine is overloaded on purpose: a SCHED_FIFO thread spins on the
- * worker's CPU (both pinned there) while the task "computes"; the task
- * ends as soon as it runs again after the hog stops.
+ * machine is overloaded on purpose: a SCHED_FIFO thread pinned with the
+ * worker to one CPU waits on a semaphore; the victim's poll posts it and
+ * then "computes" until released, so it is preempted within microseconds
+ * of its start and stays runnable, not running, for 40 ms.
  */
 static struct {
-	_Atomic pid_t tid;	/* the worker thread running the victim */
+	_Atomic pid_t tid;	/* the worker thread */
 	_Atomic int cpu;
-	_Atomic int go, release, hog_err;
+	_Atomic int ready, release, hog_err;
+	sem_t go;
 } starve;
 
 static void *starved_one(void *arg)
 {
-	atomic_store(&starve.cpu, sched_getcpu());
-	atomic_store(&starve.tid, (pid_t)syscall(SYS_gettid));
+	sem_post(&starve.go);
 	/* Stays in this poll until the hog is done: one long poll. */
 	while (!atomic_load(&starve.release))
 		;
 	return (void *)1L;
+}
+
+static void *starve_root(void *arg)
+{
+	wf_task *bg, *t;
+	void *res = NULL;
+
+	atomic_store(&bg_stop, 0);
+	if (wf_spawn(&bg, bg_ticker, NULL))
+		return (void *)10L;
+	atomic_store(&starve.cpu, sched_getcpu());
+	atomic_store(&starve.tid, (pid_t)syscall(SYS_gettid));
+	while (!atomic_load(&starve.ready) && !atomic_load(&starve.hog_err))
+		wf_sleep_ns(1 * MS);
+	if (!atomic_load(&starve.hog_err)) {
+		if (wf_spawn_named(&t, "stuck", starved_one, NULL))
+			return (void *)11L;
+		wf_join(t, &res);
+	}
+	wf_sleep_ns(5 * MS);
+	atomic_store(&bg_stop, 1);
+	wf_join(bg, NULL);
+	return res;
 }
 
 static void *hog(void *arg)
@@ -438,22 +463,18 @@ static void *hog(void *arg)
 	uint64_t end;
 	pid_t tid;
 
-	/*
-	 * Spin, not sleep, until the victim's poll starts: starve it from its
-	 * first microseconds, so that what it ran before is well under the
-	 * on-CPU share (a sleeping hog may itself wait milliseconds for a CPU
-	 * on a loaded machine, while the victim runs).
-	 */
 	while (!(tid = atomic_load(&starve.tid)))
-		;
+		usleep(100);
 	CPU_ZERO(&set);
 	CPU_SET(atomic_load(&starve.cpu), &set);
 	if (sched_setaffinity(tid, sizeof(set), &set) || sched_setaffinity(0, sizeof(set), &set) ||
 	    pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp)) {
 		atomic_store(&starve.hog_err, errno ? errno : EPERM);
-		atomic_store(&starve.release, 1);
 		return NULL;
 	}
+	atomic_store(&starve.ready, 1);
+	while (sem_wait(&starve.go) && errno == EINTR)
+		;
 	/* 40 ms of the worker's CPU: four times the on-CPU threshold. */
 	end = wf_now_ns() + 40 * MS;
 	while (wf_now_ns() < end)
@@ -466,18 +487,28 @@ static void *hog(void *arg)
 
 TEST(poll_starved_of_cpu_is_not_handed_off)
 {
+	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = WF_STALL_ON };
 	struct wf_metrics *m;
+	wf_runtime *rt;
 	pthread_t h;
+	void *res;
 
 	memset(&starve, 0, sizeof(starve));
+	ASSERT_EQ(0, sem_init(&starve.go, 0, 0));
 	ASSERT_EQ(0, pthread_create(&h, NULL, hog, NULL));
-	run_cls(_metadata, starved_one, NULL, &m);
+	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	ASSERT_EQ(0, wf_block_on(rt, starve_root, NULL, &res));
 	pthread_join(h, NULL);
+	m = snap(rt);
+	ASSERT_NOT_NULL(m);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+	sem_destroy(&starve.go);
 	if (atomic_load(&starve.hog_err)) {
 		wf_metrics_free(m);
 		SKIP("cannot make a SCHED_FIFO hog (errno %d): needs CAP_SYS_NICE",
 		     atomic_load(&starve.hog_err));
 	}
+	EXPECT_EQ(1, (long)(intptr_t)res);
 	TH_LOG("blocked %llu, cpu %llu", (unsigned long long)m->stall_handoffs_blocked,
 	       (unsigned long long)m->stall_handoffs_cpu);
 	EXPECT_EQ(0u, handoffs(m));
