@@ -455,17 +455,23 @@ int wf_block_in_place(wf_task_fn fn, void *arg, void **result)
 	 * and we never both hand it over. NULL: the monitor already has.
 	 */
 	w = wf__core_enter(th);
+	/* Changing hands: the monitor leaves a core with no driver alone. */
+	if (w)
+		atomic_store_explicit(&w->driver, NULL, memory_order_release);
 	if (w && wf__core_handoff(w) == 0) {
 		/*
-		 * From here on another thread drives w; we must not touch it,
-		 * not even to close the section: its next poll overwrites
-		 * w->own (our OWN_BUSY), and our poll's end sees the loss.
+		 * From here on another thread drives w (and set its driver);
+		 * we must not touch it, not even to close the section: our
+		 * own word stays BUSY until our poll's end, which sees the
+		 * loss (th->core != w).
 		 */
 		th->core = NULL;
 		th->core_nest = 0;
 		handed = true;
 		atomic_fetch_add_explicit(&t->rt->bip_handoffs, 1, memory_order_relaxed);
 	} else {
+		if (w)
+			atomic_store_explicit(&w->driver, th, memory_order_release);
 		wf__core_exit(th, w);
 		handed = !th->core;
 	}

@@ -234,11 +234,9 @@ static int wait_empty(wf_group *g, struct wf_task *t, uint64_t deadline_ns, bool
 		wf__wait_nocancel(t);
 		reason = (int)(uint32_t)atomic_load(&t->wait);
 	} else {
-		struct wf__worker *core = wf__worker_cur();
 		struct wf__timer tm;
 
-		if (wf__timer_arm(core ? core : &t->rt->workers[0], &tm, deadline_ns, t,
-				  w.gen) == 0) {
+		if (wf__timer_arm_task(t, &tm, deadline_ns, w.gen) == 0) {
 			wf__wait_nocancel(t);
 			wf__timer_disarm(t->rt, &tm);
 		} else {

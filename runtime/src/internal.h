@@ -292,7 +292,8 @@ struct wf__thread {
 	/* The poll in progress (private; see "Core ownership" in monitor.c). */
 	uint64_t poll_start;		/* its start: wf__now_hint() inside it */
 	uint32_t poll_tick;		/* its core's tick (mutex.c's poll identity) */
-	uint64_t own_word;		/* what it published in core->own */
+	uint64_t own_word;		/* what it published in own (below) */
+	_Atomic uint64_t own;		/* "Core ownership": written by this thread only */
 	unsigned core_nest;		/* depth of wf__core_enter() sections */
 };
 
@@ -300,7 +301,8 @@ struct wf__worker {
 	/* Owner-only, hot. */
 	struct wf_runtime *rt;
 	struct wf_task *current;	/* informational: task in a poll on this core */
-	struct wf__thread *driver;	/* thread driving this core now */
+	/* Thread driving this core now; NULL while it is being handed over. */
+	_Atomic(struct wf__thread *) driver;
 	int index;
 	uint32_t tick;
 	uint32_t rng;
@@ -332,11 +334,12 @@ struct wf__worker {
 	_Atomic uint64_t poll_start_pub;	/* published for stealers */
 
 	/*
-	 * Core ownership during a poll (monitor.c, "Core ownership"):
-	 * OWN_WORD(seq, flags) of the poll in progress, 0 between polls.
-	 * poll_seq is owner-only and moves with the core.
+	 * Core ownership during a poll (monitor.c, "Core ownership"): the
+	 * monitor's claim on poll seq of this core, OWN_WORD(seq, index,
+	 * CLAIMING/LOST/ABORTED), written by the monitor only. poll_seq is
+	 * owner-only and moves with the core.
 	 */
-	_Atomic uint64_t own;
+	_Atomic uint64_t claim;
 	uint64_t poll_seq;
 	_Atomic uint64_t handoffs;		/* stall hand-offs of this core */
 
@@ -426,6 +429,7 @@ struct wf_runtime {
 
 	/* Stall compensation (monitor.c). */
 	bool stall_on;			/* fixed at creation */
+	bool own_fenced;		/* the monitor fences with membarrier() */
 	_Atomic uint64_t stall_blocked, stall_cpu, stall_capped;
 
 	/* Dedicated threads: every one (joined at shutdown) and idle spares. */
@@ -509,14 +513,20 @@ static inline struct wf_task *wf__task_cur(void)
  * monitor cannot take the core while one is open. Outside a poll (the
  * scheduler's own context) they reduce to th->core.
  */
+/* A poll thread's word (th->own): */
 #define OWN_IN 1u		/* a poll runs; the monitor may claim it */
 #define OWN_BUSY 2u		/* ... inside a core section: not claimable */
-#define OWN_CLAIMING 3u		/* the monitor claimed it and is handing it over */
-#define OWN_LOST 4u		/* handed over: the poll's thread must let go */
 #define OWN_PINNED 5u		/* a pinned task's poll: never claimed */
+/* A core's claim word (w->claim), written by the monitor: */
+#define OWN_CLAIMING 3u		/* the monitor is claiming the poll */
+#define OWN_LOST 4u		/* handed over: the poll's thread must let go */
+#define OWN_ABORTED 6u		/* the claim failed: the poll goes on */
 #define OWN_STATE_MASK 7u
 #define OWN_PRIV 8u		/* flag: "again" or the pinned FIFO holds a task */
-#define OWN_WORD(seq, st) ((uint64_t)(seq) << 4 | (st))
+#define OWN_IDX_SHIFT 4
+#define OWN_SEQ_SHIFT 14	/* 10 bits of core index: WF_MAX_WORKERS */
+#define OWN_WORD(seq, idx, st) \
+	((uint64_t)(seq) << OWN_SEQ_SHIFT | (uint64_t)(idx) << OWN_IDX_SHIFT | (st))
 
 struct wf__worker *wf__core_enter_slow(struct wf__thread *th);
 void wf__core_exit_slow(struct wf__thread *th, struct wf__worker *w);
@@ -573,6 +583,8 @@ void wf__timers_init(struct wf__timer_shard *s);
 void wf__timers_destroy(struct wf__timer_shard *s);
 int wf__timer_arm(struct wf__worker *w, struct wf__timer *tm, uint64_t deadline_ns,
 		  struct wf_task *t, uint32_t gen);
+int wf__timer_arm_task(struct wf_task *t, struct wf__timer *tm, uint64_t deadline_ns,
+		       uint32_t gen);
 void wf__timer_disarm(struct wf_runtime *rt, struct wf__timer *tm);
 unsigned wf__timers_run(struct wf__worker *w, uint64_t now_ns);
 uint64_t wf__timers_next(struct wf_runtime *rt);
@@ -594,6 +606,7 @@ void wf__free_leftover_tasks(struct wf_runtime *rt);
 void wf__tls_run_dtors(struct wf_task *t);
 
 /* monitor.c */
+void wf__monitor_prepare(struct wf_runtime *rt);
 int wf__monitor_start(struct wf_runtime *rt);
 void wf__monitor_stop(struct wf_runtime *rt);
 void wf__monitor_wake_slow(struct wf_runtime *rt);
@@ -607,6 +620,37 @@ static inline void wf__monitor_wake(struct wf_runtime *rt)
 bool wf__worker_has_work(struct wf__worker *w);
 bool wf__core_poll_lost(struct wf__thread *th, struct wf__worker *w);
 
+/*
+ * The two halves of a poll thread's step in "Core ownership" (monitor.c):
+ * publish its word, then read its core's claim word. With the monitor's
+ * membarrier() (rt->own_fenced) a plain store and load; without, both
+ * sequentially consistent (the store is then an xchg on x86).
+ */
+static inline void wf__own_post(struct wf__thread *th, uint64_t word, bool fenced)
+{
+	if (fenced)
+		atomic_store_explicit(&th->own, word, memory_order_relaxed);
+	else
+		atomic_store_explicit(&th->own, word, memory_order_seq_cst);
+}
+
+static inline uint64_t wf__claim_read(struct wf__worker *w, bool fenced)
+{
+	return fenced ? atomic_load_explicit(&w->claim, memory_order_acquire)
+		      : atomic_load_explicit(&w->claim, memory_order_seq_cst);
+}
+
+/*
+ * Whether claim word c concerns th's current poll: a claim on it, or on a
+ * later poll of the same core (only another driver can have run one).
+ */
+static inline bool wf__claim_mine(struct wf__thread *th, uint64_t c)
+{
+	return c >> OWN_SEQ_SHIFT >= th->own_word >> OWN_SEQ_SHIFT;
+}
+
+bool wf__core_claimed(struct wf__thread *th, struct wf__worker *w, uint64_t c);
+
 /* Poll start (scheduler context): publish this poll; see "Core ownership". */
 static inline void wf__core_publish(struct wf__thread *th, struct wf__worker *w,
 				    struct wf_task *t)
@@ -614,27 +658,30 @@ static inline void wf__core_publish(struct wf__thread *th, struct wf__worker *w,
 	uint64_t seq = ++w->poll_seq;
 
 	th->core_nest = 0;
-	th->own_word = t->pinned ? OWN_WORD(seq, OWN_PINNED)
-				 : OWN_WORD(seq, OWN_IN) | (w->again || w->pin_head ? OWN_PRIV : 0);
+	th->own_word = t->pinned ? OWN_WORD(seq, w->index, OWN_PINNED)
+				 : OWN_WORD(seq, w->index, OWN_IN) |
+					   (w->again || w->pin_head ? OWN_PRIV : 0);
 	if (w->rt->stall_on)
 		/* Release: the scheduler's writes to w come before a claim. */
-		atomic_store_explicit(&w->own, th->own_word, memory_order_release);
+		atomic_store_explicit(&th->own, th->own_word, memory_order_release);
 }
 
-/* Poll end: true if th still drives w (won the CAS), false if it lost w. */
+/* Poll end: true if th still drives w, false if it lost w. */
 static inline bool wf__core_poll_end(struct wf__thread *th, struct wf__worker *w)
 {
-	uint64_t exp = th->own_word;
+	struct wf_runtime *rt = w->rt;
+	uint64_t c;
 
 	if (unlikely(th->core != w))
 		return wf__core_poll_lost(th, w);
-	if (!w->rt->stall_on)
+	if (!rt->stall_on)
 		return true;
-	/* Pairs with the monitor's claim CAS: exactly one of the two wins. */
-	if (likely(atomic_compare_exchange_strong_explicit(&w->own, &exp, 0, memory_order_acq_rel,
-							   memory_order_acquire)))
+	/* [own = 0; read claim] against the monitor's [claim; fence; read own]. */
+	wf__own_post(th, 0, rt->own_fenced);
+	c = wf__claim_read(w, rt->own_fenced);
+	if (likely(!wf__claim_mine(th, c)))
 		return true;
-	return wf__core_poll_lost(th, w);
+	return wf__core_claimed(th, w, c);
 }
 
 /* runtime.c */

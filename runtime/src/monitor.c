@@ -24,53 +24,71 @@
  * next slot, pinned FIFO, "again", stack and control-block pools, metrics
  * batch) only inside core sections (wf__core_enter/exit, internal.h).
  * The monitor may take the core away from a poll, but only between
- * sections; block_in_place gives it away from inside one. The word w->own
- * decides who holds the core while a poll runs:
+ * sections; block_in_place gives it away from inside one. Two words
+ * decide who holds the core while a poll runs, each with one writer:
  *
- *   0                      no poll: the driving thread's scheduler owns it
- *   OWN_WORD(n, IN)        poll n runs, outside any core section
- *   OWN_WORD(n, BUSY)      poll n is inside a core section
- *   OWN_WORD(n, PINNED)    poll n of a pinned task: never claimed
- *   OWN_WORD(n, CLAIMING)  the monitor took poll n's core and is handing
- *                          it to a spare thread
- *   OWN_WORD(n, LOST)      handed: poll n's thread must not touch the core
+ *   th->own, written by the poll's thread th only:
+ *     0                        no poll (the scheduler owns the core)
+ *     OWN_WORD(n, i, IN)       poll n of core i runs, outside any section
+ *     OWN_WORD(n, i, BUSY)     ... inside a core section
+ *     OWN_WORD(n, i, PINNED)   a pinned task's poll: never claimed
+ *   w->claim, written by the monitor only:
+ *     OWN_WORD(n, i, CLAIMING) the monitor is claiming poll n of core i
+ *     OWN_WORD(n, i, LOST)     it did: poll n's thread must let go of i
+ *     OWN_WORD(n, i, ABORTED)  it did not: poll n goes on with its core
+ *   w->driver: the thread driving core i (NULL while it changes hands),
+ *     set by the thread that starts driving it.
  *
  * n = ++w->poll_seq at every poll start; poll_seq is owner-only and moves
- * with the core, so n never repeats on a core and a CAS that names poll n
- * cannot succeed during any other poll (no ABA). The IN word also carries
- * OWN_PRIV when "again" or the pinned FIFO holds a task, so the monitor
- * sees work it may not read.
+ * with the core, so (n, i) never repeats, and a thread's word names the
+ * core it is about: a monitor holding a stale driver pointer sees another
+ * core's index, or 0, and leaves it. The IN word also carries OWN_PRIV when
+ * "again" or the pinned FIFO holds a task, so the monitor sees work it may
+ * not read.
  *
- * Transitions, each a single atomic operation on w->own:
- *   poll start (driver, scheduler context): store n|IN, release, after
- *       every other write the scheduler makes to the core for this poll.
- *   section enter (poll thread): CAS n|IN -> n|BUSY, acquire. Fails only
- *       if the monitor claimed n: wait while n|CLAIMING, forget the core
- *       (th->core = NULL) and go on without it (inject queue, shared
- *       caches).
- *   section exit (poll thread): store n|IN, release (nobody else changes
- *       a BUSY word).
- *   poll end (poll thread, scheduler context): CAS n|IN -> 0, acq_rel.
- *   claim (monitor): CAS n|IN -> n|CLAIMING, acq_rel; then it clears the
- *       core's "in a poll" fields, stores n|LOST (release) and gives the
- *       core to a spare thread it reserved beforehand (so the claim never
- *       has to be undone).
- * The poll-end CAS and the claim CAS both expect n|IN: exactly one wins.
- * If the poll end wins, the poll finished with its core and the monitor
- * left it alone. If the claim wins, the poll's thread fails its poll-end
- * CAS (or a section's), waits while the word is n|CLAIMING (the monitor
- * may still read the task's name, which must not be freed under it), and
- * takes the orphan path in sched.c: it finishes the poll without the core
- * (a parked or NOTIFIED task is queued on the inject queue, a finished one
- * released) and becomes a spare itself (thread_main). The monitor claims
- * no BUSY word, so the core's owner-only parts are never touched by two
- * threads: the task's section writes happen before its exit store
- * (release), which the claim CAS reads (acquire); the monitor's writes
- * happen before the spare is woken (seq_cst spare_wake), and the spare's
- * first poll stores a newer word (n + 1 or later) over n|LOST.
- * block_in_place hands the core from inside a section (BUSY), so the
- * monitor cannot claim it at the same time; it then drops the section
- * without a store: the spare's first poll overwrites the BUSY word.
+ * The poll's thread never does a read-modify-write. Its steps:
+ *   poll start (scheduler context): own = n|IN, release, after every
+ *       other write the scheduler makes to the core for this poll.
+ *   section enter: own = n|BUSY, then read w->claim; section exit:
+ *       own = n|IN, release; poll end: own = 0, then read w->claim.
+ * A claim word for poll n read after an enter or an end means the monitor
+ * is claiming it: the thread waits while it is CLAIMING (the monitor may
+ * still read the task's name, which must not be freed under it); LOST,
+ * or a claim on any later poll of the core (only another driver can have
+ * run one: the claim word is overwritten by claims on the polls of the
+ * threads that drove the core after us, so "later" must count as lost),
+ * means the core is gone (the thread forgets it, th->core = NULL, and
+ * goes on without it: inject queue, shared caches, the orphan path at the
+ * poll end); ABORTED means carry on. The monitor's claim: read driver
+ * and its own == n|IN (acquire); reserve a spare; claim = n|CLAIMING;
+ * a full fence on every thread of the process (membarrier(PRIVATE_
+ * EXPEDITED)); read own again. Still n|IN: the claim holds; it clears the
+ * core's "in a poll" fields, sets driver = NULL, stores claim = n|LOST
+ * (release) and gives the core to the spare. Anything else: it stores
+ * n|ABORTED and gives the spare back.
+ * Why exactly one side goes on with the core: the thread's [store own;
+ * load claim] and the monitor's [store claim; membarrier; load own] are
+ * Dekker's pattern. membarrier() makes every other running thread execute
+ * a full barrier at some point P during the call (a thread not running
+ * has one in its context switch): a store the thread made before P is
+ * seen by the monitor's later load, and a load it makes after P sees the
+ * claim. So if the monitor still reads n|IN, the thread's enter or end
+ * store came after P, its claim read sees CLAIMING, and it waits for the
+ * verdict without having touched the core; if the thread's read missed
+ * the claim, its store came before P and the monitor sees it and aborts.
+ * Both may see each other: the thread then waits and reads ABORTED. The
+ * monitor claims no BUSY word, so the core's owner-only parts are never
+ * touched by two threads: the section's writes happen before its exit
+ * store (release), which the monitor's reads of own (acquire) see; the
+ * monitor's writes happen before its LOST store (release), which the
+ * thread reads (acquire), and before the spare is woken (seq_cst
+ * spare_wake). Where membarrier() is missing (or under ThreadSanitizer,
+ * which does not model it) both sides use sequentially consistent stores
+ * and loads instead, the same pattern under C11's total order.
+ * block_in_place hands the core over from inside a section (BUSY), so the
+ * monitor cannot claim it at the same time; it sets driver = NULL first and
+ * then drops the section without a store (its own stays BUSY until its
+ * poll end, about core i and poll n, which nobody claims any more).
  * Shutdown: the monitor is stopped (joined) before rt->stop is set, so no
  * claim races with it; a spare handed a core after that cannot exist.
  *
@@ -90,19 +108,22 @@
  * 10 ms when none does; when every worker is parked it sleeps without a
  * deadline until one leaves park() (monitor_idle, below), so an idle
  * runtime costs nothing; a look reads a few words per worker, and two
- * small /proc files only for a poll that is already long. Polls pay an
- * atomic store and a CAS on a line of their own core, tasks a CAS and a
- * store per wake-up or spawn.
+ * small /proc files only for a poll that is already long. Polls and core
+ * sections pay a store and a load each, no atomic read-modify-write; a
+ * claim pays a membarrier() (an interrupt to each CPU running one of the
+ * process's threads).
  */
 #include "internal.h"
 #include "probes.h"
 #include "registry.h"
 
 #include <fcntl.h>
+#include <linux/membarrier.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define WF_MONITOR_STRAND_NS (1000ull * 1000)
@@ -118,7 +139,12 @@
 
 static inline uint64_t own_seq(uint64_t word)
 {
-	return word >> 4;
+	return word >> OWN_SEQ_SHIFT;
+}
+
+static inline unsigned own_index(uint64_t word)
+{
+	return (unsigned)(word >> OWN_IDX_SHIFT) & ((1u << (OWN_SEQ_SHIFT - OWN_IDX_SHIFT)) - 1);
 }
 
 static inline unsigned own_state(uint64_t word)
@@ -132,55 +158,62 @@ static inline uint64_t own_priv(struct wf__worker *w)
 	return w->again || w->pin_head ? OWN_PRIV : 0;
 }
 
-/* The monitor is between its claim and the hand-over: wait for it. */
-static void wait_claim(struct wf__thread *th, struct wf__worker *w)
+/*
+ * The monitor claims th's poll on w (claim word c names it): wait for its
+ * verdict. Returns true if the claim was aborted (th keeps w), false if w
+ * is lost (th->core is then NULL).
+ */
+bool wf__core_claimed(struct wf__thread *th, struct wf__worker *w, uint64_t c)
 {
-	uint64_t claiming = OWN_WORD(own_seq(th->own_word), OWN_CLAIMING);
-
-	/* Acquire pairs with the monitor's release store of n|LOST. */
-	while (atomic_load_explicit(&w->own, memory_order_acquire) == claiming)
+	/* Acquire pairs with the monitor's release store of the verdict. */
+	while (own_seq(c) == own_seq(th->own_word) && own_state(c) == OWN_CLAIMING) {
 		sched_yield();
+		c = atomic_load_explicit(&w->claim, memory_order_acquire);
+	}
+	/* A claim on a later poll of this core: ours was taken long ago. */
+	if (own_seq(c) == own_seq(th->own_word) && own_state(c) == OWN_ABORTED)
+		return true;
+	th->core = NULL;
+	return false;
 }
 
-/* Poll end, the CAS lost (or the core was given away): let go of w. */
+/* Poll end with the core given away (block_in_place, or lost in a section). */
 bool wf__core_poll_lost(struct wf__thread *th, struct wf__worker *w)
 {
 	th->core = NULL;
 	if (w->rt->stall_on)
-		wait_claim(th, w);
+		wf__own_post(th, 0, w->rt->own_fenced);
 	return false;
 }
 
 struct wf__worker *wf__core_enter_slow(struct wf__thread *th)
 {
 	struct wf__worker *w = th->core;
-	uint64_t exp = th->own_word;
+	struct wf_runtime *rt = w->rt;
+	uint64_t word = th->own_word, c;
 
-	if (th->core_nest || own_state(exp) == OWN_PINNED) {
+	if (th->core_nest || own_state(word) == OWN_PINNED) {
 		th->core_nest++;
 		return w;
 	}
-	/* Acquire: pairs with the release of our own last exit (trivially). */
-	if (atomic_compare_exchange_strong_explicit(&w->own, &exp,
-						    (exp & ~(uint64_t)(OWN_STATE_MASK | OWN_PRIV)) |
-							    OWN_BUSY,
-						    memory_order_acquire, memory_order_acquire)) {
-		th->core_nest = 1;
-		return w;
-	}
-	/* The monitor claimed this poll's core: let go of it for good. */
-	wait_claim(th, w);
-	th->core = NULL;
-	return NULL;
+	/* [own = BUSY; read claim]: see "Core ownership". */
+	word = (word & ~(uint64_t)(OWN_STATE_MASK | OWN_PRIV)) | OWN_BUSY;
+	wf__own_post(th, word, rt->own_fenced);
+	c = wf__claim_read(w, rt->own_fenced);
+	if (unlikely(wf__claim_mine(th, c)) && !wf__core_claimed(th, w, c))
+		return NULL;	/* the monitor took the core: go on without it */
+	th->own_word = word;
+	th->core_nest = 1;
+	return w;
 }
 
 void wf__core_exit_slow(struct wf__thread *th, struct wf__worker *w)
 {
 	if (--th->core_nest || own_state(th->own_word) == OWN_PINNED)
 		return;
-	th->own_word = OWN_WORD(own_seq(th->own_word), OWN_IN) | own_priv(w);
+	th->own_word = OWN_WORD(own_seq(th->own_word), w->index, OWN_IN) | own_priv(w);
 	/* Release: our writes to the core come before the monitor's claim. */
-	atomic_store_explicit(&w->own, th->own_word, memory_order_release);
+	atomic_store_explicit(&th->own, th->own_word, memory_order_release);
 }
 
 /* --- detection ------------------------------------------------------------ */
@@ -343,15 +376,23 @@ static void stall_warn(uint64_t now, uint64_t id, const char *name, const char *
 		cls == STALL_BLOCKED ? "blocking call" : "long computation");
 }
 
+/* The claim's fence: every thread of the process passes a full barrier. */
+static void claim_fence(struct wf_runtime *rt)
+{
+	if (rt->own_fenced)
+		syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+}
+
 /*
- * Take core w from poll word @word (state IN) and give it to a spare.
- * Returns true if handed over.
+ * Take core w from thread th's poll word @word (state IN) and give it to a
+ * spare ("Core ownership"). Returns true if handed over.
  */
-static bool stall_handoff(struct monitor *m, struct wf__worker *w, uint64_t word, int cls,
-			  uint64_t age, uint64_t now)
+static bool stall_handoff(struct monitor *m, struct wf__worker *w, struct wf__thread *th,
+			  uint64_t word, int cls, uint64_t age, uint64_t now)
 {
 	struct wf_runtime *rt = m->rt;
-	uint64_t seq = own_seq(word), id;
+	uint64_t seq = own_seq(word), id, again;
+	const uint64_t same = ~(uint64_t)OWN_PRIV;
 	struct wf__thread *sp;
 	char name[WF_NAME_MAX];
 	const char *file;
@@ -367,10 +408,16 @@ static bool stall_handoff(struct monitor *m, struct wf__worker *w, uint64_t word
 		}
 		return false;
 	}
-	/* Pairs with the poll end's CAS and with section exits (release). */
-	if (!atomic_compare_exchange_strong_explicit(&w->own, &word, OWN_WORD(seq, OWN_CLAIMING),
-						     memory_order_acq_rel,
-						     memory_order_relaxed)) {
+	/* [claim = n|CLAIMING; fence; read own] against the thread's [own; read claim]. */
+	atomic_store_explicit(&w->claim, OWN_WORD(seq, w->index, OWN_CLAIMING),
+			      rt->own_fenced ? memory_order_relaxed : memory_order_seq_cst);
+	claim_fence(rt);
+	again = atomic_load_explicit(&th->own, rt->own_fenced ? memory_order_acquire
+							      : memory_order_seq_cst);
+	if ((again & same) != (word & same)) {
+		/* The poll entered a section or ended meanwhile: leave it. */
+		atomic_store_explicit(&w->claim, OWN_WORD(seq, w->index, OWN_ABORTED),
+				      memory_order_release);
 		wf__spare_unreserve(rt, sp);
 		return false;
 	}
@@ -386,7 +433,8 @@ static bool stall_handoff(struct monitor *m, struct wf__worker *w, uint64_t word
 	w->current = NULL;
 	atomic_store_explicit(&w->in_poll, 0, memory_order_release);
 	wf__reg_state(w, WF_REG_W_SCHEDULING);
-	atomic_store_explicit(&w->own, OWN_WORD(seq, OWN_LOST), memory_order_release);
+	atomic_store_explicit(&w->driver, NULL, memory_order_relaxed);
+	atomic_store_explicit(&w->claim, OWN_WORD(seq, w->index, OWN_LOST), memory_order_release);
 	wf__spare_give(sp, w);
 
 	atomic_fetch_add_explicit(&w->handoffs, 1, memory_order_relaxed);
@@ -403,11 +451,23 @@ static bool stall_handoff(struct monitor *m, struct wf__worker *w, uint64_t word
  */
 static bool stall_check(struct monitor *m, struct wf__worker *w, uint64_t now)
 {
-	uint64_t word = atomic_load_explicit(&w->own, memory_order_acquire), start, age;
+	struct wf__thread *th = atomic_load_explicit(&w->driver, memory_order_acquire);
 	struct stall_look *look = &m->looks[w->index];
+	uint64_t word, start, age, c;
 	int cls;
 
-	if (own_state(word) != OWN_IN && own_state(word) != OWN_BUSY)
+	if (!th)
+		return false;	/* changing hands */
+	word = atomic_load_explicit(&th->own, memory_order_acquire);
+	if (own_index(word) != (unsigned)w->index ||
+	    (own_state(word) != OWN_IN && own_state(word) != OWN_BUSY))
+		return false;
+	/*
+	 * A poll this monitor already took (its thread has not ended it
+	 * yet), or a stale word: the core has run later polls since.
+	 */
+	c = atomic_load_explicit(&w->claim, memory_order_relaxed);
+	if (own_seq(c) > own_seq(word) || (own_seq(c) == own_seq(word) && own_state(c) == OWN_LOST))
 		return false;
 	/* Read after the word (acquire): this poll's start or a later one's. */
 	start = atomic_load_explicit(&w->poll_start_pub, memory_order_relaxed);
@@ -422,8 +482,8 @@ static bool stall_check(struct monitor *m, struct wf__worker *w, uint64_t now)
 	if (own_state(word) != OWN_IN)
 		return true;	/* in a core section: a few instructions, next time */
 	if ((cls == STALL_BLOCKED && age >= BLOCKED_NS) || (cls == STALL_ONCPU && age >= CPU_NS))
-		stall_handoff(m, w, word, cls == STALL_BLOCKED ? STALL_BLOCKED : STALL_ONCPU, age,
-			      now);
+		stall_handoff(m, w, th, word, cls == STALL_BLOCKED ? STALL_BLOCKED : STALL_ONCPU,
+			      age, now);
 	return true;
 }
 
@@ -515,6 +575,45 @@ void wf__monitor_wake_slow(struct wf_runtime *rt)
 {
 	if (atomic_exchange(&rt->monitor_idle, 0))
 		wf__futex_wake(&rt->monitor_idle, 1);
+}
+
+/*
+ * Before the runtime's threads start: whether the monitor's claims fence
+ * with membarrier() ("Core ownership"), which lets polls and core
+ * sections go without a read-modify-write. The process registers for the
+ * private expedited command once (the registration is per process and
+ * idempotent); a kernel without it (before 4.14), a seccomp filter that
+ * refuses it, or ThreadSanitizer (which does not model it) leaves the
+ * sequentially consistent protocol.
+ */
+void wf__monitor_prepare(struct wf_runtime *rt)
+{
+	static _Atomic int reg;	/* 0: not tried, 1: registered, -1: unavailable */
+	int r = atomic_load(&reg);
+
+	rt->own_fenced = false;
+	if (!rt->stall_on)
+		return;
+#if defined(__SANITIZE_THREAD__)
+	return;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+	return;
+#endif
+#endif
+	if (getenv("WEFT_NO_MEMBARRIER"))
+		return;
+	if (r == 0) {
+		long q = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+
+		r = q >= 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+				    syscall(__NR_membarrier,
+					    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0
+			    ? 1
+			    : -1;
+		atomic_store(&reg, r);
+	}
+	rt->own_fenced = r == 1;
 }
 
 /* Start the monitor of a multi-thread runtime. Returns 0, -ENOMEM or -EAGAIN. */

@@ -84,7 +84,7 @@ static void thread_leave(struct wf__thread *th, const stack_t *old)
 static void core_attach(struct wf__thread *th, struct wf__worker *w)
 {
 	th->core = w;
-	w->driver = th;
+	atomic_store_explicit(&w->driver, th, memory_order_release);
 	atomic_store(&w->tid, th->tid);
 	wf__reg_thread(w, th->tid);
 	if (th->dedicated) {
@@ -422,6 +422,7 @@ int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts)
 	}
 
 	if (rt->flavor == WF_MULTI_THREAD) {
+		wf__monitor_prepare(rt);	/* before the threads read own_fenced */
 		pthread_mutex_lock(&rt->spare_lock);
 		for (unsigned i = 0; i < n && !r; i++)
 			r = thread_spawn_locked(rt, &rt->workers[i]);

@@ -117,9 +117,11 @@
  * that thread's scheduler uses them freely. While a poll runs, its task
  * uses them only inside core sections (wf__core_enter/exit), because the
  * monitor may take the core away from a stuck poll and give it to a spare
- * thread (stall compensation). The poll start publishes the poll in w->own
- * and the poll end CASes it back; exactly one of that CAS and the
- * monitor's claim wins, and a loser at the poll end takes the orphan path
+ * thread (stall compensation). The poll start publishes the poll in the
+ * thread's own word and the poll end clears it and reads the core's claim
+ * word; the monitor's claim fences every thread (membarrier) between its
+ * claim store and its read of the poll's word, so exactly one side goes on
+ * with the core, and a loser at the poll end takes the orphan path
  * (finish_orphan_poll) without touching the core again. The protocol and
  * its memory orderings are written out at the top of monitor.c.
  */
@@ -1176,7 +1178,7 @@ bool wf__worker_loop(struct wf__thread *th, struct wf_task *until, uint64_t drai
 	uint64_t now = wf__now();
 	bool woke = false;
 
-	w->driver = th;
+	atomic_store_explicit(&w->driver, th, memory_order_release);
 	w->poll_end = now;
 	for (;;) {
 		struct wf_task *t;

@@ -173,6 +173,31 @@ int wf__timer_arm(struct wf__worker *w, struct wf__timer *tm, uint64_t deadline_
 	return 0;
 }
 
+/*
+ * wf__timer_arm_task - arm tm for task t (the caller) on the core it runs
+ * on. Inside a core section the core is surely ours, and our own scheduler
+ * takes the timer into account when it next parks. A task whose thread
+ * lost its core (stall compensation, block_in_place) files the timer on
+ * worker 0's shard instead, whose driver may be parked with a later
+ * deadline or none: it wakes a parked worker, which parks again with the
+ * new earliest deadline ([publish next_ns; fence; read idle_state] in
+ * wf__notify_parked against the parker's [idle_state RMW; read next_ns]).
+ * Returns 0 or -ETIME (deadline already past).
+ */
+int wf__timer_arm_task(struct wf_task *t, struct wf__timer *tm, uint64_t deadline_ns,
+		       uint32_t gen)
+{
+	struct wf__thread *th = wf__thread_cur();
+	struct wf__worker *core = wf__core_enter(th);
+	struct wf__worker *w = core && core->rt == t->rt ? core : &t->rt->workers[0];
+	int r = wf__timer_arm(w, tm, deadline_ns, t, gen);
+
+	wf__core_exit(th, core);
+	if (r == 0 && w != core)
+		wf__notify_parked(t->rt);
+	return r;
+}
+
 void wf__timer_disarm(struct wf_runtime *rt, struct wf__timer *tm)
 {
 	int idx = atomic_load_explicit(&tm->shard, memory_order_acquire);

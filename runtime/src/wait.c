@@ -116,8 +116,7 @@ int wf__wait(struct wf_task *t, uint32_t gen, uint64_t deadline_ns)
 	}
 	if (deadline_ns == WF_FOREVER) {
 		park_until_won(t);
-	} else if (wf__timer_arm(wf__worker_cur() ? wf__worker_cur() : &t->rt->workers[0], &tm,
-				 deadline_ns, t, gen) == 0) {
+	} else if (wf__timer_arm_task(t, &tm, deadline_ns, gen) == 0) {
 		park_until_won(t);
 		wf__timer_disarm(t->rt, &tm);
 	} else {

@@ -515,6 +515,67 @@ TEST(poll_starved_of_cpu_is_not_handed_off)
 	wf_metrics_free(m);
 }
 
+/*
+ * A task whose poll was handed off goes on in that poll on its old
+ * thread; a timed wait it starts there must still fire, although the
+ * core's new driver may be parked with no deadline by then (it ran the
+ * only other task and went idle).
+ */
+static void *sleeps_after_handoff(void *arg)
+{
+	usleep(30000);			/* blocked: the core is handed off */
+	if (wf_sleep_ns(5 * MS))	/* armed from the orphaned poll */
+		return (void *)2L;
+	return (void *)1L;
+}
+
+static void *quick(void *arg)
+{
+	return NULL;
+}
+
+static void *orphan_timer_root(void *arg)
+{
+	uint64_t t0 = wf_now_ns();
+	wf_task *b, *q;
+	void *res = NULL;
+	int r;
+
+	if (wf_spawn_named(&b, "sleeper", sleeps_after_handoff, NULL) ||
+	    wf_spawn_named(&q, "quick", quick, NULL))
+		return (void *)10L;
+	r = wf_join_until(b, &res, t0 + 10000 * MS);
+	wf_join(q, NULL);
+	if (r)
+		return (void *)(intptr_t)(100 - r);	/* -ETIMEDOUT: the timer was lost */
+	/*
+	 * 35 ms of work: a timer the parked driver did not know about fires
+	 * only when something else wakes it (here the join's own deadline).
+	 */
+	*(uint64_t *)arg = wf_now_ns() - t0;
+	return res;
+}
+
+TEST(timer_armed_by_a_handed_off_poll_fires)
+{
+	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = WF_STALL_ON };
+	struct wf_metrics *m;
+	uint64_t took = 0;
+	wf_runtime *rt;
+	void *res;
+
+	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	ASSERT_EQ(0, wf_block_on(rt, orphan_timer_root, &took, &res));
+	m = snap(rt);
+	ASSERT_NOT_NULL(m);
+	TH_LOG("hand-offs %llu, %.1f ms", (unsigned long long)handoffs(m), took / 1e6);
+	EXPECT_LT(took, 2000 * MS);
+	EXPECT_EQ(1u, handoffs(m));
+	wf_metrics_free(m);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+	EXPECT_EQ(1L, (long)(intptr_t)res);
+}
+
 TEST(no_handoff_without_runnable_work)
 {
 	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = WF_STALL_ON };
