@@ -379,12 +379,24 @@ static __always_inline void sys_enter(struct pt_regs *regs, long nr)
 	w->sys_nr = nr;
 	w->sys_ts = bpf_ktime_get_ns();
 	w->futex_wait = 0;
+	w->futex_idle = 0;
 	w->futex_addr = 0;
 	if (nr == WS_NR_FUTEX || nr == WS_NR_FUTEX_WAITV || nr == WS_NR_FUTEX_WAIT) {
 		long op = nr == WS_NR_FUTEX ? (long)PT_REGS_PARM2_CORE_SYSCALL(regs) : 0;
 
 		if (is_futex_wait(nr, op)) {
+			__s32 slot_tid = 0;
+
 			w->futex_wait = 1;
+			/*
+			 * A thread that does not drive the worker slot it was
+			 * found through (a spare thread of stall compensation
+			 * that gave the slot back) waits as an idle spare.
+			 */
+			w->futex_idle = w->slot_addr &&
+					!bpf_probe_read_user(&slot_tid, sizeof(slot_tid),
+							     (void *)(w->slot_addr + 8)) &&
+					slot_tid != (__s32)tid;
 			/* futex_waitv takes an array of waiters: no single word. */
 			if (nr != WS_NR_FUTEX_WAITV)
 				w->futex_addr = (__u64)PT_REGS_PARM1_CORE_SYSCALL(regs);
@@ -449,7 +461,7 @@ static __always_inline void sys_exit(void *ctx, struct pt_regs *regs)
 	if (w->futex_wait && w->sys_ts) {
 		now = bpf_ktime_get_ns();
 		d = now > w->sys_ts ? now - w->sys_ts : 0;
-		if (w->futex_addr && w->futex_addr == w->park_futex_addr) {
+		if (w->futex_idle || (w->futex_addr && w->futex_addr == w->park_futex_addr)) {
 			w->futex_park_ns += d;
 		} else {
 			w->futex_user_ns += d;

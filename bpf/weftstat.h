@@ -77,7 +77,7 @@ struct ws_worker {
 	__u64 sys_ts;
 	__u64 futex_addr;	/* futex word of a futex wait in progress */
 	__u32 futex_wait;	/* the syscall is a futex wait */
-	__u32 pad1;
+	__u32 futex_idle;	/* ... by a thread not driving its worker slot then */
 
 	/* totals over the trace */
 	__u64 oncpu_ns;
@@ -85,7 +85,8 @@ struct ws_worker {
 	__u64 runq_ns;		/* runnable, waiting for a CPU (wakeup or preemption) */
 	__u64 poll_block_ns;	/* off CPU (sleep + run queue) inside a poll */
 	__u64 futex_user_ns;	/* futex waits on other words than the park futex */
-	__u64 futex_park_ns;	/* futex waits on the park futex: idle */
+	__u64 futex_park_ns;	/* futex waits on the park futex, or while not driving
+				 * the worker slot (a stall-compensation spare): idle */
 	__u64 nswitch_vol;	/* voluntary switch-outs */
 	__u64 nswitch_invol;	/* involuntary (preempted) switch-outs */
 	__u64 nwakeups;

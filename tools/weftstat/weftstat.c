@@ -548,7 +548,7 @@ static int on_event(void *ctx, void *data, size_t len)
 			read_task(st, e->task_addr, e->task_id);
 		}
 	}
-	if (e->task_id != st->task_id) {
+	if (!thread_mode && e->task_id != st->task_id) {
 		bool seen = false;
 
 		for (unsigned i = 0; i < st->nother && !seen; i++)
@@ -1147,8 +1147,10 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 
 	if (nlocks) {
 		printf("\n%s, by lock (worst first):\n",
-		       locking ? "Futex waits on user locks"
-			       : "Futex waits on user locks (below the thresholds)");
+		       thread_mode ? "Futex waits (user locks or the runtime's idle parking: "
+				     "not told apart, not diagnosed, for threads chosen by name)"
+		       : locking   ? "Futex waits on user locks"
+				   : "Futex waits on user locks (below the thresholds)");
 		for (size_t i = 0; i < nlocks && i < MAX_LOCKS_SHOWN; i++) {
 			const struct lock *l = &locks[i];
 			struct frame c;
