@@ -560,6 +560,48 @@ test_threads_regex()
 }
 tap_test threads_regex 30
 
+# A real Tokio program (tests/tools/tokio_victim, built offline with cargo
+# from Debian's crates, once, under the object tree): found by its thread
+# names, the planted usleep() named with its file:line.
+test_threads_tokio_real()
+{
+	local cargo=${CARGO:-cargo} dst=$obj/tests/tools/tokio_victim top start end planted blocked
+
+	need_bpf
+	command -v "$cargo" >/dev/null 2>&1 || skip "needs cargo (tools/deps.sh bench installs it)"
+	compgen -G '/usr/share/cargo/registry/tokio-1.24.*' >/dev/null ||
+		skip "needs Debian's librust-tokio-dev (tools/deps.sh bench)"
+	mkdir -p "$dst"
+	rm -rf "$dst/src" "$dst/.cargo" "$dst/Cargo.toml"
+	cp -pR "$src/tests/tools/tokio_victim/Cargo.toml" "$src/tests/tools/tokio_victim/src" \
+		"$src/tests/tools/tokio_victim/.cargo" "$dst/"
+	[ -x "$dst/target/debug/weftstat-tokio-victim" ] ||
+		diag "building the Tokio victim (cargo, offline; about half a minute)"
+	(cd "$dst" && CARGO_TARGET_DIR=$dst/target nice "$cargo" build --offline --quiet -j2) \
+		>"$work/cargo" 2>&1 ||
+		skip "cargo could not build the Tokio victim: $(tail -n 3 "$work/cargo" | tr '\n' ' ')"
+	start_victim tokio "$dst/target/debug/weftstat-tokio-victim"
+	"$ws" report -p "$vpid" -d 2 --json >"$work/json" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat report --json exited $?"
+	stop_victim
+	grep -q '"mode":"threads","threads_regex":"^tokio-runtime-w"' "$work/json" ||
+		fail_log "$work/json" "Tokio's workers were not found by name"
+	grep -q '"diagnosis":{"class":"blocking_in_thread"' "$work/json" ||
+		fail_log "$work/json" "the diagnosis is not blocking in worker threads"
+	top=$(grep -o '"sites":\[{[^]]*' "$work/json" | head -n 1)
+	[[ $top == *'"syscall":"clock_nanosleep"'*'"culprit":{"addr":"0x'*'","function":"weftstat_tokio_victim::planted_sleep","file":"src/main.rs","line":'"$plant_line,"* ]] ||
+		fail "the top site is not planted_sleep at src/main.rs:$plant_line in clock_nanosleep: ${top:0:600}"
+	start=$(grep -o '"start_ns":[0-9]*' "$work/json" | cut -d: -f2)
+	end=$(grep -o '"end_ns":[0-9]*' "$work/json" | cut -d: -f2)
+	planted=$(planted_ns "$start" "$end")
+	blocked=$(json_site_ns "$work/json" 'weftstat_tokio_victim::planted_sleep')
+	diag "planted $((planted / 1000000)) ms in the window, weftstat saw $((blocked / 1000000)) ms"
+	[ "$planted" -gt 300000000 ] || fail_log "$work/victim" "too little planted: $planted ns"
+	awk -v p="$planted" -v b="$blocked" 'BEGIN { exit !(b >= 0.8 * p && b <= 1.2 * p) }' ||
+		fail "blocked $blocked ns is not within 20% of the planted $planted ns"
+}
+tap_test threads_tokio_real 180
+
 # --- top ----------------------------------------------------------------------------
 
 test_top_batch()

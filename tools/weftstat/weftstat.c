@@ -1504,8 +1504,12 @@ static void print_folded(struct weftstat_bpf *s)
 		for (size_t j = n; j-- > 0;) {
 			const struct sym *y = &fr[j].s;
 
-			if (strcmp(y->func, "?"))
-				printf("%s%s", first ? "" : ";", y->func);
+			if (strcmp(y->func, "?")) {
+				/* ';' separates frames, a space the count: neither in a name. */
+				printf("%s", first ? "" : ";");
+				for (const char *c = y->func; *c; c++)
+					putchar(*c == ';' ? ',' : *c == ' ' ? '_' : *c);
+			}
 			else if (y->module[0])
 				printf("%s%s+0x%" PRIx64, first ? "" : ";", y->module, y->offset);
 			else
