@@ -221,16 +221,17 @@ test_blocking_in_poll()
 	stop_victim
 	json=$(cat "$work/json")
 
-	# The plain-language report: the class first, then the culprit.
-	grep -q '^Diagnosis: BLOCKING INSIDE POLLS\.' "$work/text" ||
+	# The plain-language report: the class (a busy machine can put CPU
+	# starvation before it), then the culprit.
+	grep -qE '^(Diagnosis|Also): BLOCKING INSIDE POLLS\.' "$work/text" ||
 		fail_log "$work/text" "the diagnosis is not blocking inside polls"
 	grep -q "TOP CULPRIT .*: planted_block (.*weftstat_victim\.c:$plant_line)" "$work/text" ||
 		fail_log "$work/text" "the top culprit is not planted_block at weftstat_victim.c:$plant_line"
 	grep -q 'task [0-9]* "sleeper"' "$work/text" ||
 		fail_log "$work/text" "the culprit's task is not named"
 
-	[[ $json == *'"diagnosis":{"class":"blocking_in_poll"'* ]] ||
-		fail_log "$work/json" "JSON class is not blocking_in_poll"
+	[[ $json == *'"classes":['*'"blocking_in_poll"'*']'* ]] ||
+		fail_log "$work/json" "JSON classes lack blocking_in_poll"
 	culprit=$(printf '%s' "$json" | grep -o '"culprit":{[^}]*}' | head -n 1)
 	[[ $culprit == *'"function":"planted_block"'* ]] ||
 		fail "JSON top culprit is not planted_block: $culprit"
@@ -310,7 +311,7 @@ test_blocking_in_poll_shared_libweft()
 	"$ws" report -p "$vpid" -d 1 >"$work/text" 2>&1 ||
 		fail_log "$work/text" "weftstat report exited $?"
 	stop_victim
-	grep -q '^Diagnosis: BLOCKING INSIDE POLLS\.' "$work/text" ||
+	grep -qE '^(Diagnosis|Also): BLOCKING INSIDE POLLS\.' "$work/text" ||
 		fail_log "$work/text" "the diagnosis is not blocking inside polls"
 	grep -q "TOP CULPRIT .*: planted_block (.*weftstat_victim\.c:$plant_line)" "$work/text" ||
 		fail_log "$work/text" "the top culprit is not planted_block at weftstat_victim.c:$plant_line"
@@ -392,7 +393,7 @@ test_raw_tp_fallback()
 	stop_victim
 	grep -q 'traced [0-9.]* s with raw_tp programs' "$work/text" ||
 		fail_log "$work/text" "not the raw_tp programs"
-	grep -q '^Diagnosis: BLOCKING INSIDE POLLS\.' "$work/text" ||
+	grep -qE '^(Diagnosis|Also): BLOCKING INSIDE POLLS\.' "$work/text" ||
 		fail_log "$work/text" "the raw_tp programs do not see the blocking"
 }
 tap_test raw_tp_fallback 30
@@ -411,7 +412,7 @@ test_target_exits_mid_trace()
 	[ "$st" -eq 0 ] || fail_log "$work/text" "exited $st, not 0"
 	grep -q "process $vpid exited during the trace" "$work/text" ||
 		fail_log "$work/text" "does not say the target exited"
-	grep -q '^Diagnosis: BLOCKING INSIDE POLLS\.' "$work/text" ||
+	grep -qE '^(Diagnosis|Also): BLOCKING INSIDE POLLS\.' "$work/text" ||
 		fail_log "$work/text" "no diagnosis of what was seen before the exit"
 }
 tap_test target_exits_mid_trace 30
@@ -487,8 +488,9 @@ check_threads_json()
 	local json=$1 func=$2 sys=$3 name_re=$4 start end planted blocked top win
 
 	grep -q '"mode":"threads"' "$json" || fail_log "$json" "not in thread mode"
-	grep -q '"diagnosis":{"class":"blocking_in_thread"' "$json" ||
-		fail_log "$json" "the diagnosis is not blocking in worker threads"
+	# A busy machine can add CPU starvation: the blocking must be there.
+	grep -q '"classes":\[[^]]*"blocking_in_thread"' "$json" ||
+		fail_log "$json" "blocking in worker threads is not diagnosed"
 	top=$(grep -o '"sites":\[{[^]]*' "$json" | head -n 1)
 	[[ $top == *'"thread":{"tid":'"$plant_tid,"* ]] ||
 		fail "the top site is not the planted thread $plant_tid: ${top:0:300}"
@@ -529,7 +531,7 @@ test_threads_tokio_named()
 	grep -q "tracing Tokio's worker threads by name" "$work/err" ||
 		fail_log "$work/err" "does not say it fell back to Tokio's thread names"
 	check_threads_json "$work/json" planted_sleep clock_nanosleep '^tokio-runtime-w$'
-	grep -q "^Diagnosis: BLOCKING IN WORKER THREADS\. Thread tokio-runtime-w $plant_tid spent [0-9.]*% of the trace blocked in clock_nanosleep at .*weftstat_threads_victim\.c:$plant_line (planted_sleep)" \
+	grep -qE "^(Diagnosis|Also): BLOCKING IN WORKER THREADS\. Thread tokio-runtime-w $plant_tid spent [0-9.]*% of the trace blocked in clock_nanosleep at .*weftstat_threads_victim\.c:$plant_line \\(planted_sleep\\)" \
 		"$work/text" || fail_log "$work/text" "the diagnosis sentence does not name the thread, syscall and file:line"
 	! grep -qiE 'task [0-9]|inside (a )?polls?' "$work/text" ||
 		fail_log "$work/text" "the text claims task-level facts"
@@ -551,8 +553,8 @@ test_threads_regex()
 	check_threads_json "$work/json" planted_read read '^pool-worker-[0-9]$'
 	grep -q "^pool-worker-0;.*;planted_read;read;.*_\[k\] [0-9]*$" "$work/folded" ||
 		fail_log "$work/folded" "no folded stack from pool-worker-0 through planted_read"
-	grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_thread\",rank=\"1\"} 1$" \
-		"$work/prom" || fail_log "$work/prom" "blocking_in_thread is not the first class"
+	grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_thread\",rank=\"[1-4]\"} 1$" \
+		"$work/prom" || fail_log "$work/prom" "blocking_in_thread is not diagnosed"
 	grep -q "^weftstat_worker_blocked_syscall_seconds{.*thread=\"pool-worker-0\"} 0*[.0-9]*$" \
 		"$work/prom" || fail_log "$work/prom" "no per-thread blocked time"
 	! grep -q 'other-sleeper\|feeder' "$work/json" "$work/prom" ||
@@ -586,8 +588,8 @@ test_threads_tokio_real()
 	stop_victim
 	grep -q '"mode":"threads","threads_regex":"^tokio-runtime-w"' "$work/json" ||
 		fail_log "$work/json" "Tokio's workers were not found by name"
-	grep -q '"diagnosis":{"class":"blocking_in_thread"' "$work/json" ||
-		fail_log "$work/json" "the diagnosis is not blocking in worker threads"
+	grep -q '"classes":\[[^]]*"blocking_in_thread"' "$work/json" ||
+		fail_log "$work/json" "blocking in worker threads is not diagnosed"
 	top=$(grep -o '"sites":\[{[^]]*' "$work/json" | head -n 1)
 	[[ $top == *'"syscall":"clock_nanosleep"'*'"culprit":{"addr":"0x'*'","function":"weftstat_tokio_victim::planted_sleep","file":"src/main.rs","line":'"$plant_line,"* ]] ||
 		fail "the top site is not planted_sleep at src/main.rs:$plant_line in clock_nanosleep: ${top:0:600}"
@@ -613,7 +615,7 @@ test_top_batch()
 	stop_victim
 	[ "$(grep -c "^weftstat top: pid $vpid, 2 workers" "$work/top")" -eq 3 ] ||
 		fail_log "$work/top" "not 3 frames"
-	grep -q '^Diagnosis: BLOCKING INSIDE POLLS' "$work/top" ||
+	grep -q '^Diagnosis:.* BLOCKING INSIDE POLLS' "$work/top" ||
 		fail_log "$work/top" "no frame diagnoses the blocking"
 	grep -qE '^ +[0-9]+ weft-worker-[01] ' "$work/top" || fail_log "$work/top" "no worker rows"
 	# The planted task, by name and spawn site, with slow polls and off-CPU time.
@@ -731,7 +733,7 @@ test_prometheus_listen()
 		curl -sf --max-time 5 "http://$addr/metrics" >"$work/prom" ||
 			fail_log "$work/err" "GET /metrics failed"
 		# A site appears once an episode ends: a page may show the class first.
-		grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"1\"} 1$" \
+		grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"[1-4]\"} 1$" \
 			"$work/prom" &&
 			grep -q '^weftstat_blocking_site_seconds{.*function="planted_block"' \
 				"$work/prom" && break
@@ -742,7 +744,7 @@ test_prometheus_listen()
 	wait "$lpid" && st=0 || st=$?
 	stop_victim
 	[ "$st" -eq 0 ] || fail_log "$work/err" "exited $st after SIGTERM, not 0"
-	grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"1\"} 1$" \
+	grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"[1-4]\"} 1$" \
 		"$work/prom" || fail_log "$work/prom" "no scrape diagnosed the blocking"
 	! grep -Ev '^# (HELP|TYPE) weftstat_[a-z_]+ |^weftstat_[a-z_]+\{[^}]*\} [0-9][0-9.]*$' \
 		"$work/prom" | grep -q . ||

@@ -94,6 +94,8 @@ struct worker {
 	char comm[17];		/* thread name (--threads mode) */
 	uint32_t reg_state;	/* registry slot state and polls at the last refresh */
 	uint64_t reg_polls;
+	uint64_t reg_polls_prev;	/* reg_polls at the last frame (top) */
+	bool handed_off;	/* another thread drives its slot now */
 	struct ws_worker st;	/* read back from the map: the figures of the window */
 	struct ws_worker prev;	/* cumulative at the last window's end */
 };
@@ -263,9 +265,13 @@ static int refresh_workers(struct weftstat_bpf *s, bool first)
 				if (!w->stable || w->s.tid <= 0)
 					continue;
 				tid = (__u32)w->s.tid;
-				for (size_t j = 0; j < nworkers && !seen; j++) {
-					seen = workers[j].tid == tid;
-					if (seen) {
+				for (size_t j = 0; j < nworkers; j++) {
+					if (workers[j].slot_addr != rv[i].r.workers_addr +
+						(uint64_t)k * found[f].root.worker_size)
+						continue;
+					workers[j].handed_off = workers[j].tid != tid;
+					if (workers[j].tid == tid) {
+						seen = true;
 						workers[j].reg_state = w->s.state;
 						workers[j].reg_polls = w->s.polls;
 					}
@@ -286,6 +292,7 @@ static int refresh_workers(struct weftstat_bpf *s, bool first)
 				nw->index = (int)k;
 				nw->reg_state = w->s.state;
 				nw->reg_polls = w->s.polls;
+				nw->reg_polls_prev = w->s.polls;
 				snprintf(nw->comm, sizeof(nw->comm), "%s-%u", rv[i].r.thread_name, k);
 				nw->slot_addr = rv[i].r.workers_addr +
 						(uint64_t)k * found[f].root.worker_size;
@@ -384,6 +391,17 @@ static int refresh_threads(struct weftstat_bpf *s, bool first)
 	}
 	closedir(d);
 	return first && !added ? -ENOENT : added;
+}
+
+/*
+ * How often the set of traced threads is refreshed. A thread that starts
+ * driving a weft worker (a stall-compensation spare taking a stuck
+ * worker's slot) is invisible until then, so the registry, a few reads, is
+ * read every 0.1 s; --threads lists /proc/PID/task, so every 0.5 s.
+ */
+static uint64_t refresh_ns(void)
+{
+	return thread_mode ? 500000000ull : 100000000ull;
 }
 
 static int refresh(struct weftstat_bpf *s, bool first)
@@ -726,22 +744,29 @@ static const char *diag_title_of(int d)
 	return thread_mode && d == D_BLOCKING ? "BLOCKING IN WORKER THREADS" : diag_title[d];
 }
 
-static void sum_up(struct totals *t, uint64_t window)
+/*
+ * Workers: registry slots, not threads. A thread that took a stuck worker's
+ * slot over (stall compensation, block_in_place) replaces its thread, it
+ * does not add a worker. With --threads, every thread is one.
+ */
+static size_t nslots(void)
 {
-	size_t cores = 0;
+	size_t n = 0;
 
-	/*
-	 * Worker time: the window once per worker slot, not per thread: a
-	 * thread that took a stuck worker's slot over (stall compensation,
-	 * block_in_place) replaces its thread, it does not add a worker.
-	 */
 	for (size_t i = 0; i < nworkers; i++) {
 		bool dup = false;
 
 		for (size_t j = 0; j < i && !dup && !thread_mode; j++)
 			dup = workers[j].slot_addr == workers[i].slot_addr;
-		cores += !dup;
+		n += !dup;
 	}
+	return n;
+}
+
+static void sum_up(struct totals *t, uint64_t window)
+{
+	size_t cores = nslots();
+
 	memset(t, 0, sizeof(*t));
 	t->worker_ns = window * cores;
 	for (size_t i = 0; i < nworkers; i++) {
@@ -1012,10 +1037,13 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 		wfreg_put_safe(stdout, thread_pat);
 		printf("/ (chosen by name: thread-level figures, no tasks)");
 	} else {
-		printf("weftstat: pid %d, %zu worker%s (threads \"", (int)pid, nworkers,
-		       nworkers == 1 ? "" : "s");
+		printf("weftstat: pid %d, %zu worker%s (threads \"", (int)pid, nslots(),
+		       nslots() == 1 ? "" : "s");
 		wfreg_put_safe(stdout, thread_prefix);
-		printf("-N\")");
+		printf("-N\"");
+		if (nworkers > nslots())
+			printf("; %zu threads drove them: stall compensation", nworkers);
+		printf(")");
 	}
 	printf(", traced %.2f s with %s programs%s\n\n", sec(window), flavour,
 	       exited ? "; the target exited during the trace" : "");
@@ -1909,7 +1937,7 @@ static void diag_line(char *buf, size_t len, const struct totals *t)
  * ring buffer.
  */
 static void build_frame(struct weftstat_bpf *s, struct ws_frame *f, uint64_t now,
-			uint64_t interval, const uint64_t *prev_polls, bool usdt, const char *note)
+			uint64_t interval, bool usdt, const char *note)
 {
 	struct totals t;
 	uint64_t lost[WS_CNT_NR];
@@ -1926,8 +1954,9 @@ static void build_frame(struct weftstat_bpf *s, struct ws_frame *f, uint64_t now
 		snprintf(f->what, sizeof(f->what), "%zu thread%s named like /%s/", nworkers,
 			 nworkers == 1 ? "" : "s", thread_pat);
 	else
-		snprintf(f->what, sizeof(f->what), "%zu worker%s (threads \"%s-N\")", nworkers,
-			 nworkers == 1 ? "" : "s", thread_prefix);
+		snprintf(f->what, sizeof(f->what), "%zu worker%s (threads \"%s-N\"%s)", nslots(),
+			 nslots() == 1 ? "" : "s", thread_prefix,
+			 nworkers > nslots() ? "; spares took some over" : "");
 	diag_line(f->diagnosis, sizeof(f->diagnosis), &t);
 	lost_counts(s, lost);
 	f->lost = sites_dropped;
@@ -1948,9 +1977,15 @@ static void build_frame(struct weftstat_bpf *s, struct ws_frame *f, uint64_t now
 			proc_state(r->tid, r->state, sizeof(r->state));
 			r->polls_s = -1;
 		} else {
+			/* A thread whose slot another drives now: a spare, or waiting for one. */
 			snprintf(r->state, sizeof(r->state), "%s",
-				 wfreg_state_name(workers[i].reg_state));
-			r->polls_s = (double)(workers[i].reg_polls - prev_polls[i]) / iv;
+				 workers[i].handed_off ? "handed-off"
+						       : wfreg_state_name(workers[i].reg_state));
+			r->polls_s = workers[i].handed_off
+					     ? 0
+					     : (double)(workers[i].reg_polls -
+							workers[i].reg_polls_prev) / iv;
+			workers[i].reg_polls_prev = workers[i].reg_polls;
 		}
 		r->busy_pct = 100.0 * (double)w->oncpu_ns / (double)interval;
 		r->offcpu_ns = w->poll_block_ns;
@@ -2166,7 +2201,7 @@ static int cmd_top(int argc, char **argv)
 	long long iters = 0;
 	bool json = false, want_tasks = true, usdt = false, tty, exited = false;
 	int c, r, key = WS_SORT_BUSY, rc = WS_EXIT_FAIL;
-	uint64_t start, last, next_frame, next_refresh, *prev_polls = NULL;
+	uint64_t start, last, next_frame, next_refresh;
 	size_t nlinks = 0;
 	pid_t p = 0;
 	struct sigaction sa;
@@ -2277,12 +2312,7 @@ static int cmd_top(int argc, char **argv)
 	}
 	start = last = now_ns();
 	next_frame = start + (uint64_t)(iv * 1e9);
-	next_refresh = start + 500000000ull;
-	prev_polls = calloc(WS_MAX_WORKERS, sizeof(*prev_polls));
-	if (!prev_polls)
-		goto out;
-	for (size_t i = 0; i < nworkers; i++)
-		prev_polls[i] = workers[i].reg_polls;
+	next_refresh = start + refresh_ns();
 	if (tty) {
 		snprintf(status, sizeof(status),
 			 " weftstat top: pid %d, first frame in %.1f s; q quits", (int)pid, iv);
@@ -2324,17 +2354,15 @@ static int cmd_top(int argc, char **argv)
 		now = now_ns();
 		if (now >= next_refresh && !exited) {
 			refresh(s, false);
-			next_refresh = now + 500000000ull;
+			next_refresh = now + refresh_ns();
 		}
 		if (now >= next_frame || exited) {
 			if (!exited && !thread_mode)
 				refresh_workers(s, false);	/* states and poll counts now */
 			ring_buffer__consume(rb);
 			frame.seq++;
-			build_frame(s, &frame, now, now - last, prev_polls, usdt, note);
+			build_frame(s, &frame, now, now - last, usdt, note);
 			frame.exited = exited;
-			for (size_t i = 0; i < nworkers; i++)
-				prev_polls[i] = workers[i].reg_polls;
 			window_reset();
 			last = now;
 			next_frame = now + (uint64_t)(iv * 1e9);
@@ -2382,7 +2410,6 @@ out:
 	weftstat_bpf__destroy(s);
 	sym_user_close();
 	wfreg_close();
-	free(prev_polls);
 	free(frame.w);
 	free(frame.t);
 	free(utasks);
@@ -2450,7 +2477,7 @@ static char *prom_page(struct weftstat_bpf *s, uint64_t now, uint64_t window, bo
 static int serve(struct weftstat_bpf *s, struct ring_buffer *rb, int lfd, double dur)
 {
 	uint64_t start = now_ns(), wstart = start, wlen = (uint64_t)(dur * 1e9);
-	uint64_t next_refresh = start + 500000000ull;
+	uint64_t next_refresh = start + refresh_ns();
 	char *page = NULL;
 	size_t len = 0;
 	bool exited = false;
@@ -2472,7 +2499,7 @@ static int serve(struct weftstat_bpf *s, struct ring_buffer *rb, int lfd, double
 		}
 		if (!exited && now >= next_refresh) {
 			refresh(s, false);
-			next_refresh = now + 500000000ull;
+			next_refresh = now + refresh_ns();
 		}
 		if (!exited && now - wstart >= wlen) {
 			char *p;
@@ -2645,7 +2672,7 @@ static int cmd_report(int argc, char **argv)
 	}
 	start = now_ns();
 	deadline = start + (uint64_t)(dur * 1e9);
-	next_refresh = start + 500000000ull;
+	next_refresh = start + refresh_ns();
 	if (!json)
 		fprintf(stderr, "weftstat: tracing pid %d, %zu %s, for %.1f s (Ctrl-C to stop)\n",
 			(int)pid, nworkers, thread_mode ? "threads" : "workers", dur);
@@ -2667,7 +2694,7 @@ static int cmd_report(int argc, char **argv)
 		}
 		if (now_ns() >= next_refresh) {
 			refresh(s, false);
-			next_refresh = now_ns() + 500000000ull;
+			next_refresh = now_ns() + refresh_ns();
 		}
 	}
 	end = now_ns();
