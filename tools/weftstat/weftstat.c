@@ -2309,6 +2309,8 @@ static int cmd_top(int argc, char **argv)
 			goto out;
 		}
 		atexit(ws_tty_leave);
+		/* Stopped in raw mode, top would leave the shell a raw terminal. */
+		signal(SIGTSTP, SIG_IGN);
 	}
 	start = last = now_ns();
 	next_frame = start + (uint64_t)(iv * 1e9);
