@@ -227,8 +227,11 @@ bool sym_user(uint64_t addr, struct sym *out)
 
 bool sym_is_system(const struct sym *s)
 {
+	/* The sanitizers' runtimes too: their interceptors are never the culprit. */
 	static const char *const sys[] = { "libc.so", "libc-", "ld-linux", "ld64.so",
-					   "libpthread", "[vdso]", "linux-vdso", "libm.so" };
+					   "libpthread", "[vdso]", "linux-vdso", "libm.so",
+					   "libasan.so", "libtsan.so", "libubsan.so", "liblsan.so",
+					   "libhwasan.so" };
 
 	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
 		if (!strncmp(s->module, sys[i], strlen(sys[i])))

@@ -637,18 +637,29 @@ static size_t site_frames(struct weftstat_bpf *s, const struct site *st, struct 
 	    !bpf_map_lookup_elem(bpf_map__fd(s->maps.stacks), &st->ustack_id, ips))
 		while (nips < WS_STACK_DEPTH && ips[nips])
 			nips++;
-	if (nips)
-		f[n++].addr = ips[0];
-	/* Candidates until the walk's own next frame shows up among them. */
+	if (nips) {
+		f[0].addr = ips[0];
+		sym_user(f[0].addr, &f[0].s);
+		n = 1;
+	}
+	/*
+	 * Candidates until the walk's own next frame shows up among them; one
+	 * in no function (a stale word pointing at code without a symbol) is
+	 * not a frame. -1: the call instruction, not the return address.
+	 */
 	for (c = 0; c < st->ncands && n < MAX_FRAMES; c++) {
 		if (nips > 1 && st->cands[c] == ips[1])
 			break;
-		f[n++].addr = st->cands[c];
+		f[n].addr = st->cands[c];
+		sym_user(f[n].addr - 1, &f[n].s);
+		if (strcmp(f[n].s.func, "?"))
+			n++;
 	}
-	for (size_t i = 1; i < nips && n < MAX_FRAMES; i++)
-		f[n++].addr = ips[i];
-	for (size_t i = 0; i < n; i++)
-		sym_user(f[i].addr - (i ? 1 : 0), &f[i].s);	/* -1: the call, not the return */
+	for (size_t i = 1; i < nips && n < MAX_FRAMES; i++) {
+		f[n].addr = ips[i];
+		sym_user(f[n].addr - 1, &f[n].s);
+		n++;
+	}
 	return n;
 }
 
