@@ -1968,6 +1968,10 @@ static void build_frame(struct weftstat_bpf *s, struct ws_frame *f, uint64_t now
 		snprintf(f->what, sizeof(f->what), "%zu worker%s (threads \"%s-N\"%s)", nslots(),
 			 nslots() == 1 ? "" : "s", thread_prefix,
 			 nworkers > nslots() ? "; spares took some over" : "");
+	/* The prefix is the target's, the pattern the user's: printable only. */
+	for (char *c = f->what; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
 	diag_line(f->diagnosis, sizeof(f->diagnosis), &t);
 	lost_counts(s, lost);
 	f->lost = sites_dropped;
