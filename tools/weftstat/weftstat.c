@@ -1937,7 +1937,7 @@ static void diag_line(char *buf, size_t len, const struct totals *t)
 	if (o < len)
 		snprintf(buf + o, len - o, ".");
 	for (char *c = buf; *c; c++)
-		if ((unsigned char)*c < 0x20 || (unsigned char)*c == 0x7f)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
 			*c = '?';
 }
 
