@@ -26,8 +26,12 @@ bpf-skels := $(patsubst %,$(obj)/bpf/%.skel.h,$(bpf-y))
 PHONY += bpf
 bpf: $(bpf-objs) $(bpf-skels)
 
+# libbpf's usdt.bpf.h includes <linux/errno.h>, whose <asm/errno.h> lives in
+# the multiarch directory (Debian: /usr/include/x86_64-linux-gnu).
+bpf-multiarch := $(shell $(CC) -print-multiarch 2>/dev/null)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(bpf-arch) -Wall -Werror \
-	-I$(obj)/bpf -I$(srctree)/bpf
+	-I$(obj)/bpf -I$(srctree)/bpf \
+	$(if $(bpf-multiarch),$(if $(wildcard /usr/include/$(bpf-multiarch)),-idirafter /usr/include/$(bpf-multiarch)))
 
 # The header is regenerated only when its content would change: a new
 # vmlinux.h with equal bytes keeps its timestamp, so nothing rebuilds.

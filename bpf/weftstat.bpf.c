@@ -38,13 +38,24 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/usdt.bpf.h>
 
 #include "weftstat.h"
 
+/*
+ * Event waits: how a runtime idles for I/O (an epoll or io_uring reactor,
+ * poll, select) or for signals. A --threads thread asleep in one of them is
+ * idle, not blocked; asleep in any other syscall but a futex wait, it is.
+ */
 #if defined(__TARGET_ARCH_x86)
 #define WS_NR_FUTEX 202
+#define WS_EVENT_WAIT(nr) ((nr) == 7 || (nr) == 23 || (nr) == 232 || (nr) == 270 || \
+			   (nr) == 271 || (nr) == 281 || (nr) == 441 || (nr) == 426 || \
+			   (nr) == 34 || (nr) == 128 || (nr) == 130)
 #elif defined(__TARGET_ARCH_arm64)
 #define WS_NR_FUTEX 98
+#define WS_EVENT_WAIT(nr) ((nr) == 22 || (nr) == 72 || (nr) == 73 || (nr) == 441 || \
+			   (nr) == 426 || (nr) == 133 || (nr) == 137)
 #else
 #error "weftstat: unsupported architecture (x86 and arm64 only)"
 #endif
@@ -67,6 +78,8 @@ const volatile __u32 targ_tgid = 0;
  * prev->__state. The loader sets this from the kernel's BTF.
  */
 const volatile bool has_prev_state = false;
+/* The registry's slow-poll threshold, set by the loader after load (top). */
+__u64 slow_poll_ns = 0;
 
 /* struct wf_reg_worker (docs/registry.md): a fixed 64-byte layout. */
 struct reg_worker {
@@ -103,6 +116,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ws_lock_val);
 } lock_scratch SEC(".maps");
+
+/* Tasks seen by the USDT programs, by id; the least recently polled go first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, WS_MAX_TASKS);
+	__type(key, __u64);
+	__type(value, struct ws_task);
+} tasks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -223,22 +244,31 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, bool
 	w->off_kind = WS_OFF_SLEEP;
 	w->wake_ts = 0;
 	w->nswitch_vol++;
-	if (!w->slot_addr)
-		return;
-	if (bpf_probe_read_user(&slot, sizeof(slot), (void *)w->slot_addr)) {
-		count(WS_CNT_SLOT_READ_FAIL);
-		return;
+	if (w->foreign) {
+		/* No polls to be inside: a blocking syscall is the episode. */
+		if (w->sys_nr < 0 || w->futex_wait || WS_EVENT_WAIT(w->sys_nr))
+			return;
+		w->task_id = 0;
+		w->task_addr = 0;
+		w->poll_start_ns = 0;
+	} else {
+		if (!w->slot_addr)
+			return;
+		if (bpf_probe_read_user(&slot, sizeof(slot), (void *)w->slot_addr)) {
+			count(WS_CNT_SLOT_READ_FAIL);
+			return;
+		}
+		if (slot.seq & 1) {
+			count(WS_CNT_SLOT_UNSTABLE);
+			return;
+		}
+		if (slot.state != WF_REG_W_POLLING_ || slot.tid != BPF_CORE_READ(prev, pid))
+			return;
+		w->task_id = slot.task_id;
+		w->task_addr = slot.task_addr;
+		w->poll_start_ns = slot.poll_start_ns;
 	}
-	if (slot.seq & 1) {
-		count(WS_CNT_SLOT_UNSTABLE);
-		return;
-	}
-	if (slot.state != WF_REG_W_POLLING_ || slot.tid != BPF_CORE_READ(prev, pid))
-		return;
 	w->in_poll = 1;
-	w->task_id = slot.task_id;
-	w->task_addr = slot.task_addr;
-	w->poll_start_ns = slot.poll_start_ns;
 	w->off_sys_nr = w->sys_nr;
 	w->off_futex_addr = w->futex_wait ? w->futex_addr : 0;
 	w->ustack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
@@ -349,12 +379,24 @@ static __always_inline void sys_enter(struct pt_regs *regs, long nr)
 	w->sys_nr = nr;
 	w->sys_ts = bpf_ktime_get_ns();
 	w->futex_wait = 0;
+	w->futex_idle = 0;
 	w->futex_addr = 0;
 	if (nr == WS_NR_FUTEX || nr == WS_NR_FUTEX_WAITV || nr == WS_NR_FUTEX_WAIT) {
 		long op = nr == WS_NR_FUTEX ? (long)PT_REGS_PARM2_CORE_SYSCALL(regs) : 0;
 
 		if (is_futex_wait(nr, op)) {
+			__s32 slot_tid = 0;
+
 			w->futex_wait = 1;
+			/*
+			 * A thread that does not drive the worker slot it was
+			 * found through (a spare thread of stall compensation
+			 * that gave the slot back) waits as an idle spare.
+			 */
+			w->futex_idle = w->slot_addr &&
+					!bpf_probe_read_user(&slot_tid, sizeof(slot_tid),
+							     (void *)(w->slot_addr + 8)) &&
+					slot_tid != (__s32)tid;
 			/* futex_waitv takes an array of waiters: no single word. */
 			if (nr != WS_NR_FUTEX_WAITV)
 				w->futex_addr = (__u64)PT_REGS_PARM1_CORE_SYSCALL(regs);
@@ -419,7 +461,7 @@ static __always_inline void sys_exit(void *ctx, struct pt_regs *regs)
 	if (w->futex_wait && w->sys_ts) {
 		now = bpf_ktime_get_ns();
 		d = now > w->sys_ts ? now - w->sys_ts : 0;
-		if (w->futex_addr && w->futex_addr == w->park_futex_addr) {
+		if (w->futex_idle || (w->futex_addr && w->futex_addr == w->park_futex_addr)) {
 			w->futex_park_ns += d;
 		} else {
 			w->futex_user_ns += d;
@@ -481,6 +523,69 @@ SEC("raw_tp/sched_wakeup_new")
 int BPF_PROG(ws_wakeup_new_raw, struct task_struct *p)
 {
 	wakeup(p);
+	return 0;
+}
+
+/* --- tasks, from the USDT probes (top) --------------------------------------- */
+
+/*
+ * weft:poll_start(task id, worker index, scheduled delay ns) fires on the
+ * worker just after it wrote the poll into its registry slot, so the slot
+ * gives the task's record address (for its name and spawn site).
+ */
+SEC("usdt")
+int BPF_USDT(ws_poll_start, __u64 task_id, int worker, __u64 delay)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct ws_task *t, zero = {};
+	struct ws_worker *w;
+	struct reg_worker slot;
+
+	if ((id >> 32) != targ_tgid)
+		return 0;
+	/* A timer's task is runnable from its deadline, which may be a bit ahead. */
+	if ((__s64)delay < 0)
+		delay = 0;
+	t = bpf_map_lookup_elem(&tasks, &task_id);
+	if (!t) {
+		bpf_map_update_elem(&tasks, &task_id, &zero, BPF_NOEXIST);
+		t = bpf_map_lookup_elem(&tasks, &task_id);
+		if (!t)
+			return 0;
+	}
+	__sync_fetch_and_add(&t->polls, 1);
+	__sync_fetch_and_add(&t->delay_ns, delay);
+	if (delay > t->max_delay_ns)
+		t->max_delay_ns = delay;
+	t->last_tid = tid;
+	if (t->task_addr)
+		return 0;
+	w = bpf_map_lookup_elem(&workers, &tid);
+	if (w && w->slot_addr &&
+	    !bpf_probe_read_user(&slot, sizeof(slot), (void *)w->slot_addr) &&
+	    !(slot.seq & 1) && slot.task_id == task_id)
+		t->task_addr = slot.task_addr;
+	return 0;
+}
+
+/* weft:poll_end(task id, worker index, poll duration ns). */
+SEC("usdt")
+int BPF_USDT(ws_poll_end, __u64 task_id, int worker, __u64 dur)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ws_task *t;
+
+	if ((id >> 32) != targ_tgid)
+		return 0;
+	t = bpf_map_lookup_elem(&tasks, &task_id);
+	if (!t)
+		return 0;
+	__sync_fetch_and_add(&t->busy_ns, dur);
+	if (dur > t->max_poll_ns)
+		t->max_poll_ns = dur;
+	if (slow_poll_ns && dur > slow_poll_ns)
+		__sync_fetch_and_add(&t->slow_polls, 1);
 	return 0;
 }
 

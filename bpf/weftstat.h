@@ -14,6 +14,7 @@
 #define WS_SP_WORDS 64		/* user stack words copied at a blocking switch-out */
 #define WS_RINGBUF_BYTES (1 << 20)
 #define WS_MAX_LOCKS 4096	/* distinct (futex word, call stack) pairs */
+#define WS_MAX_TASKS 16384	/* tasks followed through the USDT probes (LRU) */
 
 /* Why a worker is off its CPU. */
 enum ws_off_kind {
@@ -62,14 +63,21 @@ struct ws_worker {
 	__u64 off_futex_addr;	/* its futex word, for futex waits */
 	__u64 sp_words[WS_SP_WORDS]; /* top of the user stack at the switch-out */
 	__u32 nsp_words;
-	__u32 pad0;
+	/*
+	 * Set by the loader: a thread of another runtime, selected by name
+	 * (weftstat --threads). It has no registry slot, so no poll to be
+	 * inside: its tracked episodes (in_poll, poll_block_ns, the events)
+	 * are sleeps in a blocking syscall instead, anything but a futex wait
+	 * or an event wait (epoll_wait, poll, select, io_uring_enter, ...).
+	 */
+	__u32 foreign;
 
 	/* the syscall in progress */
 	__s64 sys_nr;		/* -1 when none */
 	__u64 sys_ts;
 	__u64 futex_addr;	/* futex word of a futex wait in progress */
 	__u32 futex_wait;	/* the syscall is a futex wait */
-	__u32 pad1;
+	__u32 futex_idle;	/* ... by a thread not driving its worker slot then */
 
 	/* totals over the trace */
 	__u64 oncpu_ns;
@@ -77,7 +85,8 @@ struct ws_worker {
 	__u64 runq_ns;		/* runnable, waiting for a CPU (wakeup or preemption) */
 	__u64 poll_block_ns;	/* off CPU (sleep + run queue) inside a poll */
 	__u64 futex_user_ns;	/* futex waits on other words than the park futex */
-	__u64 futex_park_ns;	/* futex waits on the park futex: idle */
+	__u64 futex_park_ns;	/* futex waits on the park futex, or while not driving
+				 * the worker slot (a stall-compensation spare): idle */
 	__u64 nswitch_vol;	/* voluntary switch-outs */
 	__u64 nswitch_invol;	/* involuntary (preempted) switch-outs */
 	__u64 nwakeups;
@@ -106,7 +115,26 @@ struct ws_lock_val {
 	__u64 sp_words[WS_LOCK_SP_WORDS];
 };
 
-/* One blocking episode inside a poll, sent through the ring buffer. */
+/*
+ * One task, from the USDT probes weft:poll_start and weft:poll_end (top's
+ * task view), keyed by task id. Cumulative since the programs attached.
+ */
+struct ws_task {
+	__u64 task_addr;	/* its struct wf_reg_task, from the worker's slot, 0 unknown */
+	__u64 polls;
+	__u64 busy_ns;		/* sum of poll durations */
+	__u64 delay_ns;		/* sum of scheduled delays (runnable to poll start) */
+	__u64 max_delay_ns;
+	__u64 slow_polls;	/* polls longer than the registry's slow_poll_ns */
+	__u64 max_poll_ns;
+	__u32 last_tid;		/* the thread that polled it last */
+	__u32 pad;
+};
+
+/*
+ * One blocking episode inside a poll (for a --threads thread: in a blocking
+ * syscall; task_id 0), sent through the ring buffer.
+ */
 struct ws_block_event {
 	__u32 tid;
 	__u32 nsp_words;

@@ -102,6 +102,8 @@ tests-sh-y += tests/runtime/io_examples.sh
 # it skips). Only where weftstat is built (bpf/Build.mk).
 ifneq ($(filter weftstat,$(bpf-y)),)
 tests-extra-y += tests/tools/weftstat_victim
+# A pthread pool without weft, named like Tokio's workers or not: --threads.
+tests-extra-y += tests/tools/weftstat_threads_victim
 tests-sh-y += tests/tools/weftstat.sh
 # The same victim linked with libweft.so: registry and runtime in a library.
 $(obj)/tests/tools/weftstat.sh: | $(obj)/tests/tools/weftstat_victim_so

@@ -9,7 +9,14 @@
 #     the time the victim itself measured asleep inside the trace window;
 #   - a victim that only waits the weft way is reported healthy;
 #   - doctor passes on this machine; bad usage, a missing process and a
-#     process that is not a weft process exit 2 with a message.
+#     process that is not a weft process exit 2 with a message;
+#   - top prints one frame per interval without a terminal (text, JSON),
+#     drives a terminal in raw mode and gives it back on q, stops when the
+#     target exits; --listen serves the Prometheus format over HTTP;
+#   - a pthread pool without weft (weftstat_threads_victim), its workers
+#     found by Tokio's thread name or by --threads: the planted blocking
+#     call is named with its syscall and file:line, within 20% of the
+#     planted time, and the healthy threads are not called blocked.
 # Needs root and a kernel that loads the programs: skips otherwise.
 # TAP 13. Options: see tests/build/tap.sh.
 
@@ -22,6 +29,7 @@ src=${WEFT_SRCDIR:?run through tests/run}
 ws=$obj/tools/weftstat/weftstat
 victim=$obj/tests/tools/weftstat_victim
 victim_so=$obj/tests/tools/weftstat_victim_so
+tvictim=$obj/tests/tools/weftstat_threads_victim
 
 need_bpf()
 {
@@ -58,6 +66,7 @@ start_victim()
 		fail_log "$work/victim" "the victim never got ready"
 	fi
 	plant_line=$(awk '/^ready /{ print $4 }' "$work/victim")
+	plant_tid=$(awk '/^ready /{ print $5 }' "$work/victim")
 }
 
 stop_victim()
@@ -122,11 +131,43 @@ report -p 1 --bogus
 report -p 1 extra
 report -p 1 --json --folded
 report -p 1 --folded --prometheus
+report -p 1 --threads (
+report -p 1 --threads a[z-b]
+report -p 1 --listen 127.0.0.1:9464
+report -p 1 --prometheus --listen localhost:9464
+report -p 1 --prometheus --listen 127.0.0.1
+report -p 1 --prometheus --listen 127.0.0.1:99999
+report -p 1 --prometheus --listen 127.0.0.1:-1
+report -p 1 --prometheus --listen 127.1:9464
+report -p 1 --prometheus --listen ::1:9464
+report -p 1 --prometheus --listen [::1]
+report -p 1 --prometheus --listen :9464
+top
+top -p
+top -p abc
+top -p 1 -i 0
+top -p 1 -i 0.01
+top -p 1 -i abc
+top -p 1 -i 1e9
+top -p 1 --sort bogus
+top -p 1 -s x
+top -p 1 -n 0
+top -p 1 -n abc
+top -p 1 --threads (
+top -p 1 --bogus
+top -p 1 extra
 doctor extra
 EOF
 	"$ws" --help >"$work/out" 2>&1 || fail_log "$work/out" "--help exited $?"
 	grep -q '^usage: weftstat' "$work/out" || fail_log "$work/out" "no usage line"
 	"$ws" report --help >"$work/out" 2>&1 || fail_log "$work/out" "report --help exited $?"
+	grep -q -- '--listen ADDR:PORT' "$work/out" || fail_log "$work/out" "no --listen in report --help"
+	grep -q -- '--threads REGEX' "$work/out" || fail_log "$work/out" "no --threads in report --help"
+	"$ws" top --help >"$work/out" 2>&1 || fail_log "$work/out" "top --help exited $?"
+	grep -q '^usage: weftstat top' "$work/out" || fail_log "$work/out" "no top usage line"
+	"$ws" top -p 1 --threads '(' >"$work/out" 2>&1 || true
+	grep -q 'bad regular expression' "$work/out" ||
+		fail_log "$work/out" "the regex error is not said"
 }
 tap_test usage_errors 30
 
@@ -154,6 +195,7 @@ test_not_a_weft_process()
 	kill "$p"
 	[ "$st" -eq 2 ] || fail_log "$work/out" "exited $st, not 2"
 	grep -q "is not a weft process" "$work/out" || fail_log "$work/out" "no message"
+	grep -q -- "--threads REGEX" "$work/out" || fail_log "$work/out" "--threads is not named"
 }
 tap_test not_a_weft_process 30
 
@@ -179,16 +221,17 @@ test_blocking_in_poll()
 	stop_victim
 	json=$(cat "$work/json")
 
-	# The plain-language report: the class first, then the culprit.
-	grep -q '^Diagnosis: BLOCKING INSIDE POLLS\.' "$work/text" ||
+	# The plain-language report: the class (a busy machine can put CPU
+	# starvation before it), then the culprit.
+	grep -qE '^(Diagnosis|Also): BLOCKING INSIDE POLLS\.' "$work/text" ||
 		fail_log "$work/text" "the diagnosis is not blocking inside polls"
 	grep -q "TOP CULPRIT .*: planted_block (.*weftstat_victim\.c:$plant_line)" "$work/text" ||
 		fail_log "$work/text" "the top culprit is not planted_block at weftstat_victim.c:$plant_line"
 	grep -q 'task [0-9]* "sleeper"' "$work/text" ||
 		fail_log "$work/text" "the culprit's task is not named"
 
-	[[ $json == *'"diagnosis":{"class":"blocking_in_poll"'* ]] ||
-		fail_log "$work/json" "JSON class is not blocking_in_poll"
+	[[ $json == *'"classes":['*'"blocking_in_poll"'*']'* ]] ||
+		fail_log "$work/json" "JSON classes lack blocking_in_poll"
 	culprit=$(printf '%s' "$json" | grep -o '"culprit":{[^}]*}' | head -n 1)
 	[[ $culprit == *'"function":"planted_block"'* ]] ||
 		fail "JSON top culprit is not planted_block: $culprit"
@@ -268,7 +311,7 @@ test_blocking_in_poll_shared_libweft()
 	"$ws" report -p "$vpid" -d 1 >"$work/text" 2>&1 ||
 		fail_log "$work/text" "weftstat report exited $?"
 	stop_victim
-	grep -q '^Diagnosis: BLOCKING INSIDE POLLS\.' "$work/text" ||
+	grep -qE '^(Diagnosis|Also): BLOCKING INSIDE POLLS\.' "$work/text" ||
 		fail_log "$work/text" "the diagnosis is not blocking inside polls"
 	grep -q "TOP CULPRIT .*: planted_block (.*weftstat_victim\.c:$plant_line)" "$work/text" ||
 		fail_log "$work/text" "the top culprit is not planted_block at weftstat_victim.c:$plant_line"
@@ -350,7 +393,7 @@ test_raw_tp_fallback()
 	stop_victim
 	grep -q 'traced [0-9.]* s with raw_tp programs' "$work/text" ||
 		fail_log "$work/text" "not the raw_tp programs"
-	grep -q '^Diagnosis: BLOCKING INSIDE POLLS\.' "$work/text" ||
+	grep -qE '^(Diagnosis|Also): BLOCKING INSIDE POLLS\.' "$work/text" ||
 		fail_log "$work/text" "the raw_tp programs do not see the blocking"
 }
 tap_test raw_tp_fallback 30
@@ -369,7 +412,7 @@ test_target_exits_mid_trace()
 	[ "$st" -eq 0 ] || fail_log "$work/text" "exited $st, not 0"
 	grep -q "process $vpid exited during the trace" "$work/text" ||
 		fail_log "$work/text" "does not say the target exited"
-	grep -q '^Diagnosis: BLOCKING INSIDE POLLS\.' "$work/text" ||
+	grep -qE '^(Diagnosis|Also): BLOCKING INSIDE POLLS\.' "$work/text" ||
 		fail_log "$work/text" "no diagnosis of what was seen before the exit"
 }
 tap_test target_exits_mid_trace 30
@@ -413,5 +456,304 @@ test_healthy()
 	fail_log "$work/text" "not reported healthy"
 }
 tap_test healthy 60
+
+# --- thread-name mode: a pthread pool, no weft ------------------------------------
+
+# "TID BLOCKED_NS NAME" per worker thread of a --threads JSON report.
+json_threads()
+{
+	awk 'BEGIN { RS = "\\{\"tid\":" } NR > 1 && /"blocked_ns":/ && /"name":/ {
+		t = $0; sub(/[^0-9].*/, "", t)
+		b = $0; sub(/.*"blocked_ns":/, "", b); sub(/[^0-9].*/, "", b)
+		n = ""
+		if (match($0, /"name":"[^"]*"/)) n = substr($0, RSTART + 8, RLENGTH - 9)
+		print t, b, n
+	}' "$1"
+}
+
+# Blocked ns at the sites whose culprit is FUNCTION, in a JSON report.
+json_site_ns()
+{
+	awk -v f="$2" 'BEGIN { RS = "\\{\"blocked_ns\":" } NR > 1 {
+		n = $0; sub(/[^0-9].*/, "", n)
+		if ($0 ~ "\"culprit\":\\{\"addr\":\"0x[0-9a-f]*\",\"function\":\"" f "\"") t += n
+	} END { printf "%.0f\n", t }' "$1"
+}
+
+# Check a --threads JSON report: the planted FUNCTION and SYSCALL top the
+# sites, its thread is the planted one, its blocked time is within 20% of
+# the planted, the other threads are not blocked; NAME_RE: every thread's name.
+check_threads_json()
+{
+	local json=$1 func=$2 sys=$3 name_re=$4 start end planted blocked top win
+
+	grep -q '"mode":"threads"' "$json" || fail_log "$json" "not in thread mode"
+	# A busy machine can add CPU starvation: the blocking must be there.
+	grep -q '"classes":\[[^]]*"blocking_in_thread"' "$json" ||
+		fail_log "$json" "blocking in worker threads is not diagnosed"
+	top=$(grep -o '"sites":\[{[^]]*' "$json" | head -n 1)
+	[[ $top == *'"thread":{"tid":'"$plant_tid,"* ]] ||
+		fail "the top site is not the planted thread $plant_tid: ${top:0:300}"
+	[[ $top == *'"syscall":"'"$sys"'"'* ]] || fail "the top site is not in $sys: ${top:0:300}"
+	[[ $top == *'"culprit":{"addr":"0x'*'","function":"'"$func"'","file":"'*'weftstat_threads_victim.c","line":'"$plant_line,"* ]] ||
+		fail "the top site's culprit is not $func at weftstat_threads_victim.c:$plant_line: ${top:0:600}"
+	start=$(grep -o '"start_ns":[0-9]*' "$json" | cut -d: -f2)
+	end=$(grep -o '"end_ns":[0-9]*' "$json" | cut -d: -f2)
+	planted=$(planted_ns "$start" "$end")
+	blocked=$(json_site_ns "$json" "$func")
+	diag "planted $((planted / 1000000)) ms in the window, weftstat saw $((blocked / 1000000)) ms in $func"
+	[ "$planted" -gt 300000000 ] || fail_log "$work/victim" "too little planted: $planted ns"
+	awk -v p="$planted" -v b="$blocked" 'BEGIN { exit !(b >= 0.8 * p && b <= 1.2 * p) }' ||
+		fail "blocked $blocked ns is not within 20% of the planted $planted ns"
+	win=$((end - start))
+	json_threads "$json" >"$work/threads"
+	[ "$(wc -l <"$work/threads")" -ge 4 ] || fail_log "$work/threads" "not 4 pool threads"
+	while read -r tid b name; do
+		[[ $name =~ $name_re ]] || fail_log "$work/threads" "thread $tid \"$name\" is traced"
+		[ "$tid" = "$plant_tid" ] && continue
+		[ "$b" -lt $((win / 50)) ] ||
+			fail_log "$work/threads" "healthy thread $tid reported blocked $b ns"
+	done <"$work/threads"
+	! grep -qE '"task":|"blocking_in_poll"|"lock_contention"' "$json" ||
+		fail_log "$json" "task-level or lock facts claimed for threads chosen by name"
+}
+
+# No registry, threads named like Tokio's workers: found without --threads.
+test_threads_tokio_named()
+{
+	need_bpf
+	start_victim tokio "$tvictim"
+	"$ws" report -p "$vpid" -d 2 --json >"$work/json" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat report --json exited $?"
+	"$ws" report -p "$vpid" -d 1 >"$work/text" 2>&1 ||
+		fail_log "$work/text" "weftstat report exited $?"
+	stop_victim
+	grep -q "tracing Tokio's worker threads by name" "$work/err" ||
+		fail_log "$work/err" "does not say it fell back to Tokio's thread names"
+	check_threads_json "$work/json" planted_sleep clock_nanosleep '^tokio-runtime-w$'
+	grep -qE "^(Diagnosis|Also): BLOCKING IN WORKER THREADS\. Thread tokio-runtime-w $plant_tid spent [0-9.]*% of the trace blocked in clock_nanosleep at .*weftstat_threads_victim\.c:$plant_line \\(planted_sleep\\)" \
+		"$work/text" || fail_log "$work/text" "the diagnosis sentence does not name the thread, syscall and file:line"
+	! grep -qiE 'task [0-9]|inside (a )?polls?' "$work/text" ||
+		fail_log "$work/text" "the text claims task-level facts"
+}
+tap_test threads_tokio_named 30
+
+# --threads REGEX: a pool named otherwise, a thread outside it, a read() on a pipe.
+test_threads_regex()
+{
+	need_bpf
+	start_victim pool "$tvictim"
+	"$ws" report -p "$vpid" -d 2 --json --threads '^pool-worker-[0-9]+$' >"$work/json" \
+		2>"$work/err" || fail_log "$work/err" "weftstat report --threads exited $?"
+	"$ws" report -p "$vpid" -d 1 --folded --threads '^pool-' >"$work/folded" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat report --folded --threads exited $?"
+	"$ws" report -p "$vpid" -d 1 --prometheus --threads '^pool-' >"$work/prom" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat report --prometheus --threads exited $?"
+	stop_victim
+	check_threads_json "$work/json" planted_read read '^pool-worker-[0-9]$'
+	# (A sanitizer build's interceptors may sit between planted_read and read.)
+	grep -q "^pool-worker-0;.*;planted_read;.*read;.*_\[k\] [0-9]*$" "$work/folded" ||
+		fail_log "$work/folded" "no folded stack from pool-worker-0 through planted_read"
+	grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_thread\",rank=\"[1-4]\"} 1$" \
+		"$work/prom" || fail_log "$work/prom" "blocking_in_thread is not diagnosed"
+	grep -q "^weftstat_worker_blocked_syscall_seconds{.*thread=\"pool-worker-0\"} 0*[.0-9]*$" \
+		"$work/prom" || fail_log "$work/prom" "no per-thread blocked time"
+	! grep -q 'other-sleeper\|feeder' "$work/json" "$work/prom" ||
+		fail "a thread outside the pattern is reported"
+}
+tap_test threads_regex 30
+
+# A real Tokio program (tests/tools/tokio_victim, built offline with cargo
+# from Debian's crates, once, under the object tree): found by its thread
+# names, the planted usleep() named with its file:line.
+test_threads_tokio_real()
+{
+	local cargo=${CARGO:-cargo} dst=$obj/tests/tools/tokio_victim top start end planted blocked
+
+	need_bpf
+	command -v "$cargo" >/dev/null 2>&1 || skip "needs cargo (tools/deps.sh bench installs it)"
+	compgen -G '/usr/share/cargo/registry/tokio-1.24.*' >/dev/null ||
+		skip "needs Debian's librust-tokio-dev (tools/deps.sh bench)"
+	mkdir -p "$dst"
+	rm -rf "$dst/src" "$dst/.cargo" "$dst/Cargo.toml"
+	cp -pR "$src/tests/tools/tokio_victim/Cargo.toml" "$src/tests/tools/tokio_victim/src" \
+		"$src/tests/tools/tokio_victim/.cargo" "$dst/"
+	[ -x "$dst/target/debug/weftstat-tokio-victim" ] ||
+		diag "building the Tokio victim (cargo, offline; about half a minute)"
+	(cd "$dst" && CARGO_TARGET_DIR=$dst/target nice "$cargo" build --offline --quiet -j2) \
+		>"$work/cargo" 2>&1 ||
+		skip "cargo could not build the Tokio victim: $(tail -n 3 "$work/cargo" | tr '\n' ' ')"
+	start_victim tokio "$dst/target/debug/weftstat-tokio-victim"
+	"$ws" report -p "$vpid" -d 2 --json >"$work/json" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat report --json exited $?"
+	stop_victim
+	grep -q '"mode":"threads","threads_regex":"^tokio-runtime-w"' "$work/json" ||
+		fail_log "$work/json" "Tokio's workers were not found by name"
+	grep -q '"classes":\[[^]]*"blocking_in_thread"' "$work/json" ||
+		fail_log "$work/json" "blocking in worker threads is not diagnosed"
+	top=$(grep -o '"sites":\[{[^]]*' "$work/json" | head -n 1)
+	[[ $top == *'"syscall":"clock_nanosleep"'*'"culprit":{"addr":"0x'*'","function":"weftstat_tokio_victim::planted_sleep","file":"src/main.rs","line":'"$plant_line,"* ]] ||
+		fail "the top site is not planted_sleep at src/main.rs:$plant_line in clock_nanosleep: ${top:0:600}"
+	start=$(grep -o '"start_ns":[0-9]*' "$work/json" | cut -d: -f2)
+	end=$(grep -o '"end_ns":[0-9]*' "$work/json" | cut -d: -f2)
+	planted=$(planted_ns "$start" "$end")
+	blocked=$(json_site_ns "$work/json" 'weftstat_tokio_victim::planted_sleep')
+	diag "planted $((planted / 1000000)) ms in the window, weftstat saw $((blocked / 1000000)) ms"
+	[ "$planted" -gt 300000000 ] || fail_log "$work/victim" "too little planted: $planted ns"
+	awk -v p="$planted" -v b="$blocked" 'BEGIN { exit !(b >= 0.8 * p && b <= 1.2 * p) }' ||
+		fail "blocked $blocked ns is not within 20% of the planted $planted ns"
+}
+tap_test threads_tokio_real 180
+
+# --- top ----------------------------------------------------------------------------
+
+test_top_batch()
+{
+	need_bpf
+	start_victim block
+	"$ws" top -p "$vpid" -i 0.5 -n 3 >"$work/top" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat top exited $?"
+	stop_victim
+	[ "$(grep -c "^weftstat top: pid $vpid, 2 workers" "$work/top")" -eq 3 ] ||
+		fail_log "$work/top" "not 3 frames"
+	grep -q '^Diagnosis:.* BLOCKING INSIDE POLLS' "$work/top" ||
+		fail_log "$work/top" "no frame diagnoses the blocking"
+	grep -qE '^ +[0-9]+ weft-worker-[01] ' "$work/top" || fail_log "$work/top" "no worker rows"
+	# The planted task, by name and spawn site, with slow polls and off-CPU time.
+	awk '$2 == "sleeper" && $3 ~ /weftstat_victim\.c:[0-9]+$/ && $7 > 0 && $8 + 0 > 0 { ok = 1 }
+		END { exit !ok }' "$work/top" ||
+		fail_log "$work/top" "no sleeper row with slow polls and off-CPU time"
+}
+tap_test top_batch 30
+
+test_top_json()
+{
+	need_bpf
+	start_victim block
+	"$ws" top -p "$vpid" -i 0.5 -n 2 --json --sort name >"$work/top" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat top --json exited $?"
+	stop_victim
+	[ "$(wc -l <"$work/top")" -eq 2 ] || fail_log "$work/top" "not one line per frame"
+	if command -v python3 >/dev/null; then
+		python3 -c 'import json, sys
+for line in sys.stdin: json.loads(line)' <"$work/top" || fail_log "$work/top" "not JSON lines"
+	fi
+	grep -q '"mode":"weft"' "$work/top" || fail_log "$work/top" "no mode"
+	grep -q '"sort":"name"' "$work/top" || fail_log "$work/top" "not sorted by name"
+	# Sorted by name: the handlers come before the sleeper.
+	grep -q '"tasks":\[{"id":[0-9]*,"name":"handler"' "$work/top" ||
+		fail_log "$work/top" "the first task is not a handler"
+	grep -qE '"name":"sleeper","spawned_at":"[^"]*weftstat_victim\.c:[0-9]+","polls_per_s":[0-9.]+,"busy_pct":[0-9.]+,"delay_mean_us":[0-9.]+,"delay_max_ns":[0-9]+,"slow_polls":[1-9]' \
+		"$work/top" || fail_log "$work/top" "no sleeper task with slow polls"
+}
+tap_test top_json 30
+
+test_top_threads()
+{
+	need_bpf
+	start_victim pool "$tvictim"
+	"$ws" top -p "$vpid" --threads '^pool-' -i 0.5 -n 2 --json >"$work/top" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat top --threads exited $?"
+	stop_victim
+	grep -q '"mode":"threads"' "$work/top" || fail_log "$work/top" "not in thread mode"
+	grep -q '"tasks":null,"tasks_note":"none for threads chosen by name' "$work/top" ||
+		fail_log "$work/top" "tasks are claimed for threads chosen by name"
+	grep -qE "\"tid\":$plant_tid,\"index\":[0-9]+,\"name\":\"pool-worker-0\",\"state\":\"[a-z]+\",\"polls_per_s\":null,\"busy_pct\":[0-9.]+,\"blocked_ns\":[1-9]" \
+		"$work/top" || fail_log "$work/top" "the planted thread's blocked time is missing"
+	! grep -q 'other-sleeper\|feeder' "$work/top" ||
+		fail_log "$work/top" "a thread outside the pattern is shown"
+}
+tap_test top_threads 30
+
+# Wait (up to 10 s) for a line matching RE in FILE.
+wait_for()
+{
+	local i
+
+	for i in $(seq 200); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+test_top_target_exits()
+{
+	local tpid st
+
+	need_bpf
+	start_victim block
+	"$ws" top -p "$vpid" -i 0.3 >"$work/top" 2>"$work/err" &
+	tpid=$!
+	wait_for "$work/top" '^weftstat top: pid' || fail_log "$work/err" "no first frame"
+	kill -KILL "$vpid"
+	wait "$vpid" 2>/dev/null || true
+	wait "$tpid" && st=0 || st=$?
+	[ "$st" -eq 0 ] || fail_log "$work/err" "top exited $st, not 0"
+	grep -q "process $vpid exited; top stopped" "$work/top" ||
+		fail_log "$work/top" "does not say the target exited"
+}
+tap_test top_target_exits 30
+
+# On a terminal (script(1) gives it one): raw mode, keys, the screen given back.
+test_top_terminal()
+{
+	need_bpf
+	command -v script >/dev/null || skip "needs script (util-linux)"
+	start_victim block
+	{
+		wait_for "$work/tty" 'frame 2' || true
+		printf n
+		wait_for "$work/tty" 'sorted by name' || true
+		printf q
+	} | timeout 20 script -qfec "$ws top -p $vpid -i 0.3" "$work/tty" >/dev/null 2>&1 ||
+		fail_log "$work/tty" "top on a terminal exited $?"
+	stop_victim
+	grep -q $'\e\[?1049h' "$work/tty" || fail_log "$work/tty" "no alternate screen"
+	grep -q 'sorted by name' "$work/tty" || fail_log "$work/tty" "the n key did not sort by name"
+	# Left: the normal screen and the cursor back, then the last frame printed.
+	grep -q $'\e\[?25h\e\[?1049l' "$work/tty" || fail_log "$work/tty" "the terminal is not restored"
+}
+tap_test top_terminal 30
+
+# --- --listen ------------------------------------------------------------------------
+
+test_prometheus_listen()
+{
+	local lpid addr i st code
+
+	need_bpf
+	command -v curl >/dev/null || skip "needs curl"
+	start_victim block
+	"$ws" report -p "$vpid" -d 0.5 --prometheus --listen 127.0.0.1:0 >"$work/out" \
+		2>"$work/err" &
+	lpid=$!
+	wait_for "$work/err" 'serving http://' || fail_log "$work/err" "not serving"
+	addr=$(sed -n 's|.*serving http://\([0-9.]*:[0-9]*\)/metrics.*|\1|p' "$work/err")
+	for i in $(seq 40); do
+		curl -sf --max-time 5 "http://$addr/metrics" >"$work/prom" ||
+			fail_log "$work/err" "GET /metrics failed"
+		# A site appears once an episode ends: a page may show the class first.
+		grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"[1-4]\"} 1$" \
+			"$work/prom" &&
+			grep -q '^weftstat_blocking_site_seconds{.*function="planted_block"' \
+				"$work/prom" && break
+		sleep 0.25
+	done
+	code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://$addr/other")
+	kill -TERM "$lpid"
+	wait "$lpid" && st=0 || st=$?
+	stop_victim
+	[ "$st" -eq 0 ] || fail_log "$work/err" "exited $st after SIGTERM, not 0"
+	grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"[1-4]\"} 1$" \
+		"$work/prom" || fail_log "$work/prom" "no scrape diagnosed the blocking"
+	! grep -Ev '^# (HELP|TYPE) weftstat_[a-z_]+ |^weftstat_[a-z_]+\{[^}]*\} [0-9][0-9.]*$' \
+		"$work/prom" | grep -q . ||
+		fail_log "$work/prom" "a line is not in the text exposition format"
+	grep -q '^weftstat_blocking_site_seconds{.*function="planted_block"' "$work/prom" ||
+		fail_log "$work/prom" "no planted_block site"
+	[ "$code" = 404 ] || fail "GET /other answered $code, not 404"
+}
+tap_test prometheus_listen 30
 
 tap_main "$@"

@@ -260,7 +260,7 @@ static void check_bpf_load(void)
 	const char *flavour;
 	char err[256];
 
-	if (ws_load(&s, getpid(), &flavour, err, sizeof(err))) {
+	if (ws_load(&s, getpid(), false, &flavour, err, sizeof(err))) {
 		result(2, "BPF programs",
 		       "%s (WEFTSTAT_DEBUG=1 shows the verifier's log); check the privileges "
 		       "and kernel options above",

@@ -19,6 +19,7 @@
  * Exit status: 0 reported; 1 the BPF programs could not be loaded or
  * attached; 2 usage error, no such process, not a weft process.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -26,6 +27,7 @@
 #include <linux/types.h>
 #include <math.h>
 #include <poll.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,6 +64,8 @@
 static pid_t pid;
 static volatile sig_atomic_t stop_sig;
 
+static void task_blocked(uint64_t id, uint64_t ns);
+
 /* --- a blocking site: episodes aggregated by stack ---------------------------- */
 
 struct site {
@@ -87,12 +91,28 @@ struct worker {
 	uint32_t tid;
 	int index;
 	uint64_t slot_addr;
-	struct ws_worker st;	/* read back from the map */
+	char comm[17];		/* thread name (--threads mode) */
+	uint32_t reg_state;	/* registry slot state and polls at the last refresh */
+	uint64_t reg_polls;
+	uint64_t reg_polls_prev;	/* reg_polls at the last frame (top) */
+	bool handed_off;	/* another thread drives its slot now */
+	struct ws_worker st;	/* read back from the map: the figures of the window */
+	struct ws_worker prev;	/* cumulative at the last window's end */
 };
 
 static struct worker *workers;
 static size_t nworkers;
 static char thread_prefix[17];
+
+/*
+ * --threads mode: worker threads of any runtime, chosen by name (comm),
+ * not through a weft registry. Their episodes are blocking syscalls, not
+ * polls (bpf/weftstat.h, ws_worker.foreign), and nothing is known of tasks.
+ */
+static bool thread_mode;
+static regex_t thread_re;
+static char thread_pat[256];
+#define TOKIO_THREADS "^tokio-runtime-w"
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -168,8 +188,8 @@ static void set_flavour(struct weftstat_bpf *s, bool btf)
 	bpf_program__set_autoload(s->progs.ws_wakeup_new_raw, !btf);
 }
 
-int ws_load(struct weftstat_bpf **skel, pid_t tgid, const char **flavour, char *err,
-	    size_t errlen)
+int ws_load(struct weftstat_bpf **skel, pid_t tgid, bool usdt, const char **flavour,
+	    char *err, size_t errlen)
 {
 	int r = -EINVAL;
 
@@ -189,6 +209,8 @@ int ws_load(struct weftstat_bpf **skel, pid_t tgid, const char **flavour, char *
 		s->rodata->targ_tgid = (__u32)tgid;
 		s->rodata->has_prev_state = btf && sched_switch_has_prev_state();
 		set_flavour(s, btf);
+		bpf_program__set_autoload(s->progs.ws_poll_start, usdt);
+		bpf_program__set_autoload(s->progs.ws_poll_end, usdt);
 		r = weftstat_bpf__load(s);
 		if (!r) {
 			*skel = s;
@@ -243,8 +265,17 @@ static int refresh_workers(struct weftstat_bpf *s, bool first)
 				if (!w->stable || w->s.tid <= 0)
 					continue;
 				tid = (__u32)w->s.tid;
-				for (size_t j = 0; j < nworkers && !seen; j++)
-					seen = workers[j].tid == tid;
+				for (size_t j = 0; j < nworkers; j++) {
+					if (workers[j].slot_addr != rv[i].r.workers_addr +
+						(uint64_t)k * found[f].root.worker_size)
+						continue;
+					workers[j].handed_off = workers[j].tid != tid;
+					if (workers[j].tid == tid) {
+						seen = true;
+						workers[j].reg_state = w->s.state;
+						workers[j].reg_polls = w->s.polls;
+					}
+				}
 				if (seen)
 					continue;
 				if (nworkers >= WS_MAX_WORKERS) {
@@ -259,6 +290,10 @@ static int refresh_workers(struct weftstat_bpf *s, bool first)
 				memset(nw, 0, sizeof(*nw));
 				nw->tid = tid;
 				nw->index = (int)k;
+				nw->reg_state = w->s.state;
+				nw->reg_polls = w->s.polls;
+				nw->reg_polls_prev = w->s.polls;
+				snprintf(nw->comm, sizeof(nw->comm), "%s-%u", rv[i].r.thread_name, k);
 				nw->slot_addr = rv[i].r.workers_addr +
 						(uint64_t)k * found[f].root.worker_size;
 				init.slot_addr = nw->slot_addr;
@@ -281,6 +316,125 @@ static int refresh_workers(struct weftstat_bpf *s, bool first)
 	if (untraced > workers_untraced)
 		workers_untraced = untraced;
 	return added;
+}
+
+/* A thread's name (comm): 0, or -1 when the thread is gone. */
+static int thread_comm(pid_t tid, char *buf, size_t len)
+{
+	char fn[64];
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+	f = fopen(fn, "re");
+	if (!f)
+		return -1;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+/*
+ * --threads: put the target's threads whose name matches thread_re in the
+ * map (again later for new threads). Returns how many were added, -ENOENT
+ * when the first pass finds none, or -errno.
+ */
+static int refresh_threads(struct weftstat_bpf *s, bool first)
+{
+	char fn[64], comm[17];
+	struct dirent *de;
+	int added = 0, n = 0;
+	DIR *d;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/task", (int)pid);
+	d = opendir(fn);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)) && n < 65536) {
+		struct ws_worker init = { 0 };
+		struct worker *nw;
+		char *e;
+		long tid = strtol(de->d_name, &e, 10);
+		bool seen = false;
+
+		n++;
+		if (*e || tid <= 0 || tid > INT_MAX || thread_comm((pid_t)tid, comm, sizeof(comm)))
+			continue;
+		if (regexec(&thread_re, comm, 0, NULL, 0))
+			continue;
+		for (size_t j = 0; j < nworkers && !seen; j++)
+			seen = workers[j].tid == (uint32_t)tid;
+		if (seen)
+			continue;
+		if (nworkers >= WS_MAX_WORKERS) {
+			workers_untraced++;
+			continue;
+		}
+		nw = realloc(workers, (nworkers + 1) * sizeof(*workers));
+		if (!nw)
+			break;
+		workers = nw;
+		nw = &workers[nworkers];
+		memset(nw, 0, sizeof(*nw));
+		nw->tid = (uint32_t)tid;
+		nw->index = (int)nworkers;
+		snprintf(nw->comm, sizeof(nw->comm), "%s", comm);
+		init.foreign = 1;
+		init.sys_nr = -1;
+		init.off_sys_nr = -1;
+		if (bpf_map_update_elem(bpf_map__fd(s->maps.workers), &nw->tid, &init,
+					BPF_NOEXIST))
+			continue;
+		nworkers++;
+		added++;
+	}
+	closedir(d);
+	return first && !added ? -ENOENT : added;
+}
+
+/*
+ * How often the set of traced threads is refreshed. A thread that starts
+ * driving a weft worker (a stall-compensation spare taking a stuck
+ * worker's slot) is invisible until then, so the registry, a few reads, is
+ * read every 0.1 s; --threads lists /proc/PID/task, so every 0.5 s.
+ */
+static uint64_t refresh_ns(void)
+{
+	return thread_mode ? 500000000ull : 100000000ull;
+}
+
+static int refresh(struct weftstat_bpf *s, bool first)
+{
+	return thread_mode ? refresh_threads(s, first) : refresh_workers(s, first);
+}
+
+/*
+ * Validate and compile a --threads pattern (POSIX extended regex, matched
+ * against thread names): 0, or -1 with the message said.
+ */
+static int set_thread_pattern(const char *re)
+{
+	char msg[256];
+	int r;
+
+	if (!*re) {
+		say("--threads wants a regular expression, not an empty string");
+		return -1;
+	}
+	if (strlen(re) >= sizeof(thread_pat)) {
+		say("--threads: the pattern is longer than %zu bytes", sizeof(thread_pat) - 1);
+		return -1;
+	}
+	r = regcomp(&thread_re, re, REG_EXTENDED | REG_NOSUB);
+	if (r) {
+		regerror(r, &thread_re, msg, sizeof(msg));
+		say("--threads: bad regular expression '%s': %s", re, msg);
+		return -1;
+	}
+	snprintf(thread_pat, sizeof(thread_pat), "%s", re);
+	thread_mode = true;
+	return 0;
 }
 
 /* --- collecting ----------------------------------------------------------------- */
@@ -379,11 +533,15 @@ static int on_event(void *ctx, void *data, size_t len)
 
 	if (len < sizeof(*e))
 		return 0;
+	if (!thread_mode)
+		task_blocked(e->task_id, e->dur_ns);
 	nc = scan_words(e->sp_words, e->nsp_words < WS_SP_WORDS ? e->nsp_words : WS_SP_WORDS,
 			cands);
+	/* --threads: a site per thread too (the diagnosis names the thread). */
 	for (size_t i = 0; i < nsites && !st; i++)
 		if (sites[i].ustack_id == e->ustack_id && sites[i].ncands == nc &&
-		    !memcmp(sites[i].cands, cands, nc * sizeof(cands[0])))
+		    !memcmp(sites[i].cands, cands, nc * sizeof(cands[0])) &&
+		    (!thread_mode || sites[i].task_id == e->tid))
 			st = &sites[i];
 	if (!st) {
 		if (nsites == MAX_SITES) {
@@ -397,10 +555,18 @@ static int on_event(void *ctx, void *data, size_t len)
 		memcpy(st->cands, cands, nc * sizeof(cands[0]));
 		st->ncands = nc;
 		st->sys_nr = e->sys_nr;
-		st->task_id = e->task_id;
-		read_task(st, e->task_addr, e->task_id);
+		if (thread_mode) {
+			st->task_id = e->tid;
+			for (size_t i = 0; i < nworkers; i++)
+				if (workers[i].tid == e->tid)
+					snprintf(st->task_name, sizeof(st->task_name), "%s",
+						 workers[i].comm);
+		} else {
+			st->task_id = e->task_id;
+			read_task(st, e->task_addr, e->task_id);
+		}
 	}
-	if (e->task_id != st->task_id) {
+	if (!thread_mode && e->task_id != st->task_id) {
 		bool seen = false;
 
 		for (unsigned i = 0; i < st->nother && !seen; i++)
@@ -471,18 +637,29 @@ static size_t site_frames(struct weftstat_bpf *s, const struct site *st, struct 
 	    !bpf_map_lookup_elem(bpf_map__fd(s->maps.stacks), &st->ustack_id, ips))
 		while (nips < WS_STACK_DEPTH && ips[nips])
 			nips++;
-	if (nips)
-		f[n++].addr = ips[0];
-	/* Candidates until the walk's own next frame shows up among them. */
+	if (nips) {
+		f[0].addr = ips[0];
+		sym_user(f[0].addr, &f[0].s);
+		n = 1;
+	}
+	/*
+	 * Candidates until the walk's own next frame shows up among them; one
+	 * in no function (a stale word pointing at code without a symbol) is
+	 * not a frame. -1: the call instruction, not the return address.
+	 */
 	for (c = 0; c < st->ncands && n < MAX_FRAMES; c++) {
 		if (nips > 1 && st->cands[c] == ips[1])
 			break;
-		f[n++].addr = st->cands[c];
+		f[n].addr = st->cands[c];
+		sym_user(f[n].addr - 1, &f[n].s);
+		if (strcmp(f[n].s.func, "?"))
+			n++;
 	}
-	for (size_t i = 1; i < nips && n < MAX_FRAMES; i++)
-		f[n++].addr = ips[i];
-	for (size_t i = 0; i < n; i++)
-		sym_user(f[i].addr - (i ? 1 : 0), &f[i].s);	/* -1: the call, not the return */
+	for (size_t i = 1; i < nips && n < MAX_FRAMES; i++) {
+		f[n].addr = ips[i];
+		sym_user(f[n].addr - 1, &f[n].s);
+		n++;
+	}
 	return n;
 }
 
@@ -567,10 +744,42 @@ static const char *const diag_id[D_NR] = { "blocking_in_poll", "lock_contention"
 static const char *const diag_title[D_NR] = { "BLOCKING INSIDE POLLS", "LOCK CONTENTION",
 					      "CPU STARVATION", "SCHEDULER SATURATION" };
 
+/* --threads: threads block in syscalls; there are no polls to be inside. */
+static const char *diag_name(int d)
+{
+	return thread_mode && d == D_BLOCKING ? "blocking_in_thread" : diag_id[d];
+}
+
+static const char *diag_title_of(int d)
+{
+	return thread_mode && d == D_BLOCKING ? "BLOCKING IN WORKER THREADS" : diag_title[d];
+}
+
+/*
+ * Workers: registry slots, not threads. A thread that took a stuck worker's
+ * slot over (stall compensation, block_in_place) replaces its thread, it
+ * does not add a worker. With --threads, every thread is one.
+ */
+static size_t nslots(void)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < nworkers; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < i && !dup && !thread_mode; j++)
+			dup = workers[j].slot_addr == workers[i].slot_addr;
+		n += !dup;
+	}
+	return n;
+}
+
 static void sum_up(struct totals *t, uint64_t window)
 {
+	size_t cores = nslots();
+
 	memset(t, 0, sizeof(*t));
-	t->worker_ns = window * nworkers;
+	t->worker_ns = window * cores;
 	for (size_t i = 0; i < nworkers; i++) {
 		const struct ws_worker *w = &workers[i].st;
 
@@ -604,7 +813,11 @@ static int diagnose(const struct totals *t, enum diag *out)
 	int n = 0;
 
 	score[D_BLOCKING] = t->block_frac >= TH_BLOCK_FRAC ? t->block_frac : 0;
-	score[D_LOCK] = t->lock_frac >= TH_LOCK_FRAC ? t->lock_frac : 0;
+	/*
+	 * A foreign runtime's idle parking is a futex wait too, on a word
+	 * weftstat does not know: its futex waits are shown, not diagnosed.
+	 */
+	score[D_LOCK] = !thread_mode && t->lock_frac >= TH_LOCK_FRAC ? t->lock_frac : 0;
 	score[D_STARVATION] =
 		t->runq_frac >= TH_RUNQ_FRAC ||
 				(t->runq_mean_ns >= TH_RUNQ_MEAN_NS && t->runq_frac >= 0.01)
@@ -665,19 +878,37 @@ static int lock_cmp(const void *a, const void *b)
 }
 
 /* Read the locks map into locks[], one entry per futex word, worst first. */
-static void read_locks(struct weftstat_bpf *s)
+/*
+ * With drain, the entries read are deleted: the next window starts empty
+ * (a wait added between the read and the delete is lost; rare, small).
+ */
+static void read_locks(struct weftstat_bpf *s, bool drain)
 {
 	int fd = bpf_map__fd(s->maps.locks);
-	struct ws_lock_key k, next, *prev = NULL;
+	struct ws_lock_key *keys, next, *prev = NULL;
 	struct ws_lock_val v;
+	size_t nkeys = 0;
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
+	nlocks = 0;
+	keys = calloc(WS_MAX_LOCKS, sizeof(*keys));
+	if (!keys)
+		return;
+	/* Keys first: deleting while walking would restart the walk. */
+	while (nkeys < WS_MAX_LOCKS && !bpf_map_get_next_key(fd, prev, &next)) {
+		keys[nkeys] = next;
+		prev = &keys[nkeys++];
+	}
+	for (size_t ki = 0; ki < nkeys; ki++) {
+		struct ws_lock_key k = keys[ki];
 		struct lock *l = NULL;
 
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(fd, &k, &v))
+		if (drain && bpf_map_lookup_and_delete_elem(fd, &k, &v)) {
+			if (bpf_map_lookup_elem(fd, &k, &v))
+				continue;
+			bpf_map_delete_elem(fd, &k);
+		} else if (!drain && bpf_map_lookup_elem(fd, &k, &v)) {
 			continue;
+		}
 		for (size_t i = 0; i < nlocks && !l; i++)
 			if (locks[i].uaddr == k.uaddr)
 				l = &locks[i];
@@ -705,6 +936,7 @@ static void read_locks(struct weftstat_bpf *s)
 					       l->cands);
 		}
 	}
+	free(keys);
 	if (nlocks)
 		qsort(locks, nlocks, sizeof(*locks), lock_cmp);
 }
@@ -747,6 +979,61 @@ static void lock_name(uint64_t uaddr, char *buf, size_t len)
 		snprintf(buf, len, "(in %s)", sy.module);
 }
 
+/* Untrusted text padded (or cut) to width columns. */
+static void put_padded(FILE *f, const char *s, int width)
+{
+	int n = 0;
+
+	for (; s[n] && n < width; n++)
+		fputc((unsigned char)s[n] >= 0x20 && (unsigned char)s[n] < 0x7f ? s[n] : '?', f);
+	for (; n < width; n++)
+		fputc(' ', f);
+}
+
+/*
+ * --threads, blocking diagnosed: one sentence about the worst site (one
+ * thread's), then the totals. Sites are sorted. Thread-level facts only.
+ */
+static void thread_sentence(struct weftstat_bpf *s, const struct totals *t, uint64_t window)
+{
+	struct frame *fr = calloc(MAX_FRAMES, sizeof(*fr));
+	const struct site *st = nsites ? &sites[0] : NULL;
+
+	if (st && fr) {
+		size_t n = site_frames(s, st, fr);
+		const struct frame *c = culprit_of(fr, n);
+		const char *sys = syscall_name(st->sys_nr);
+
+		printf("Thread ");
+		wfreg_put_safe(stdout, st->task_name);
+		printf(" %" PRIu64 " spent %.1f%% of the trace blocked in ", st->task_id,
+		       window ? 100.0 * (double)st->total_ns / (double)window : 0);
+		if (sys)
+			printf("%s", sys);
+		else
+			printf("syscall %" PRId64, st->sys_nr);
+		if (c && c->s.file[0]) {
+			printf(" at ");
+			wfreg_put_safe(stdout, c->s.file);
+			printf(":%d (", c->s.line);
+			wfreg_put_safe(stdout, c->s.func);
+			printf(")");
+		} else if (c) {
+			printf(" in ");
+			put_frame(stdout, c);
+		}
+		printf(", in %" PRIu64 " episodes. ", st->count);
+	}
+	printf("In all the threads were blocked in syscalls (not futex or event waits) for "
+	       "%.3f s of %.3f s thread time (%.1f%%), in %" PRIu64 " episodes: a worker "
+	       "thread blocked in the kernel runs nothing else meanwhile.\n",
+	       sec(t->block), sec(t->worker_ns), 100 * t->block_frac, t->nblock);
+	printf("  Fix: move the blocking call (the top culprit below) off the worker "
+	       "threads (Tokio: spawn_blocking or block_in_place), or use its asynchronous "
+	       "form.\n");
+	free(fr);
+}
+
 static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t window,
 		       const char *flavour, const uint64_t *lost, bool exited)
 {
@@ -755,13 +1042,32 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 	struct frame *fr = calloc(MAX_FRAMES, sizeof(*fr));
 	bool blocking = false, locking = false;
 
-	printf("weftstat: pid %d, %zu worker%s (threads \"", (int)pid, nworkers,
-	       nworkers == 1 ? "" : "s");
-	wfreg_put_safe(stdout, thread_prefix);
-	printf("-N\"), traced %.2f s with %s programs%s\n\n", sec(window), flavour,
+	if (thread_mode) {
+		printf("weftstat: pid %d, %zu thread%s named like /", (int)pid, nworkers,
+		       nworkers == 1 ? "" : "s");
+		wfreg_put_safe(stdout, thread_pat);
+		printf("/ (chosen by name: thread-level figures, no tasks)");
+	} else {
+		printf("weftstat: pid %d, %zu worker%s (threads \"", (int)pid, nslots(),
+		       nslots() == 1 ? "" : "s");
+		wfreg_put_safe(stdout, thread_prefix);
+		printf("-N\"");
+		if (nworkers > nslots())
+			printf("; %zu threads drove them: stall compensation", nworkers);
+		printf(")");
+	}
+	printf(", traced %.2f s with %s programs%s\n\n", sec(window), flavour,
 	       exited ? "; the target exited during the trace" : "");
 
-	if (!nd) {
+	qsort(sites, nsites, sizeof(sites[0]), site_cmp);
+	if (!nd && thread_mode) {
+		printf("Diagnosis: HEALTHY. Threads were on CPU %.1f%% of their time, blocked "
+		       "in syscalls %.1f%%, in futex waits %.1f%% (locks or idle parking: "
+		       "weftstat cannot tell them apart in a foreign runtime), waiting for a "
+		       "CPU %.1f%%; the rest idle (event waits such as epoll_wait).\n",
+		       100.0 * (double)t->oncpu / (double)t->worker_ns, 100 * t->block_frac,
+		       100 * t->lock_frac, 100 * t->runq_frac);
+	} else if (!nd) {
 		printf("Diagnosis: HEALTHY. Workers were on CPU %.1f%% of their time, off CPU "
 		       "inside polls %.1f%%, waiting on user locks %.1f%%, waiting for a CPU "
 		       "%.1f%%; the rest idle (parked or between polls).\n",
@@ -769,9 +1075,13 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 		       100 * t->lock_frac, 100 * t->runq_frac);
 	}
 	for (int i = 0; i < nd; i++) {
-		printf("%s: %s. ", i ? "Also" : "Diagnosis", diag_title[d[i]]);
+		printf("%s: %s. ", i ? "Also" : "Diagnosis", diag_title_of(d[i]));
 		switch (d[i]) {
 		case D_BLOCKING:
+			if (thread_mode) {
+				thread_sentence(s, t, window);
+				break;
+			}
 			printf("Workers were blocked in the kernel inside polls for %.3f s of "
 			       "%.3f s worker time (%.1f%%), in %" PRIu64 " episodes: while a "
 			       "poll blocks, its worker runs nothing else, so every task queued "
@@ -803,10 +1113,11 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 		case D_SATURATION:
 			printf("Workers were busy (on CPU %.1f%%, waiting for one %.1f%%) %.1f%% "
 			       "of the time, never idle: the runtime is saturated; more work "
-			       "arrives than %zu worker%s can poll.\n",
+			       "arrives than %zu worker%s can run.\n",
 			       100.0 * (double)t->oncpu / (double)t->worker_ns,
 			       100 * t->runq_frac, 100 * t->busy_frac, nworkers,
-			       nworkers == 1 ? "" : "s");
+			       thread_mode ? (nworkers == 1 ? " thread" : " threads")
+					   : (nworkers == 1 ? "" : "s"));
 			printf("  Fix: more workers (if there are idle CPUs), or less work per "
 			       "poll.\n");
 			break;
@@ -814,15 +1125,19 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 			break;
 		}
 	}
-	qsort(sites, nsites, sizeof(sites[0]), site_cmp);
 	for (int i = 0; i < nd; i++) {
 		blocking |= d[i] == D_BLOCKING || d[i] == D_LOCK;
 		locking |= d[i] == D_LOCK;
 	}
 	if (nsites && fr) {
-		printf("\n%s, by call site (worst first):\n",
-		       blocking ? "Blocking inside polls"
-				: "Short blocking inside polls (below the thresholds)");
+		if (thread_mode)
+			printf("\n%s, by call site and thread (worst first):\n",
+			       blocking ? "Blocking syscalls"
+					: "Short blocking syscalls (below the thresholds)");
+		else
+			printf("\n%s, by call site (worst first):\n",
+			       blocking ? "Blocking inside polls"
+					: "Short blocking inside polls (below the thresholds)");
 		for (size_t i = 0; i < nsites && i < 5; i++) {
 			const struct site *st = &sites[i];
 			size_t n = site_frames(s, st, fr);
@@ -839,7 +1154,8 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 				put_frame(stdout, c);
 			else
 				printf("(no user stack)");
-			printf("\n      task %" PRIu64 " \"", st->task_id);
+			printf("\n      %s %" PRIu64 " \"", thread_mode ? "thread" : "task",
+			       st->task_id);
 			wfreg_put_safe(stdout, st->task_name);
 			printf("\"");
 			if (st->task_file[0]) {
@@ -870,8 +1186,10 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 
 	if (nlocks) {
 		printf("\n%s, by lock (worst first):\n",
-		       locking ? "Futex waits on user locks"
-			       : "Futex waits on user locks (below the thresholds)");
+		       thread_mode ? "Futex waits (user locks or the runtime's idle parking: "
+				     "not told apart, not diagnosed, for threads chosen by name)"
+		       : locking   ? "Futex waits on user locks"
+				   : "Futex waits on user locks (below the thresholds)");
 		for (size_t i = 0; i < nlocks && i < MAX_LOCKS_SHOWN; i++) {
 			const struct lock *l = &locks[i];
 			struct frame c;
@@ -891,10 +1209,29 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 		}
 	}
 
-	printf("\nPer worker (times in ms over %.2f s):\n", sec(window));
-	printf("  %8s %6s %9s %9s %9s %9s %9s %9s %7s %7s\n", "TID", "WORKER", "ON-CPU",
-	       "SLEEP", "RUNQ", "IN-POLL", "FUTEX", "PARKED", "VOLSW", "PREEMPT");
-	for (size_t i = 0; i < nworkers; i++) {
+	if (thread_mode) {
+		printf("\nPer thread (times in ms over %.2f s; BLOCKED: in blocking syscalls, "
+		       "FUTEX: locks or idle parking):\n", sec(window));
+		printf("  %8s %-16s %9s %9s %9s %9s %9s %7s %7s\n", "TID", "NAME", "ON-CPU",
+		       "SLEEP", "RUNQ", "BLOCKED", "FUTEX", "VOLSW", "PREEMPT");
+	} else {
+		printf("\nPer worker (times in ms over %.2f s):\n", sec(window));
+		printf("  %8s %6s %9s %9s %9s %9s %9s %9s %7s %7s\n", "TID", "WORKER",
+		       "ON-CPU", "SLEEP", "RUNQ", "IN-POLL", "FUTEX", "PARKED", "VOLSW",
+		       "PREEMPT");
+	}
+	for (size_t i = 0; i < nworkers && thread_mode; i++) {
+		const struct ws_worker *w = &workers[i].st;
+
+		printf("  %8u ", workers[i].tid);
+		put_padded(stdout, workers[i].comm, 16);
+		printf(" %9.1f %9.1f %9.1f %9.1f %9.1f %7llu %7llu\n",
+		       (double)w->oncpu_ns / 1e6, (double)w->sleep_ns / 1e6,
+		       (double)w->runq_ns / 1e6, (double)w->poll_block_ns / 1e6,
+		       (double)w->futex_user_ns / 1e6, (unsigned long long)w->nswitch_vol,
+		       (unsigned long long)w->nswitch_invol);
+	}
+	for (size_t i = 0; i < nworkers && !thread_mode; i++) {
 		const struct ws_worker *w = &workers[i].st;
 
 		printf("  %8u %6d %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %7llu %7llu\n",
@@ -907,11 +1244,18 @@ static void print_text(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 	for (size_t i = 0; i < nworkers; i++) {
 		const struct ws_worker *w = &workers[i].st;
 
-		printf("\n  worker %d (tid %u), microseconds:\n", workers[i].index,
-		       workers[i].tid);
-		print_hist("blocked inside a poll", w->block_hist);
+		if (thread_mode) {
+			printf("\n  thread %u \"", workers[i].tid);
+			wfreg_put_safe(stdout, workers[i].comm);
+			printf("\", microseconds:\n");
+		} else {
+			printf("\n  worker %d (tid %u), microseconds:\n", workers[i].index,
+			       workers[i].tid);
+		}
+		print_hist(thread_mode ? "blocked in a syscall" : "blocked inside a poll",
+			   w->block_hist);
 		print_hist("run-queue wait", w->runq_hist);
-		print_hist("futex wait (user locks)", w->futex_hist);
+		print_hist(thread_mode ? "futex wait" : "futex wait (user locks)", w->futex_hist);
 	}
 	if (workers_untraced)
 		printf("\nUntraced: %" PRIu64 " worker threads (more than %d).\n",
@@ -961,19 +1305,28 @@ static void print_json(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 	enum diag d[D_NR];
 	int nd = diagnose(t, d);
 	struct frame *fr = calloc(MAX_FRAMES, sizeof(*fr));
+	/* --threads: blocked in syscalls, not inside polls; threads, not tasks. */
+	const char *bk = thread_mode ? "blocked" : "poll_block";
 
-	printf("{\"pid\":%d,\"programs\":\"%s\",\"target_exited\":%s,\"window\":{\"start_ns\":%" PRIu64
+	printf("{\"pid\":%d,\"programs\":\"%s\",\"mode\":\"%s\",", (int)pid, flavour,
+	       thread_mode ? "threads" : "weft");
+	if (thread_mode) {
+		printf("\"threads_regex\":");
+		wf__json_str(stdout, thread_pat, sizeof(thread_pat));
+		printf(",");
+	}
+	printf("\"target_exited\":%s,\"window\":{\"start_ns\":%" PRIu64
 	       ",\"end_ns\":%" PRIu64 ",\"duration_ns\":%" PRIu64 "},",
-	       (int)pid, flavour, exited ? "true" : "false", start, end, end - start);
-	printf("\"diagnosis\":{\"class\":\"%s\",\"classes\":[", nd ? diag_id[d[0]] : "healthy");
+	       exited ? "true" : "false", start, end, end - start);
+	printf("\"diagnosis\":{\"class\":\"%s\",\"classes\":[", nd ? diag_name(d[0]) : "healthy");
 	for (int i = 0; i < nd; i++)
-		printf("%s\"%s\"", i ? "," : "", diag_id[d[i]]);
+		printf("%s\"%s\"", i ? "," : "", diag_name(d[i]));
 	printf("]},\"totals\":{\"worker_ns\":%" PRIu64 ",\"oncpu_ns\":%" PRIu64
-	       ",\"sleep_ns\":%" PRIu64 ",\"runq_ns\":%" PRIu64 ",\"poll_block_ns\":%" PRIu64
-	       ",\"poll_block_episodes\":%" PRIu64 ",\"futex_user_ns\":%" PRIu64
+	       ",\"sleep_ns\":%" PRIu64 ",\"runq_ns\":%" PRIu64 ",\"%s_ns\":%" PRIu64
+	       ",\"%s_episodes\":%" PRIu64 ",\"futex_user_ns\":%" PRIu64
 	       ",\"futex_park_ns\":%" PRIu64 ",\"preemptions\":%" PRIu64 "},",
-	       t->worker_ns, t->oncpu, t->sleep, t->runq, t->block, t->nblock, t->futex_user,
-	       t->futex_park, t->invol);
+	       t->worker_ns, t->oncpu, t->sleep, t->runq, bk, t->block, bk, t->nblock,
+	       t->futex_user, t->futex_park, t->invol);
 	qsort(sites, nsites, sizeof(sites[0]), site_cmp);
 	printf("\"sites\":[");
 	for (size_t i = 0; i < nsites && fr; i++) {
@@ -983,15 +1336,20 @@ static void print_json(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 		const char *sys = syscall_name(st->sys_nr), *k = kernel_top(s, st->kstack_id);
 
 		printf("%s{\"blocked_ns\":%" PRIu64 ",\"runq_ns\":%" PRIu64 ",\"episodes\":%" PRIu64
-		       ",\"max_ns\":%" PRIu64 ",\"task\":{\"id\":%" PRIu64 ",\"name\":",
-		       i ? "," : "", st->total_ns, st->runq_ns, st->count, st->max_ns,
-		       st->task_id);
-		wf__json_str(stdout, st->task_name, sizeof(st->task_name));
-		printf(",\"file\":");
-		wf__json_str(stdout, st->task_file, sizeof(st->task_file));
-		printf(",\"line\":%u},\"other_tasks\":%u,\"syscall_nr\":%" PRId64
-		       ",\"syscall\":",
-		       st->task_line, st->nother, st->sys_nr);
+		       ",\"max_ns\":%" PRIu64 ",",
+		       i ? "," : "", st->total_ns, st->runq_ns, st->count, st->max_ns);
+		if (thread_mode) {
+			printf("\"thread\":{\"tid\":%" PRIu64 ",\"name\":", st->task_id);
+			wf__json_str(stdout, st->task_name, sizeof(st->task_name));
+			printf("}");
+		} else {
+			printf("\"task\":{\"id\":%" PRIu64 ",\"name\":", st->task_id);
+			wf__json_str(stdout, st->task_name, sizeof(st->task_name));
+			printf(",\"file\":");
+			wf__json_str(stdout, st->task_file, sizeof(st->task_file));
+			printf(",\"line\":%u},\"other_tasks\":%u", st->task_line, st->nother);
+		}
+		printf(",\"syscall_nr\":%" PRId64 ",\"syscall\":", st->sys_nr);
 		if (sys)
 			printf("\"%s\"", sys);
 		else
@@ -1035,13 +1393,15 @@ static void print_json(struct weftstat_bpf *s, const struct totals *t, uint64_t 
 	for (size_t i = 0; i < nworkers; i++) {
 		const struct ws_worker *w = &workers[i].st;
 
-		printf("%s{\"tid\":%u,\"index\":%d,\"oncpu_ns\":%llu,\"sleep_ns\":%llu,"
-		       "\"runq_ns\":%llu,\"poll_block_ns\":%llu,\"poll_block_episodes\":%llu,"
+		printf("%s{\"tid\":%u,\"index\":%d,\"name\":", i ? "," : "", workers[i].tid,
+		       workers[i].index);
+		wf__json_str(stdout, workers[i].comm, sizeof(workers[i].comm));
+		printf(",\"oncpu_ns\":%llu,\"sleep_ns\":%llu,"
+		       "\"runq_ns\":%llu,\"%s_ns\":%llu,\"%s_episodes\":%llu,"
 		       "\"futex_user_ns\":%llu,\"futex_park_ns\":%llu,\"voluntary_switches\":%llu,"
 		       "\"preemptions\":%llu,\"wakeups\":%llu",
-		       i ? "," : "", workers[i].tid, workers[i].index,
 		       (unsigned long long)w->oncpu_ns, (unsigned long long)w->sleep_ns,
-		       (unsigned long long)w->runq_ns, (unsigned long long)w->poll_block_ns,
+		       (unsigned long long)w->runq_ns, bk, (unsigned long long)w->poll_block_ns, bk,
 		       (unsigned long long)w->npoll_block, (unsigned long long)w->futex_user_ns,
 		       (unsigned long long)w->futex_park_ns, (unsigned long long)w->nswitch_vol,
 		       (unsigned long long)w->nswitch_invol, (unsigned long long)w->nwakeups);
@@ -1173,11 +1533,22 @@ static void print_folded(struct weftstat_bpf *s)
 		if (!us)
 			continue;
 		n = site_frames(s, st, fr);
+		/* --threads: the thread's name is the root frame (';' and ' ' replaced). */
+		if (thread_mode && st->task_name[0]) {
+			for (const char *c = st->task_name; *c; c++)
+				putchar(*c == ';' || *c == ' ' || (unsigned char)*c < 0x20 ? '_'
+											  : *c);
+			first = false;
+		}
 		for (size_t j = n; j-- > 0;) {
 			const struct sym *y = &fr[j].s;
 
-			if (strcmp(y->func, "?"))
-				printf("%s%s", first ? "" : ";", y->func);
+			if (strcmp(y->func, "?")) {
+				/* ';' separates frames, a space the count: neither in a name. */
+				printf("%s", first ? "" : ";");
+				for (const char *c = y->func; *c; c++)
+					putchar(*c == ';' ? ',' : *c == ' ' ? '_' : *c);
+			}
 			else if (y->module[0])
 				printf("%s%s+0x%" PRIx64, first ? "" : ";", y->module, y->offset);
 			else
@@ -1207,127 +1578,976 @@ static void print_folded(struct weftstat_bpf *s)
 }
 
 /* A Prometheus label value: \\, " and newlines escaped, other controls dropped. */
-static void prom_label(const char *v, size_t max)
+static void prom_label(FILE *f, const char *v, size_t max)
 {
 	for (size_t i = 0; i < max && v[i]; i++) {
 		unsigned char c = (unsigned char)v[i];
 
 		if (c == '\\' || c == '"')
-			printf("\\%c", c);
+			fprintf(f, "\\%c", c);
 		else if (c == '\n')
-			printf("\\n");
+			fputs("\\n", f);
 		else if (c >= 0x20 && c != 0x7f)
-			putchar(c);
+			fputc(c, f);
 	}
 }
 
-static void prom_head(const char *name, const char *type, const char *help)
+static void prom_head(FILE *f, const char *name, const char *type, const char *help)
 {
-	printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* The labels naming worker i: worker index and tid; --threads adds the thread's name. */
+static void prom_worker(FILE *f, size_t i)
+{
+	fprintf(f, "{pid=\"%d\",worker=\"%d\",tid=\"%u\"", (int)pid, workers[i].index,
+		workers[i].tid);
+	if (thread_mode) {
+		fputs(",thread=\"", f);
+		prom_label(f, workers[i].comm, sizeof(workers[i].comm));
+		fputc('"', f);
+	}
+	fputc('}', f);
 }
 
 /*
  * --prometheus: the report in the Prometheus text exposition format (for a
- * node_exporter textfile collector or a pushgateway): per-worker times over
- * the window, the diagnosis as one gauge per class, the ten worst blocking
- * call sites, and what could not be recorded. Times in seconds.
+ * node_exporter textfile collector, a pushgateway, or a scrape of
+ * --listen): per-worker times over the window, the diagnosis as one gauge
+ * per class, the ten worst blocking call sites, and what could not be
+ * recorded. Times in seconds. --threads: blocked time is in blocking
+ * syscalls (weftstat_worker_blocked_syscall_seconds), no parked time, and
+ * sites carry the thread, not a task.
  */
-static void print_prometheus(struct weftstat_bpf *s, const struct totals *t, uint64_t window,
-			     const uint64_t *lost, bool exited)
+static void print_prometheus(FILE *f, struct weftstat_bpf *s, const struct totals *t,
+			     uint64_t window, const uint64_t *lost, bool exited)
 {
 	static const struct {
 		const char *name, *help;
 		size_t off;
+		int mode;	/* 0 both, 1 weft only, 2 --threads only */
 	} wm[] = {
-#define WM(n, f, h) { "weftstat_worker_" n "_seconds", h, offsetof(struct ws_worker, f) }
-		WM("oncpu", oncpu_ns, "Time the worker thread ran on a CPU."),
-		WM("sleep", sleep_ns, "Time the worker thread slept (off CPU, not runnable)."),
-		WM("runqueue", runq_ns, "Time the worker thread was runnable but waited for a CPU."),
-		WM("blocked_in_poll", poll_block_ns,
+#define WM(n, f, m, h) { "weftstat_worker_" n "_seconds", h, offsetof(struct ws_worker, f), m }
+		WM("oncpu", oncpu_ns, 0, "Time the worker thread ran on a CPU."),
+		WM("sleep", sleep_ns, 0, "Time the worker thread slept (off CPU, not runnable)."),
+		WM("runqueue", runq_ns, 0,
+		   "Time the worker thread was runnable but waited for a CPU."),
+		WM("blocked_in_poll", poll_block_ns, 1,
 		   "Off-CPU time of the worker inside a poll (blocking in async context)."),
-		WM("futex_user", futex_user_ns, "Time in futex waits other than the runtime's park."),
-		WM("parked", futex_park_ns, "Time the worker was parked idle by the runtime."),
+		WM("blocked_syscall", poll_block_ns, 2,
+		   "Off-CPU time of the thread in blocking syscalls (not futex or event waits)."),
+		WM("futex_user", futex_user_ns, 0,
+		   "Time in futex waits other than the runtime's park."),
+		WM("parked", futex_park_ns, 1, "Time the worker was parked idle by the runtime."),
 #undef WM
 	};
 	enum diag d[D_NR];
 	int nd = diagnose(t, d);
 	struct frame *fr = calloc(MAX_FRAMES, sizeof(*fr));
 
-	prom_head("weftstat_window_seconds", "gauge", "Length of the trace window.");
-	printf("weftstat_window_seconds{pid=\"%d\"} %.6f\n", (int)pid, sec(window));
-	prom_head("weftstat_target_exited", "gauge", "1 if the process exited during the trace.");
-	printf("weftstat_target_exited{pid=\"%d\"} %d\n", (int)pid, exited ? 1 : 0);
-	prom_head("weftstat_diagnosis", "gauge",
+	prom_head(f, "weftstat_window_seconds", "gauge", "Length of the trace window.");
+	fprintf(f, "weftstat_window_seconds{pid=\"%d\"} %.6f\n", (int)pid, sec(window));
+	prom_head(f, "weftstat_target_exited", "gauge",
+		  "1 if the process exited during the trace.");
+	fprintf(f, "weftstat_target_exited{pid=\"%d\"} %d\n", (int)pid, exited ? 1 : 0);
+	prom_head(f, "weftstat_diagnosis", "gauge",
 		  "1 for each problem class diagnosed (healthy: none), by rank.");
 	for (int i = 0; i < D_NR; i++) {
 		int rank = 0;
 
+		if (thread_mode && i == D_LOCK)
+			continue;	/* never diagnosed: see diagnose() */
 		for (int k = 0; k < nd; k++)
 			if (d[k] == (enum diag)i)
 				rank = k + 1;
-		printf("weftstat_diagnosis{pid=\"%d\",class=\"%s\",rank=\"%d\"} %d\n", (int)pid,
-		       diag_id[i], rank, rank ? 1 : 0);
+		fprintf(f, "weftstat_diagnosis{pid=\"%d\",class=\"%s\",rank=\"%d\"} %d\n",
+			(int)pid, diag_name(i), rank, rank ? 1 : 0);
 	}
-	printf("weftstat_diagnosis{pid=\"%d\",class=\"healthy\",rank=\"%d\"} %d\n", (int)pid,
-	       nd ? 0 : 1, nd ? 0 : 1);
+	fprintf(f, "weftstat_diagnosis{pid=\"%d\",class=\"healthy\",rank=\"%d\"} %d\n",
+		(int)pid, nd ? 0 : 1, nd ? 0 : 1);
 	for (size_t m = 0; m < sizeof(wm) / sizeof(wm[0]); m++) {
-		prom_head(wm[m].name, "gauge", wm[m].help);
+		if (wm[m].mode == (thread_mode ? 1 : 2))
+			continue;
+		prom_head(f, wm[m].name, "gauge", wm[m].help);
 		for (size_t i = 0; i < nworkers; i++) {
 			const char *base = (const char *)&workers[i].st;
 			uint64_t ns;
 
 			memcpy(&ns, base + wm[m].off, sizeof(ns));
-			printf("%s{pid=\"%d\",worker=\"%d\",tid=\"%u\"} %.6f\n", wm[m].name,
-			       (int)pid, workers[i].index, workers[i].tid, sec(ns));
+			fputs(wm[m].name, f);
+			prom_worker(f, i);
+			fprintf(f, " %.6f\n", sec(ns));
 		}
 	}
-	prom_head("weftstat_worker_preemptions", "gauge",
+	prom_head(f, "weftstat_worker_preemptions", "gauge",
 		  "Involuntary switches of the worker thread in the window.");
-	for (size_t i = 0; i < nworkers; i++)
-		printf("weftstat_worker_preemptions{pid=\"%d\",worker=\"%d\",tid=\"%u\"} %llu\n",
-		       (int)pid, workers[i].index, workers[i].tid,
-		       (unsigned long long)workers[i].st.nswitch_invol);
-	prom_head("weftstat_blocking_site_seconds", "gauge",
-		  "Time workers were blocked inside polls at a call site (ten worst).");
+	for (size_t i = 0; i < nworkers; i++) {
+		fputs("weftstat_worker_preemptions", f);
+		prom_worker(f, i);
+		fprintf(f, " %llu\n", (unsigned long long)workers[i].st.nswitch_invol);
+	}
+	prom_head(f, "weftstat_blocking_site_seconds", "gauge",
+		  thread_mode ? "Time threads were blocked in syscalls at a call site (ten worst)."
+			      : "Time workers were blocked inside polls at a call site (ten worst).");
 	qsort(sites, nsites, sizeof(sites[0]), site_cmp);
 	for (size_t i = 0; i < nsites && i < 10 && fr; i++) {
 		const struct site *st = &sites[i];
 		size_t n = site_frames(s, st, fr);
 		const struct frame *c = culprit_of(fr, n);
+		const char *sys = syscall_name(st->sys_nr);
 
-		printf("weftstat_blocking_site_seconds{pid=\"%d\",function=\"", (int)pid);
-		prom_label(c ? c->s.func : "?", sizeof(c->s.func));
-		printf("\",file=\"");
-		prom_label(c ? c->s.file : "", sizeof(c->s.file));
-		printf("\",line=\"%d\",syscall=\"%s\",task=\"", c ? c->s.line : 0,
-		       syscall_name(st->sys_nr));
-		prom_label(st->task_name, sizeof(st->task_name));
-		printf("\"} %.6f\n", sec(st->total_ns));
+		fprintf(f, "weftstat_blocking_site_seconds{pid=\"%d\",function=\"", (int)pid);
+		prom_label(f, c ? c->s.func : "?", sizeof(c->s.func));
+		fputs("\",file=\"", f);
+		prom_label(f, c ? c->s.file : "", sizeof(c->s.file));
+		fprintf(f, "\",line=\"%d\",syscall=\"", c ? c->s.line : 0);
+		if (sys)
+			fputs(sys, f);
+		else if (st->sys_nr >= 0)
+			fprintf(f, "%" PRId64, st->sys_nr);
+		if (thread_mode)
+			fprintf(f, "\",tid=\"%" PRIu64 "\",thread=\"", st->task_id);
+		else
+			fputs("\",task=\"", f);
+		prom_label(f, st->task_name, sizeof(st->task_name));
+		fprintf(f, "\"} %.6f\n", sec(st->total_ns));
 	}
-	prom_head("weftstat_lost_total", "counter",
+	prom_head(f, "weftstat_lost_total", "counter",
 		  "Events the tracer could not record, by kind (never silent).");
 	for (int i = 0; i < WS_CNT_NR; i++)
-		printf("weftstat_lost_total{pid=\"%d\",kind=\"%s\"} %" PRIu64 "\n", (int)pid,
-		       lost_names[i], lost[i]);
-	printf("weftstat_lost_total{pid=\"%d\",kind=\"sites_table_full\"} %" PRIu64 "\n",
-	       (int)pid, sites_dropped);
+		fprintf(f, "weftstat_lost_total{pid=\"%d\",kind=\"%s\"} %" PRIu64 "\n", (int)pid,
+			lost_names[i], lost[i]);
+	fprintf(f, "weftstat_lost_total{pid=\"%d\",kind=\"sites_table_full\"} %" PRIu64 "\n",
+		(int)pid, sites_dropped);
 	free(fr);
+}
+
+/* --- windows: figures since the last window's end ----------------------------------- */
+
+/* The totals of struct ws_worker: every __u64 from oncpu_ns to the end. */
+#define WS_TOTALS_OFF offsetof(struct ws_worker, oncpu_ns)
+_Static_assert((sizeof(struct ws_worker) - WS_TOTALS_OFF) % sizeof(__u64) == 0,
+	       "ws_worker's totals are __u64s up to its end");
+
+/*
+ * Put the figures of the window that ended at now in workers[i].st: the
+ * cumulative totals (open episodes closed at now) minus those at the last
+ * commit. With commit, the next window starts at now. An episode still
+ * open at now is counted up to now here and for the rest in the next
+ * window.
+ */
+static void collect(struct weftstat_bpf *s, uint64_t now, bool commit)
+{
+	const size_t n = (sizeof(struct ws_worker) - WS_TOTALS_OFF) / sizeof(__u64);
+
+	read_back(s, now);
+	for (size_t i = 0; i < nworkers; i++) {
+		struct ws_worker cur = workers[i].st;
+		__u64 *d = (__u64 *)((char *)&workers[i].st + WS_TOTALS_OFF);
+		const __u64 *c = (const __u64 *)((const char *)&cur + WS_TOTALS_OFF);
+		const __u64 *p = (const __u64 *)((const char *)&workers[i].prev + WS_TOTALS_OFF);
+
+		for (size_t k = 0; k < n; k++)
+			d[k] = c[k] >= p[k] ? c[k] - p[k] : 0;
+		if (commit)
+			workers[i].prev = cur;
+	}
+}
+
+/* Blocking sites, user locks: what the next window collects starts empty. */
+static void window_reset(void)
+{
+	nsites = 0;
+	nlocks = 0;
+}
+
+/* --- tasks (top): the tasks map of the USDT programs ------------------------------- */
+
+struct utask {
+	uint64_t id;
+	struct ws_task cur, prev;	/* cumulative now and at the last frame */
+	uint64_t off_ns;		/* its polls blocked in the kernel, this frame */
+	bool named;			/* the record was read (or could not be) */
+	char name[33];
+	char site[288];
+};
+
+static struct utask *utasks;	/* sorted by id */
+static size_t nutasks;
+
+/* Blocked time of tasks in this frame, from the events (the map is read later). */
+#define MAX_PENDING 4096
+static struct {
+	uint64_t id, ns;
+} pending[MAX_PENDING];
+static size_t npending;
+
+static void task_blocked(uint64_t id, uint64_t ns)
+{
+	for (size_t i = 0; i < npending; i++)
+		if (pending[i].id == id) {
+			pending[i].ns += ns;
+			return;
+		}
+	if (npending < MAX_PENDING) {
+		pending[npending].id = id;
+		pending[npending++].ns = ns;
+	}
+}
+
+static int utask_cmp(const void *a, const void *b)
+{
+	const struct utask *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static struct utask *utask_find(struct utask *v, size_t n, uint64_t id)
+{
+	struct utask key = { .id = id };
+
+	return n ? bsearch(&key, v, n, sizeof(*v), utask_cmp) : NULL;
+}
+
+/* Name and spawn site from the task's registry record (checked against its id). */
+static void utask_name(struct utask *u)
+{
+	struct site st;
+
+	u->named = true;
+	memset(&st, 0, sizeof(st));
+	read_task(&st, u->cur.task_addr, u->id);
+	snprintf(u->name, sizeof(u->name), "%s", st.task_name);
+	if (st.task_file[0])
+		snprintf(u->site, sizeof(u->site), "%.270s:%u", st.task_file, st.task_line);
+}
+
+/* Read the tasks map into a new utasks[], carrying names and last frame's figures. */
+static void read_tasks(struct weftstat_bpf *s)
+{
+	int fd = bpf_map__fd(s->maps.tasks);
+	struct utask *nu = calloc(WS_MAX_TASKS, sizeof(*nu));
+	__u64 key, next, *prev = NULL;
+	size_t n = 0;
+
+	if (!nu)
+		return;
+	while (n < WS_MAX_TASKS && !bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &nu[n].cur))
+			continue;
+		nu[n++].id = key;
+	}
+	qsort(nu, n, sizeof(*nu), utask_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct utask *old = utask_find(utasks, nutasks, nu[i].id);
+
+		if (old) {
+			nu[i].prev = old->cur;
+			nu[i].named = old->named;
+			memcpy(nu[i].name, old->name, sizeof(nu[i].name));
+			memcpy(nu[i].site, old->site, sizeof(nu[i].site));
+		}
+		if (!nu[i].named && nu[i].cur.task_addr)
+			utask_name(&nu[i]);
+	}
+	for (size_t i = 0; i < npending; i++) {
+		struct utask *u = utask_find(nu, n, pending[i].id);
+
+		if (u)
+			u->off_ns = pending[i].ns;
+	}
+	npending = 0;
+	free(utasks);
+	utasks = nu;
+	nutasks = n;
+}
+
+/* --- top ------------------------------------------------------------------------------ */
+
+/* A --threads thread's scheduler state, from /proc. */
+static void proc_state(uint32_t tid, char *buf, size_t len)
+{
+	char fn[64], st[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(buf, len, "gone");
+	snprintf(fn, sizeof(fn), "/proc/%d/task/%u/stat", (int)pid, tid);
+	f = fopen(fn, "re");
+	if (!f)
+		return;
+	n = fread(st, 1, sizeof(st) - 1, f);
+	fclose(f);
+	st[n] = '\0';
+	p = strrchr(st, ')');
+	if (!p || p[1] != ' ')
+		return;
+	switch (p[2]) {
+	case 'R': snprintf(buf, len, "running"); break;
+	case 'S': snprintf(buf, len, "sleeping"); break;
+	case 'D': snprintf(buf, len, "disk"); break;
+	case 'T': case 't': snprintf(buf, len, "stopped"); break;
+	case 'Z': case 'X': snprintf(buf, len, "dead"); break;
+	default: snprintf(buf, len, "%c", p[2]); break;
+	}
+}
+
+/* The diagnosis of the figures in workers[].st, in one sentence. */
+static void diag_line(char *buf, size_t len, const struct totals *t)
+{
+	enum diag d[D_NR];
+	int nd = diagnose(t, d);
+	size_t o;
+
+	if (!t->worker_ns) {
+		snprintf(buf, len, "Diagnosis: no worker threads traced yet.");
+		return;
+	}
+	if (!nd) {
+		snprintf(buf, len,
+			 "Diagnosis: HEALTHY. On CPU %.1f%%, %s %.1f%%, futex waits %.1f%%, "
+			 "waiting for a CPU %.1f%% of %s time.",
+			 100.0 * (double)t->oncpu / (double)t->worker_ns,
+			 thread_mode ? "blocked in syscalls" : "blocked inside polls",
+			 100 * t->block_frac, 100 * t->lock_frac, 100 * t->runq_frac,
+			 thread_mode ? "thread" : "worker");
+		return;
+	}
+	o = (size_t)snprintf(buf, len, "Diagnosis:");
+	for (int i = 0; i < nd && o < len; i++) {
+		double v = d[i] == D_BLOCKING ? t->block_frac
+			   : d[i] == D_LOCK   ? t->lock_frac
+			   : d[i] == D_STARVATION ? t->runq_frac
+						  : t->busy_frac;
+
+		o += (size_t)snprintf(buf + o, len - o, "%s %s (%.1f%% of %s time)",
+				      i ? "," : "", diag_title_of(d[i]), 100 * v,
+				      thread_mode ? "thread" : "worker");
+	}
+	if (o < len && nsites && (thread_mode || nd)) {
+		qsort(sites, nsites, sizeof(sites[0]), site_cmp);
+		o += (size_t)snprintf(buf + o, len - o, "; worst blocking: %s %" PRIu64 " \"%s\"",
+				      thread_mode ? "thread" : "task", sites[0].task_id,
+				      sites[0].task_name);
+		if (syscall_name(sites[0].sys_nr) && o < len)
+			snprintf(buf + o, len - o, " in %s", syscall_name(sites[0].sys_nr));
+	}
+	if (o < len)
+		snprintf(buf + o, len - o, ".");
+	for (char *c = buf; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
+}
+
+/*
+ * Build the frame of the interval that ended at now: workers from the
+ * workers map (and the registry's states and poll counts), tasks from the
+ * tasks map. The caller has refreshed the registry view and consumed the
+ * ring buffer.
+ */
+static void build_frame(struct weftstat_bpf *s, struct ws_frame *f, uint64_t now,
+			uint64_t interval, bool usdt, const char *note)
+{
+	struct totals t;
+	uint64_t lost[WS_CNT_NR];
+	double iv = interval ? (double)interval / 1e9 : 1;
+
+	collect(s, now, true);
+	read_locks(s, true);
+	sum_up(&t, interval);
+	f->pid = (int)pid;
+	f->time_ns = now;
+	f->interval_ns = interval;
+	f->threads = thread_mode;
+	if (thread_mode)
+		snprintf(f->what, sizeof(f->what), "%zu thread%s named like /%s/", nworkers,
+			 nworkers == 1 ? "" : "s", thread_pat);
+	else
+		snprintf(f->what, sizeof(f->what), "%zu worker%s (threads \"%s-N\"%s)", nslots(),
+			 nslots() == 1 ? "" : "s", thread_prefix,
+			 nworkers > nslots() ? "; spares took some over" : "");
+	/* The prefix is the target's, the pattern the user's: printable only. */
+	for (char *c = f->what; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
+	diag_line(f->diagnosis, sizeof(f->diagnosis), &t);
+	lost_counts(s, lost);
+	f->lost = sites_dropped;
+	for (int i = 0; i < WS_CNT_NR; i++)
+		f->lost += lost[i];
+	free(f->w);
+	f->w = calloc(nworkers ? nworkers : 1, sizeof(*f->w));
+	f->nw = 0;
+	for (size_t i = 0; f->w && i < nworkers; i++) {
+		const struct ws_worker *w = &workers[i].st;
+		struct ws_wrow *r = &f->w[f->nw++];
+		uint64_t nwait = w->nwakeups + w->nswitch_invol;
+
+		r->tid = workers[i].tid;
+		r->index = workers[i].index;
+		snprintf(r->name, sizeof(r->name), "%s", workers[i].comm);
+		if (thread_mode) {
+			proc_state(r->tid, r->state, sizeof(r->state));
+			r->polls_s = -1;
+		} else {
+			/* A thread whose slot another drives now: a spare, or waiting for one. */
+			snprintf(r->state, sizeof(r->state), "%s",
+				 workers[i].handed_off ? "handed-off"
+						       : wfreg_state_name(workers[i].reg_state));
+			r->polls_s = workers[i].handed_off
+					     ? 0
+					     : (double)(workers[i].reg_polls -
+							workers[i].reg_polls_prev) / iv;
+			workers[i].reg_polls_prev = workers[i].reg_polls;
+		}
+		r->busy_pct = 100.0 * (double)w->oncpu_ns / (double)interval;
+		r->offcpu_ns = w->poll_block_ns;
+		r->parked_ns = w->futex_park_ns;
+		r->runq_ns = w->runq_ns;
+		r->runq_mean_us = nwait ? (double)w->runq_ns / (double)nwait / 1000 : 0;
+		r->futex_ns = w->futex_user_ns;
+		r->futex_waits = w->nfutex_user;
+	}
+	free(f->t);
+	f->t = NULL;
+	f->nt = 0;
+	snprintf(f->tasks_note, sizeof(f->tasks_note), "%s", note ? note : "");
+	if (!usdt)
+		return;
+	read_tasks(s);
+	f->t = calloc(nutasks ? nutasks : 1, sizeof(*f->t));
+	for (size_t i = 0; f->t && i < nutasks; i++) {
+		const struct utask *u = &utasks[i];
+		struct ws_trow *r = &f->t[f->nt++];
+		uint64_t dp = u->cur.polls - u->prev.polls;
+
+		r->id = u->id;
+		memcpy(r->name, u->name, sizeof(r->name));
+		memcpy(r->site, u->site, sizeof(r->site));
+		r->polls_s = (double)dp / iv;
+		r->busy_pct = 100.0 * (double)(u->cur.busy_ns - u->prev.busy_ns) / (double)interval;
+		r->delay_mean_us =
+			dp ? (double)(u->cur.delay_ns - u->prev.delay_ns) / (double)dp / 1000 : 0;
+		r->delay_max_ns = u->cur.max_delay_ns;
+		r->slow_polls = u->cur.slow_polls;
+		r->polls = u->cur.polls;
+		r->offcpu_ns = u->off_ns;
+	}
+}
+
+static void top_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: weftstat top -p PID [-i SECONDS] [--sort KEY] [-n FRAMES] [--json]\n"
+		"                    [--threads REGEX] [--no-tasks]\n"
+		"A live view of a running process's workers and tasks, refreshed every\n"
+		"interval, worst first. On a terminal: q quits; b, p, d, o, n sort by busy,\n"
+		"polls, delay, off-CPU, name. Elsewhere (a pipe, a file): one plain-text frame\n"
+		"per interval, like top -b.\n"
+		"  -p, --pid PID          the process\n"
+		"  -i, --interval SECONDS refresh interval, 0.1 to 3600 (default 1)\n"
+		"  -s, --sort KEY         busy, polls, delay, offcpu or name (default busy)\n"
+		"  -n, --iterations N     stop after N frames (default: until q, ^C or the\n"
+		"                         target exits)\n"
+		"  -j, --json             one JSON object per frame, one per line (no terminal UI)\n"
+		"  -t, --threads REGEX    worker threads chosen by name (comm), for any runtime\n"
+		"                         (default: the weft registry's workers, else Tokio's\n"
+		"                         \"tokio-runtime-w\" threads)\n"
+		"      --no-tasks         no task view (it attaches uprobes to weft:poll_start\n"
+		"                         and poll_end: about 1.3 us per poll while attached)\n"
+		"  -h, --help             this text\n");
+}
+
+/* Options and target shared by report and top. */
+static const char *tokio_note;
+
+/*
+ * Find the threads to trace and put them in the map: the weft registry's
+ * workers; --threads; or, without a registry, Tokio's workers. 0, or an
+ * exit status with the message said.
+ */
+static int find_threads(struct weftstat_bpf *s)
+{
+	int r;
+
+	if (thread_mode) {
+		r = refresh_threads(s, true);
+		if (r == -ENOENT) {
+			say("process %d has no thread whose name matches /%s/ (see "
+			    "/proc/%d/task/*/comm)", (int)pid, thread_pat, (int)pid);
+			return WS_EXIT_USAGE;
+		}
+		if (r < 0) {
+			say("cannot list the threads of process %d: %s", (int)pid, strerror(-r));
+			return WS_EXIT_USAGE;
+		}
+		return 0;
+	}
+	r = refresh_workers(s, true);
+	if (r == -ENOENT) {
+		/* No weft registry: a Tokio program's workers, by their default name. */
+		set_thread_pattern(TOKIO_THREADS);
+		r = refresh_threads(s, true);
+		if (r > 0) {
+			tokio_note = "no weft registry; tracing Tokio's worker threads by name";
+			return 0;
+		}
+		say("process %d is not a weft process (no weft registry in its memory: it does "
+		    "not use libweft, or libweft was built without CONFIG_WEFT_TRACE_REGISTRY) "
+		    "and has no Tokio worker threads (tokio-runtime-w): name its worker threads "
+		    "with --threads REGEX",
+		    (int)pid);
+		return WS_EXIT_USAGE;
+	}
+	if (r < 0 || !nworkers) {
+		say("process %d has a weft registry but no running worker threads yet",
+		    (int)pid);
+		return WS_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Parse -p: the process (a thread id is taken for its process); 0 on error. */
+static pid_t parse_pid(const char *arg)
+{
+	char *e;
+	long long p;
+
+	errno = 0;
+	p = strtoll(arg, &e, 10);
+	if (errno || *e || e == arg || p <= 0 || p > INT_MAX) {
+		say("-p wants a process id, not '%s'", arg);
+		return 0;
+	}
+	return (pid_t)p;
+}
+
+static bool parse_seconds(const char *opt, const char *arg, double lo, double hi, double *out)
+{
+	char *e;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &e);
+	if (errno || *e || e == arg || !isfinite(v) || v < lo || v > hi) {
+		say("%s wants seconds between %g and %g, not '%s'", opt, lo, hi, arg);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* The target process of -p P: P's process; says so when P is a thread. */
+static void set_target(pid_t p)
+{
+	pid = tgid_of(p);
+	if (pid != p)
+		say("%d is a thread of process %d: tracing process %d", (int)p, (int)pid,
+		    (int)pid);
+}
+
+#define MAX_USDT_LINKS 8
+
+/* Attach the task programs to the weft:poll_start/poll_end probes of each libweft. */
+static int attach_usdt(struct weftstat_bpf *s, struct bpf_link **links, size_t *nlinks,
+		       char *note, size_t notelen)
+{
+	int err = 0;
+
+	for (size_t f = 0; f < nfound && *nlinks + 2 <= MAX_USDT_LINKS; f++) {
+		char path[PATH_MAX];
+		struct bpf_link *a, *b;
+
+		if (!found[f].object || found[f].object[0] != '/') {
+			err = -ENOENT;
+			continue;
+		}
+		/* The target's own file, as its mount namespace names it. */
+		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, found[f].object);
+		a = bpf_program__attach_usdt(s->progs.ws_poll_start, pid, path, "weft",
+					     "poll_start", NULL);
+		if (!a) {
+			err = -errno;
+			continue;
+		}
+		b = bpf_program__attach_usdt(s->progs.ws_poll_end, pid, path, "weft", "poll_end",
+					     NULL);
+		if (!b) {
+			err = -errno;
+			bpf_link__destroy(a);
+			continue;
+		}
+		links[(*nlinks)++] = a;
+		links[(*nlinks)++] = b;
+		if (!s->bss->slow_poll_ns)
+			s->bss->slow_poll_ns = found[f].root.slow_poll_ns;
+	}
+	if (*nlinks)
+		return 0;
+	snprintf(note, notelen,
+		 "no task view: cannot attach to the weft:poll_start and poll_end probes (%s; "
+		 "a libweft built with CONFIG_WEFT_USDT=n has none)",
+		 strerror(err ? -err : ENOENT));
+	return err ? err : -ENOENT;
+}
+
+static int cmd_top(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "sort", required_argument, NULL, 's' },
+		{ "iterations", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "no-tasks", no_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct bpf_link *links[MAX_USDT_LINKS];
+	struct weftstat_bpf *s = NULL;
+	struct ring_buffer *rb = NULL;
+	struct ws_frame frame = { 0 };
+	const char *flavour = "?";
+	char err[256], note[256] = "", status[256], *e;
+	double iv = 1;
+	long long iters = 0;
+	bool json = false, want_tasks = true, usdt = false, tty, exited = false;
+	int c, r, key = WS_SORT_BUSY, rc = WS_EXIT_FAIL;
+	uint64_t start, last, next_frame, next_refresh;
+	size_t nlinks = 0;
+	pid_t p = 0;
+	struct sigaction sa;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:i:s:n:jt:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			p = parse_pid(optarg);
+			if (!p)
+				return WS_EXIT_USAGE;
+			break;
+		case 'i':
+			if (!parse_seconds("-i", optarg, 0.1, 3600, &iv))
+				return WS_EXIT_USAGE;
+			break;
+		case 's':
+			key = ws_sort_key(optarg);
+			if (key < 0) {
+				say("--sort wants busy, polls, delay, offcpu or name, not '%s'",
+				    optarg);
+				return WS_EXIT_USAGE;
+			}
+			break;
+		case 'n':
+			errno = 0;
+			iters = strtoll(optarg, &e, 10);
+			if (errno || *e || e == optarg || iters < 1 || iters > 1000000000) {
+				say("-n wants a number of frames from 1, not '%s'", optarg);
+				return WS_EXIT_USAGE;
+			}
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 't':
+			if (set_thread_pattern(optarg))
+				return WS_EXIT_USAGE;
+			break;
+		case 'T':
+			want_tasks = false;
+			break;
+		case 'h':
+			top_usage(stdout);
+			return WS_EXIT_OK;
+		default:
+			top_usage(stderr);
+			return WS_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		say("unexpected argument '%s'", argv[optind]);
+		top_usage(stderr);
+		return WS_EXIT_USAGE;
+	}
+	if (!p) {
+		say("top needs -p PID");
+		top_usage(stderr);
+		return WS_EXIT_USAGE;
+	}
+	tty = !json && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
+	set_target(p);
+	wfreg_prog = "weftstat";
+	wfreg_open(pid);	/* exits 2 when there is no such process */
+
+	r = ws_load(&s, pid, want_tasks && !thread_mode, &flavour, err, sizeof(err));
+	if (r) {
+		say("%s", err);
+		say("run 'weftstat doctor' to see what this machine lacks");
+		goto out;
+	}
+	rc = find_threads(s);
+	if (rc)
+		goto out;
+	rc = WS_EXIT_FAIL;
+	if (thread_mode)
+		snprintf(note, sizeof(note), "none for threads chosen by name (%s)",
+			 tokio_note ? tokio_note : "--threads");
+	else if (!want_tasks)
+		snprintf(note, sizeof(note), "off (--no-tasks)");
+	else
+		usdt = !attach_usdt(s, links, &nlinks, note, sizeof(note));
+	r = sym_user_open(pid);
+	if (r)
+		say("cannot read the symbols of process %d (%s)", (int)pid, strerror(-r));
+	rb = ring_buffer__new(bpf_map__fd(s->maps.events), on_event, NULL, NULL);
+	if (!rb) {
+		say("cannot create the ring buffer: %s", strerror(errno));
+		goto out;
+	}
+	r = weftstat_bpf__attach(s);
+	if (r) {
+		say("cannot attach the BPF programs: %s", strerror(-r));
+		goto out;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	if (tty) {
+		r = ws_tty_enter();
+		if (r) {
+			say("cannot set up the terminal: %s", strerror(-r));
+			goto out;
+		}
+		atexit(ws_tty_leave);
+		/* Stopped in raw mode, top would leave the shell a raw terminal. */
+		signal(SIGTSTP, SIG_IGN);
+	}
+	start = last = now_ns();
+	next_frame = start + (uint64_t)(iv * 1e9);
+	next_refresh = start + refresh_ns();
+	if (tty) {
+		snprintf(status, sizeof(status),
+			 " weftstat top: pid %d, first frame in %.1f s; q quits", (int)pid, iv);
+		memset(&frame, 0, sizeof(frame));
+		frame.pid = (int)pid;
+		snprintf(frame.diagnosis, sizeof(frame.diagnosis), "Collecting...");
+		snprintf(frame.tasks_note, sizeof(frame.tasks_note), "%s", note);
+		ws_tty_draw(&frame, key, status);
+	}
+	rc = WS_EXIT_OK;
+	while (!stop_sig) {
+		struct pollfd pf[2] = {
+			{ .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
+			{ .fd = STDIN_FILENO, .events = POLLIN },
+		};
+		uint64_t now = now_ns();
+		int left = now < next_frame ? (int)((next_frame - now) / 1000000) + 1 : 0;
+		int k, redraw = 0;
+
+		poll(pf, tty ? 2 : 1, left < 100 ? left : 100);
+		ring_buffer__consume(rb);
+		while ((k = ws_tty_key()) >= 0) {
+			if (k == 'q' || k == 'Q' || k == 3) {
+				stop_sig = SIGINT;
+				break;
+			}
+			k = k == 'b' ? WS_SORT_BUSY : k == 'p' ? WS_SORT_POLLS
+				: k == 'd' ? WS_SORT_DELAY : k == 'o' ? WS_SORT_OFFCPU
+				: k == 'n' ? WS_SORT_NAME : -1;
+			if (k >= 0) {
+				key = k;
+				redraw = 1;
+			}
+		}
+		if (stop_sig)
+			break;
+		if (!target_alive())
+			exited = true;
+		now = now_ns();
+		if (now >= next_refresh && !exited) {
+			refresh(s, false);
+			next_refresh = now + refresh_ns();
+		}
+		if (now >= next_frame || exited) {
+			if (!exited && !thread_mode)
+				refresh_workers(s, false);	/* states and poll counts now */
+			ring_buffer__consume(rb);
+			frame.seq++;
+			build_frame(s, &frame, now, now - last, usdt, note);
+			frame.exited = exited;
+			window_reset();
+			last = now;
+			next_frame = now + (uint64_t)(iv * 1e9);
+			ws_frame_sort(&frame, key);
+			if (tty && !exited) {
+				redraw = 1;
+			} else if (json) {
+				ws_frame_json(stdout, &frame, key);
+			} else if (!tty) {
+				ws_frame_text(stdout, &frame, key, 20);
+				fputc('\n', stdout);
+			}
+			if (!tty && fflush(stdout) == EOF) {
+				rc = WS_EXIT_FAIL;
+				break;
+			}
+			if (exited || (iters && frame.seq >= (unsigned long long)iters))
+				break;
+		}
+		if (redraw && tty && frame.seq) {
+			ws_frame_sort(&frame, key);
+			snprintf(status, sizeof(status),
+				 " q quit  b busy  p polls  d delay  o off-cpu  n name   sorted by %s,"
+				 " every %.1f s",
+				 ws_sort_name(key), iv);
+			ws_tty_draw(&frame, key, status);
+		}
+	}
+	if (tty) {
+		ws_tty_leave();
+		/* The last frame stays on the screen the shell gets back. */
+		if (frame.seq)
+			ws_frame_text(stdout, &frame, key, 20);
+	}
+	if (exited) {
+		if (tty || !json)
+			printf("weftstat: process %d exited; top stopped\n", (int)pid);
+		say("process %d exited", (int)pid);
+	}
+	fflush(stdout);
+out:
+	for (size_t i = 0; i < nlinks; i++)
+		bpf_link__destroy(links[i]);
+	ring_buffer__free(rb);
+	weftstat_bpf__destroy(s);
+	sym_user_close();
+	wfreg_close();
+	free(frame.w);
+	free(frame.t);
+	free(utasks);
+	free(workers);
+	free(locks);
+	return rc;
 }
 
 static void report_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: weftstat report -p PID [-d SECONDS] [--json | --folded | --prometheus]\n"
-		"Trace a running weft process's worker threads for SECONDS (default 5;\n"
+		"                       [--threads REGEX] [--listen ADDR:PORT]\n"
+		"Trace a running process's worker threads for SECONDS (default 5;\n"
 		"Ctrl-C stops early) and say why it is slow: blocking inside polls, lock\n"
 		"contention, CPU starvation, scheduler saturation, or healthy.\n"
-		"  -p, --pid PID          the process (it must use libweft)\n"
-		"  -d, --duration SECONDS how long to trace, 0.1 to 86400 (default 5)\n"
+		"  -p, --pid PID          the process: a weft process (its registry names the\n"
+		"                         workers), else a Tokio process (\"tokio-runtime-w\"\n"
+		"                         threads), else any process with --threads\n"
+		"  -d, --duration SECONDS how long to trace, 0.1 to 86400 (default 5); with\n"
+		"                         --listen, the length of each window\n"
 		"  -j, --json             one JSON object instead of text\n"
 		"  -f, --folded           blocking stacks, folded, weighted by blocked\n"
 		"                         microseconds (flamegraph.pl input)\n"
 		"  -P, --prometheus       Prometheus text exposition format\n"
+		"  -t, --threads REGEX    trace the threads whose name (comm) matches REGEX\n"
+		"                         (POSIX extended), of any runtime: thread-level view,\n"
+		"                         blocking syscalls instead of polls, no tasks\n"
+		"  -l, --listen ADDR:PORT with --prometheus: serve GET /metrics over HTTP at a\n"
+		"                         numeric address (127.0.0.1:9464, [::1]:9464; port 0:\n"
+		"                         any free one), the last complete window of SECONDS,\n"
+		"                         until SIGINT or SIGTERM\n"
 		"  -h, --help             this text\n");
+}
+
+/* The Prometheus page of the window that ended at now (a heap string, or NULL). */
+static char *prom_page(struct weftstat_bpf *s, uint64_t now, uint64_t window, bool commit,
+		       bool exited, size_t *len)
+{
+	uint64_t lost[WS_CNT_NR];
+	struct totals t;
+	char *buf = NULL;
+	FILE *m;
+
+	collect(s, now, commit);
+	read_locks(s, commit);
+	lost_counts(s, lost);
+	sum_up(&t, window);
+	m = open_memstream(&buf, len);
+	if (!m)
+		return NULL;
+	print_prometheus(m, s, &t, window, lost, exited);
+	if (fclose(m)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/*
+ * --listen: trace in windows of dur seconds until a signal (or the target
+ * exits); each scrape gets the last complete window, or the one in
+ * progress before the first completes. Returns an exit status.
+ */
+static int serve(struct weftstat_bpf *s, struct ring_buffer *rb, int lfd, double dur)
+{
+	uint64_t start = now_ns(), wstart = start, wlen = (uint64_t)(dur * 1e9);
+	uint64_t next_refresh = start + refresh_ns();
+	char *page = NULL;
+	size_t len = 0;
+	bool exited = false;
+
+	while (!stop_sig) {
+		struct pollfd pf[2] = {
+			{ .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
+			{ .fd = lfd, .events = POLLIN },
+		};
+		uint64_t now;
+
+		poll(pf, 2, 100);
+		ring_buffer__consume(rb);
+		now = now_ns();
+		if (!exited && !target_alive()) {
+			exited = true;
+			say("process %d exited: serving its last window until SIGINT or SIGTERM",
+			    (int)pid);
+		}
+		if (!exited && now >= next_refresh) {
+			refresh(s, false);
+			next_refresh = now + refresh_ns();
+		}
+		if (!exited && now - wstart >= wlen) {
+			char *p;
+
+			if (!thread_mode)
+				sym_user_refresh(pid);
+			p = prom_page(s, now, now - wstart, true, false, &len);
+			if (p) {
+				free(page);
+				page = p;
+			}
+			window_reset();
+			wstart = now;
+		} else if (exited && !page) {
+			page = prom_page(s, now, now - wstart, true, true, &len);
+		}
+		if (pf[1].revents & POLLIN) {
+			char *p = page, *partial = NULL;
+			size_t plen = len;
+
+			if (!p) {
+				partial = prom_page(s, now, now - wstart, false, exited, &plen);
+				p = partial;
+			}
+			if (p && ws_http_answer(lfd, p, plen) < 0)
+				say("answering a scrape: %s", strerror(errno));
+			free(partial);
+		}
+	}
+	free(page);
+	return WS_EXIT_OK;
 }
 
 static int cmd_report(int argc, char **argv)
@@ -1338,40 +2558,36 @@ static int cmd_report(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "folded", no_argument, NULL, 'f' },
 		{ "prometheus", no_argument, NULL, 'P' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct weftstat_bpf *s = NULL;
 	struct ring_buffer *rb = NULL;
-	const char *flavour = "?";
+	const char *flavour = "?", *listen_spec = NULL;
 	double dur = 5;
 	bool json = false, folded = false, prom = false, exited = false;
 	uint64_t start, end, deadline, next_refresh, lost[WS_CNT_NR];
+	struct sockaddr_storage laddr;
+	socklen_t laddr_len = 0;
 	struct sigaction sa;
 	struct totals t;
-	char err[256], *e;
-	long long p = 0;
-	int c, r, rc = WS_EXIT_FAIL;
+	char err[256], bound[80];
+	pid_t p = 0;
+	int c, r, lfd = -1, rc = WS_EXIT_FAIL;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:d:jfPh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:d:jfPt:l:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			errno = 0;
-			p = strtoll(optarg, &e, 10);
-			if (errno || *e || e == optarg || p <= 0 || p > INT_MAX) {
-				say("-p wants a process id, not '%s'", optarg);
+			p = parse_pid(optarg);
+			if (!p)
 				return WS_EXIT_USAGE;
-			}
 			break;
 		case 'd':
-			errno = 0;
-			dur = strtod(optarg, &e);
-			if (errno || *e || e == optarg || !isfinite(dur) || dur < 0.1 ||
-			    dur > 86400) {
-				say("-d wants seconds between 0.1 and 86400, not '%s'", optarg);
+			if (!parse_seconds("-d", optarg, 0.1, 86400, &dur))
 				return WS_EXIT_USAGE;
-			}
 			break;
 		case 'j':
 			json = true;
@@ -1381,6 +2597,17 @@ static int cmd_report(int argc, char **argv)
 			break;
 		case 'P':
 			prom = true;
+			break;
+		case 't':
+			if (set_thread_pattern(optarg))
+				return WS_EXIT_USAGE;
+			break;
+		case 'l':
+			if (ws_listen_parse(optarg, &laddr, &laddr_len, err, sizeof(err))) {
+				say("--listen %s", err);
+				return WS_EXIT_USAGE;
+			}
+			listen_spec = optarg;
 			break;
 		case 'h':
 			report_usage(stdout);
@@ -1399,37 +2626,39 @@ static int cmd_report(int argc, char **argv)
 		say("--json, --folded and --prometheus are output formats: give one");
 		return WS_EXIT_USAGE;
 	}
+	if (listen_spec && !prom) {
+		say("--listen serves the Prometheus format: give --prometheus too");
+		return WS_EXIT_USAGE;
+	}
 	if (!p) {
 		say("report needs -p PID");
 		report_usage(stderr);
 		return WS_EXIT_USAGE;
 	}
-	pid = tgid_of((pid_t)p);
-	if (pid != (pid_t)p)
-		say("%lld is a thread of process %d: tracing process %d", p, (int)pid, (int)pid);
+	set_target(p);
 	wfreg_prog = "weftstat";
 	wfreg_open(pid);	/* exits 2 when there is no such process */
+	if (listen_spec) {
+		lfd = ws_listen_open(&laddr, laddr_len, bound, sizeof(bound));
+		if (lfd < 0) {
+			say("--listen %s: %s", listen_spec, strerror(-lfd));
+			rc = WS_EXIT_USAGE;
+			goto out;
+		}
+	}
 
-	r = ws_load(&s, pid, &flavour, err, sizeof(err));
+	r = ws_load(&s, pid, false, &flavour, err, sizeof(err));
 	if (r) {
 		say("%s", err);
 		say("run 'weftstat doctor' to see what this machine lacks");
 		goto out;
 	}
-	r = refresh_workers(s, true);
-	if (r == -ENOENT) {
-		say("process %d is not a weft process: no weft registry in its memory (it does "
-		    "not use libweft, or libweft was built without CONFIG_WEFT_TRACE_REGISTRY)",
-		    (int)pid);
-		rc = WS_EXIT_USAGE;
+	rc = find_threads(s);
+	if (rc)
 		goto out;
-	}
-	if (r < 0 || !nworkers) {
-		say("process %d has a weft registry but no running worker threads yet",
-		    (int)pid);
-		rc = WS_EXIT_USAGE;
-		goto out;
-	}
+	rc = WS_EXIT_FAIL;
+	if (tokio_note)
+		say("%s (/%s/)", tokio_note, thread_pat);
 	r = sym_user_open(pid);
 	if (r)
 		say("cannot read the symbols of process %d (%s): stacks will show addresses",
@@ -1450,12 +2679,20 @@ static int cmd_report(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	if (lfd >= 0) {
+		fprintf(stderr,
+			"weftstat: serving http://%s/metrics for pid %d, %zu %s, windows of %.1f s "
+			"(SIGINT or SIGTERM to stop)\n",
+			bound, (int)pid, nworkers, thread_mode ? "threads" : "workers", dur);
+		rc = serve(s, rb, lfd, dur);
+		goto out;
+	}
 	start = now_ns();
 	deadline = start + (uint64_t)(dur * 1e9);
-	next_refresh = start + 500000000ull;
+	next_refresh = start + refresh_ns();
 	if (!json)
-		fprintf(stderr, "weftstat: tracing pid %d, %zu workers, for %.1f s (Ctrl-C to stop)\n",
-			(int)pid, nworkers, dur);
+		fprintf(stderr, "weftstat: tracing pid %d, %zu %s, for %.1f s (Ctrl-C to stop)\n",
+			(int)pid, nworkers, thread_mode ? "threads" : "workers", dur);
 	while (!stop_sig) {
 		uint64_t now = now_ns();
 		int left;
@@ -1473,8 +2710,8 @@ static int cmd_report(int argc, char **argv)
 			break;
 		}
 		if (now_ns() >= next_refresh) {
-			refresh_workers(s, false);
-			next_refresh = now_ns() + 500000000ull;
+			refresh(s, false);
+			next_refresh = now_ns() + refresh_ns();
 		}
 	}
 	end = now_ns();
@@ -1484,8 +2721,8 @@ static int cmd_report(int argc, char **argv)
 		exited = true;
 	if (!exited)
 		sym_user_refresh(pid);	/* libraries loaded during the trace */
-	read_back(s, end);
-	read_locks(s);
+	collect(s, end, true);
+	read_locks(s, false);
 	lost_counts(s, lost);
 	sum_up(&t, end - start);
 	if (json)
@@ -1493,7 +2730,7 @@ static int cmd_report(int argc, char **argv)
 	else if (folded)
 		print_folded(s);
 	else if (prom)
-		print_prometheus(s, &t, end - start, lost, exited);
+		print_prometheus(stdout, s, &t, end - start, lost, exited);
 	else
 		print_text(s, &t, end - start, flavour, lost, exited);
 	if (exited)
@@ -1501,6 +2738,8 @@ static int cmd_report(int argc, char **argv)
 		    sec(end - start));
 	rc = fflush(stdout) == EOF ? WS_EXIT_FAIL : WS_EXIT_OK;
 out:
+	if (lfd >= 0)
+		close(lfd);
 	ring_buffer__free(rb);
 	weftstat_bpf__destroy(s);
 	sym_user_close();
@@ -1515,15 +2754,18 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: weftstat COMMAND [OPTIONS]\n"
-		"Attach to a running weft process and say why it is slow (eBPF).\n"
+		"Attach to a running weft (or Tokio, or any threaded) process and say why it\n"
+		"is slow (eBPF).\n"
 		"Commands:\n"
-		"  report -p PID [-d SECONDS] [--json | --folded | --prometheus]\n"
-		"                                        trace, then diagnose\n"
+		"  report -p PID [-d SECONDS] [--json | --folded | --prometheus [--listen ADDR:PORT]]\n"
+		"         [--threads REGEX]              trace, then diagnose\n"
+		"  top -p PID [-i SECONDS] [--sort KEY] [-n FRAMES] [--json] [--threads REGEX]\n"
+		"                                        live view of workers and tasks\n"
 		"  doctor                               check this machine can run weftstat\n"
 		"  help                                 this text\n"
 		"'weftstat COMMAND --help' describes each command; docs/weftstat.md the rest.\n"
 		"Exit status: 0 done; 1 failed (BPF refused, checks failed); 2 usage error,\n"
-		"no such process, not a weft process.\n");
+		"no such process, no workers found.\n");
 }
 
 int main(int argc, char **argv)
@@ -1534,6 +2776,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "report"))
 		return cmd_report(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "top"))
+		return cmd_top(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "doctor"))
 		return ws_doctor(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
