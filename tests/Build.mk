@@ -124,7 +124,7 @@ else ifneq ($(filter stall,$(bpf-y)),)
 tests-custom-y += tests/runtime/stall_bpf
 stall-bpf-variant := $(addprefix $(obj)/stallbpf/runtime/src/,monitor.o stall_bpf.o)
 
-quiet_cmd_cc_stallbpf = CC      $(patsubst $(objtree)/%,%,$@) (WF_STALL_BPF)
+quiet_cmd_cc_stallbpf = CC BPF  $(patsubst $(objtree)/%,%,$@)
       cmd_cc_stallbpf = $(cmd_cc_o_c) -DWF_STALL_BPF
 
 $(obj)/stallbpf/%.o: $(srctree)/%.c FORCE | $(autoconf)

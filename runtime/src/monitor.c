@@ -76,17 +76,22 @@
  *
  * Detection. A poll older than half the off-CPU threshold on a core with
  * runnable work (local queue, next slot, "again", pinned FIFO or inbox,
- * a timer due within the threshold) is looked at through a stall source;
- * the one built in reads /proc/self/task/TID/stat (state: S or D is off
- * CPU) and schedstat (run time), twice, and calls the thread blocked when
- * it sleeps and its run time advanced less than half the wall time in
- * between, on CPU otherwise. A blocked poll is handed over once older
- * than CONFIG_WEFT_STALL_BLOCKED_US, any other once older than
- * CONFIG_WEFT_STALL_CPU_US. struct stall_source is the interface a
- * second source (BPF, reading the tracer's off-CPU state) plugs into.
+ * a timer due within the threshold) is looked at through the runtime's
+ * stall source (stall_source.h), chosen when the runtime is created
+ * (wf__stall_source_init). The /proc one, here, reads
+ * /proc/self/task/TID/stat (state: S or D is off CPU) and schedstat (run
+ * time), twice, and calls the thread blocked when it sleeps and its run
+ * time advanced less than half the wall time in between, on CPU
+ * otherwise. The BPF one (stall_bpf.c) reads the thread's slot, which a
+ * sched_switch program keeps, and decides in one look; the monitor then
+ * asks it once the poll crosses the threshold, not before. A blocked poll
+ * is handed over once older than CONFIG_WEFT_STALL_BLOCKED_US, any other
+ * once older than CONFIG_WEFT_STALL_CPU_US.
  *
  * Cost: the monitor sleeps short while a poll nears the threshold (a
- * quarter of it), up to 1 ms while workers run polls and backs off to
+ * quarter of it, or until it crosses it with the BPF source, or from
+ * 40 us on while the spare for a hand-off starts), up to 1 ms while workers run
+ * polls and backs off to
  * 10 ms when none does; when every worker is parked it sleeps without a
  * deadline until one leaves park() (monitor_idle, below), so an idle
  * runtime costs nothing; a look reads a few words per worker, and two
@@ -504,10 +509,18 @@ static uint64_t stall_check(struct monitor *m, struct wf__worker *w, uint64_t no
 	if (own_state(word) != OWN_IN)
 		return BLOCKED_NS / 4;	/* in a core section: a few instructions, next time */
 	if ((cls == STALL_BLOCKED && age >= BLOCKED_NS) || age >= CPU_NS) {
-		/* A spare is starting (tens of microseconds): try again shortly. */
+		/*
+		 * A spare is starting (tens of microseconds, or a few ms on a
+		 * busy machine: a new thread waits for a CPU): try again
+		 * from 40 us on, doubling up to a quarter of the threshold.
+		 */
 		if (stall_handoff(m, w, word, cls == STALL_BLOCKED ? STALL_BLOCKED : STALL_ONCPU,
-				  age, now) == -EAGAIN)
-			return 2 * WF_MONITOR_MIN_NS;
+				  age, now) == -EAGAIN) {
+			look->retry_ns = look->retry_ns ? 2 * look->retry_ns : 2 * WF_MONITOR_MIN_NS;
+			if (look->retry_ns > BLOCKED_NS / 4)
+				look->retry_ns = BLOCKED_NS / 4;
+			return look->retry_ns;
+		}
 		return BLOCKED_NS / 4;
 	}
 	/*

@@ -28,6 +28,7 @@ struct stall_look {
 	uint64_t ref_sleep_ns;	/* the thread's total sleep then */
 	uint64_t again_ns;	/* a source's wish: look again this much later (0: none) */
 	bool fell_back;		/* the BPF source had no data: /proc answered */
+	uint64_t retry_ns;	/* the monitor's: hand-off retry while a spare starts */
 	int cls;		/* last classification */
 };
 
