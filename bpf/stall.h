@@ -24,9 +24,9 @@ enum wf_stall_state {
  *
  * seq is a sequence count: the program makes it odd (atomic add, fully
  * ordered) before it writes state, since and sleep_ns, and even again
- * (atomic add) after. A reader loads seq (acquire), the fields, then seq
- * again after an acquire fence, and keeps the fields only if both seq
- * loads are the same even value. Events of one thread are serialised by
+ * (atomic add) after. A reader loads seq and then the fields with acquire
+ * loads, then seq again, and keeps the fields only if both seq loads are
+ * the same even value. Events of one thread are serialised by
  * the scheduler (its switch-out completes before any wake-up or switch-in
  * of it), so each slot has one writer at a time.
  *
