@@ -417,7 +417,8 @@ struct wf_runtime {
 	pthread_t monitor;
 	bool monitor_running;
 	_Atomic uint32_t monitor_stop;	/* also the monitor's futex word */
-	_Atomic uint32_t monitor_idle;	/* the monitor sleeps until a worker unparks */
+	_Atomic uint32_t monitor_idle;	/* the monitor sleeps until a worker unparks
+					   (futex word of that sleep) */
 	_Atomic uint64_t monitor_unstrands;
 
 	/* Shared stack cache (task.c). */

@@ -90,12 +90,12 @@
  *
  * Cost: the monitor sleeps short while a poll nears the threshold (a
  * quarter of it, or until it crosses it with the BPF source, or from
- * 40 us on while the spare for a hand-off starts), up to 1 ms while workers run
- * polls and backs off to
- * 10 ms when none does; when every worker is parked it sleeps without a
- * deadline until one leaves park() (monitor_idle, below), so an idle
- * runtime costs nothing; a look reads a few words per worker, and two
- * small /proc files only for a poll that is already long. Polls pay an
+ * 40 us on while the spare for a hand-off starts), up to 1 ms while
+ * workers run polls and backs off to 10 ms when none does; when every
+ * worker is parked it sleeps without a deadline until one leaves park()
+ * (monitor_idle, below), so an idle runtime costs nothing; a look reads a
+ * few words per worker, and two small /proc files (or, with BPF, one
+ * 64-byte slot) only for a poll that is already long. Polls pay an
  * atomic store and a CAS on a line of their own core, tasks a CAS and a
  * store per wake-up or spawn.
  */
@@ -603,13 +603,19 @@ static void *monitor_main(void *arg)
 		 * counted unparked in idle_state (a seq_cst RMW, by itself or
 		 * by its waker) before it leaves park() and reads monitor_idle
 		 * (wf__monitor_wake): with both orders sequentially
-		 * consistent, we see it unparked or it sees the flag.
+		 * consistent, we see it unparked or it sees the flag. The
+		 * futex word is the flag itself, which the waker clears
+		 * before its wake-up: a wake-up that comes between our
+		 * check and the futex wait finds the word changed, and the
+		 * wait returns at once (waiting on monitor_stop, unchanged
+		 * by the waker, lost that wake-up: the monitor slept through
+		 * a stall). wf__monitor_stop() clears it too.
 		 */
 		if (!busy && !stranded && (atomic_load(&rt->idle_state) >> 16) == 0) {
 			atomic_store(&rt->monitor_idle, 1);
 			if ((atomic_load(&rt->idle_state) >> 16) == 0 &&
 			    !atomic_load(&rt->monitor_stop))
-				wf__futex_wait(&rt->monitor_stop, 0, UINT64_MAX);
+				wf__futex_wait(&rt->monitor_idle, 1, UINT64_MAX);
 			atomic_store(&rt->monitor_idle, 0);
 			delay = WF_MONITOR_MIN_NS;
 			continue;
@@ -627,7 +633,7 @@ static void *monitor_main(void *arg)
 void wf__monitor_wake_slow(struct wf_runtime *rt)
 {
 	if (atomic_exchange(&rt->monitor_idle, 0))
-		wf__futex_wake(&rt->monitor_stop, 1);
+		wf__futex_wake(&rt->monitor_idle, 1);
 }
 
 /* Start the monitor of a multi-thread runtime. Returns 0, -ENOMEM or -EAGAIN. */
@@ -665,6 +671,8 @@ void wf__monitor_stop(struct wf_runtime *rt)
 		return;
 	atomic_store(&rt->monitor_stop, 1);
 	wf__futex_wake(&rt->monitor_stop, 1);
+	/* Seq_cst after the store: an idle monitor sees stop or is woken here. */
+	wf__monitor_wake_slow(rt);
 	pthread_join(rt->monitor, NULL);
 	rt->monitor_running = false;
 }
