@@ -73,10 +73,7 @@ static int bpf_objects(void)
 	return n;
 }
 
-/*
- * A runtime that uses the BPF source, or a skip saying why it cannot.
- * With @must, a runtime that got /proc is a skip.
- */
+/* A runtime of @workers that uses the BPF source, or a skip saying why it cannot. */
 static wf_runtime *bpf_runtime(struct __test_metadata *_metadata, unsigned workers)
 {
 	struct wf_runtime_opts o = { .workers = workers, .stall_compensation = WF_STALL_ON,
