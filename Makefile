@@ -261,9 +261,11 @@ quiet_cmd_ld_so = LD      $(patsubst $(objtree)/%,%,$@)
       cmd_ld_so = $(CC) -shared -Wl,-soname,$(libweft-soname) -Wl,-z,defs \
 		$(WEFT_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS)
 
+# A program's own libraries come before the library's: weftstat's static
+# libbpf.a must win over the -lbpf that CONFIG_WEFT_STALL_BPF puts in LIBS.
 quiet_cmd_link = LD      $(patsubst $(objtree)/%,%,$@)
       cmd_link = $(CC) $(WEFT_LDFLAGS) $(LDFLAGS) $(LDFLAGS_$(notdir $@)) -o $@ \
-		$(filter %.o %.a,$^) $(LIBS) $(LDLIBS_$(notdir $@))
+		$(filter %.o %.a,$^) $(LDLIBS_$(notdir $@)) $(LIBS)
 
 $(libweft-a): $(lib-objs) FORCE
 	$(call if_changed,ar)

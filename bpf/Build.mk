@@ -18,6 +18,17 @@ bpf-y += weftstat
 endif
 endif
 
+# The BPF stall source's program (runtime/Build.mk): in libweft with
+# CONFIG_WEFT_STALL_BPF; else, where weftstat's toolchain is needed anyway,
+# for the stall_bpf test's own copy of the monitor (tests/Build.mk).
+ifneq ($(stall-bpf-arch),)
+ifneq ($(filter y,$(CONFIG_WEFT_STALL_BPF) $(CONFIG_WEFT_WEFTSTAT)),)
+bpf-y += stall
+endif
+endif
+# BPF_FETCH atomics (the slots' sequence counts) need -mcpu=v3 (5.12+).
+BPF_CFLAGS_stall.bpf.o := -mcpu=v3
+
 bpf-objs := $(patsubst %,$(obj)/bpf/%.bpf.o,$(bpf-y))
 bpf-skels := $(patsubst %,$(obj)/bpf/%.skel.h,$(bpf-y))
 
@@ -44,7 +55,7 @@ $(obj)/bpf/vmlinux.h: $(VMLINUX_BTF)
 	$(call cmd,vmlinux_h)
 
 quiet_cmd_clang_bpf = CLANG-BPF $(patsubst $(objtree)/%,%,$@)
-      cmd_clang_bpf = $(CLANG) $(BPF_CFLAGS) -MD -MP -MF $(dot-target).d -c $< -o $@
+      cmd_clang_bpf = $(CLANG) $(BPF_CFLAGS) $(BPF_CFLAGS_$(notdir $@)) -MD -MP -MF $(dot-target).d -c $< -o $@
 
 $(obj)/bpf/%.bpf.o: $(srctree)/bpf/%.bpf.c $(obj)/bpf/vmlinux.h FORCE
 	@mkdir -p $(dir $@)

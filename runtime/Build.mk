@@ -46,3 +46,22 @@ libweft-y += runtime/src/io_batch.o
 libweft-$(CONFIG_WEFT_IO_URING) += runtime/src/io_uring.o
 libweft-$(CONFIG_WEFT_IO_EPOLL) += runtime/src/io_epoll.o
 libweft-libs-$(CONFIG_WEFT_IO_URING) += -luring
+
+# The BPF stall source (CONFIG_WEFT_STALL_BPF, docs/stall.md): native
+# x86-64 and aarch64 builds only, like weftstat (its program is built from
+# this machine's BTF, bpf/Build.mk); a cross build leaves it out whatever
+# the option says. libbpf, libelf and zlib then join LIBS, which every
+# program linked here and weft.pc's Libs.private use; libbpf is linked
+# dynamically (Debian's libbpf.a is not position-independent, so it cannot
+# go into libweft.so). WF_STALL_BPF tells monitor.c the source is there.
+stall-bpf-arch := $(if $(CROSS_COMPILE),,$(filter x86_64 aarch64,$(ARCH)))
+stall-bpf-libs := -lbpf -lelf -lz
+ifeq ($(CONFIG_WEFT_STALL_BPF),y)
+ifneq ($(stall-bpf-arch),)
+libweft-y += runtime/src/stall_bpf.o
+libweft-libs-y += $(stall-bpf-libs)
+CFLAGS_monitor.o += -DWF_STALL_BPF
+endif
+endif
+CFLAGS_stall_bpf.o += -DWF_STALL_BPF -I$(obj)/bpf -I$(srctree)/bpf
+$(obj)/runtime/src/stall_bpf.o $(obj)/lto/runtime/src/stall_bpf.o: $(obj)/bpf/stall.skel.h

@@ -112,3 +112,34 @@ $(obj)/tests/tools/weftstat_victim_so: $(obj)/tests/tools/weftstat_victim.o \
 	$(call if_changed,link_victim_so)
 endif
 tests-y += tests/runtime/stall
+
+# stall_bpf: the BPF stall source (docs/stall.md); it skips (exit 4) where
+# the source cannot load (no root or CAP_BPF, no BTF) or is not built.
+# With CONFIG_WEFT_STALL_BPF the library has the source. Without it (the
+# default), on a native build with weftstat's BPF toolchain, the test links
+# its own copy of the library whose monitor has it (stallbpf/: monitor.o
+# and stall_bpf.o built with WF_STALL_BPF, plus libbpf), so `make check`
+# proves the source either way; elsewhere (cross builds) it skips.
+ifeq ($(if $(stall-bpf-arch),$(CONFIG_WEFT_STALL_BPF)),y)
+tests-y += tests/runtime/stall_bpf
+else ifneq ($(filter stall,$(bpf-y)),)
+tests-custom-y += tests/runtime/stall_bpf
+stall-bpf-variant := $(addprefix $(obj)/stallbpf/runtime/src/,monitor.o stall_bpf.o)
+
+quiet_cmd_cc_stallbpf = CC BPF  $(patsubst $(objtree)/%,%,$@)
+      cmd_cc_stallbpf = $(cmd_cc_o_c) -DWF_STALL_BPF
+
+$(obj)/stallbpf/%.o: $(srctree)/%.c FORCE | $(autoconf)
+	@mkdir -p $(dir $@)
+	$(call if_changed_dep,cc_stallbpf)
+
+$(obj)/stallbpf/runtime/src/stall_bpf.o: $(obj)/bpf/stall.skel.h
+
+LDLIBS_stall_bpf := $(stall-bpf-libs)
+$(obj)/tests/runtime/stall_bpf: $(obj)/tests/runtime/stall_bpf.o $(harness-lib) \
+		$(stall-bpf-variant) \
+		$(addprefix $(obj)/,$(filter-out runtime/src/monitor.o,$(libweft-y))) FORCE
+	$(call if_changed,link)
+else
+tests-y += tests/runtime/stall_bpf
+endif

@@ -48,6 +48,7 @@
 
 struct wf_runtime;
 struct wf__worker;
+struct stall_source;
 
 /* --- spinlock --------------------------------------------------------- */
 
@@ -295,6 +296,7 @@ struct wf__thread {
 	uint64_t own_word;		/* what it published in own (below) */
 	_Atomic uint64_t own;		/* "Core ownership": written by this thread only */
 	unsigned core_nest;		/* depth of wf__core_enter() sections */
+	int stall_slot;			/* its slot in the BPF stall source, -1 none */
 };
 
 struct wf__worker {
@@ -330,6 +332,7 @@ struct wf__worker {
 	_Atomic uint32_t park __wf_aligned;	/* WF_PARK_*, futex word */
 	bool in_sleepers;			/* under rt->idle_lock */
 	_Atomic pid_t tid;
+	_Atomic int stall_slot;			/* the driving thread's BPF stall slot, -1 */
 	_Atomic uint32_t in_poll;		/* 1 while running a poll */
 	_Atomic uint64_t poll_start_pub;	/* published for stealers */
 
@@ -419,7 +422,8 @@ struct wf_runtime {
 	pthread_t monitor;
 	bool monitor_running;
 	_Atomic uint32_t monitor_stop;	/* also the monitor's futex word */
-	_Atomic uint32_t monitor_idle;	/* the monitor sleeps until a worker unparks */
+	_Atomic uint32_t monitor_idle;	/* the monitor sleeps until a worker unparks
+					   (futex word of that sleep) */
 	_Atomic uint64_t monitor_unstrands;
 
 	/* Shared stack cache (task.c). */
@@ -430,6 +434,10 @@ struct wf_runtime {
 	/* Stall compensation (monitor.c). */
 	bool stall_on;			/* fixed at creation */
 	bool own_fenced;		/* the monitor fences with membarrier() */
+	bool stall_bpf;			/* holds a reference on the BPF stall source */
+	const struct stall_source *stall_src;	/* monitor.c, stall_source.h */
+	int stall_bpf_err;		/* why not BPF: 0 or -errno (metrics) */
+	_Atomic uint64_t stall_bpf_fallbacks;	/* BPF looks /proc answered */
 	_Atomic uint64_t stall_blocked, stall_cpu, stall_capped;
 
 	/* Dedicated threads: every one (joined at shutdown) and idle spares. */
@@ -607,6 +615,11 @@ void wf__tls_run_dtors(struct wf_task *t);
 
 /* monitor.c */
 void wf__monitor_prepare(struct wf_runtime *rt);
+int wf__stall_source_init(struct wf_runtime *rt, int want);
+void wf__stall_source_fini(struct wf_runtime *rt);
+const char *wf__stall_source_name(const struct wf_runtime *rt);
+void wf__stall_thread_start(struct wf__thread *th);
+void wf__stall_thread_stop(struct wf__thread *th);
 int wf__monitor_start(struct wf_runtime *rt);
 void wf__monitor_stop(struct wf_runtime *rt);
 void wf__monitor_wake_slow(struct wf_runtime *rt);

@@ -440,6 +440,10 @@ int wf_metrics_snapshot(wf_runtime *rt, struct wf_metrics **out)
 	m->stall_handoffs_blocked = atomic_load_explicit(&rt->stall_blocked, memory_order_relaxed);
 	m->stall_handoffs_cpu = atomic_load_explicit(&rt->stall_cpu, memory_order_relaxed);
 	m->stall_capped = atomic_load_explicit(&rt->stall_capped, memory_order_relaxed);
+	m->stall_source = wf__stall_source_name(rt);
+	m->stall_bpf_error = rt->stall_bpf_err;
+	m->stall_bpf_fallbacks = atomic_load_explicit(&rt->stall_bpf_fallbacks,
+						      memory_order_relaxed);
 	m->nworkers = rt->nworkers;
 	m->workers = calloc(rt->nworkers, sizeof(*m->workers));
 	if (!m->workers) {
@@ -595,9 +599,10 @@ static void dump_text(const struct wf_metrics *m, FILE *f, int flags)
 		(unsigned long long)tot.forced_yields, (unsigned long long)tot.slow_polls,
 		(unsigned long long)tot.inject_polls, (unsigned long long)tot.noops);
 	if (m->stall_compensation || m->stall_handoffs_blocked || m->stall_handoffs_cpu) {
-		fprintf(f, "stall compensation %s: %llu hand-offs (%llu blocked, %llu on CPU), "
-			   "%llu refused at the spare thread cap; per worker:",
+		fprintf(f, "stall compensation %s (source %s): %llu hand-offs (%llu blocked, "
+			   "%llu on CPU), %llu refused at the spare thread cap; per worker:",
 			m->stall_compensation ? "on" : "off",
+			m->stall_source ? m->stall_source : "none",
 			(unsigned long long)(m->stall_handoffs_blocked + m->stall_handoffs_cpu),
 			(unsigned long long)m->stall_handoffs_blocked,
 			(unsigned long long)m->stall_handoffs_cpu,
@@ -700,7 +705,8 @@ static void dump_json(const struct wf_metrics *m, FILE *f, int flags)
 		   "\"inject_depth\":%llu,\"io_driver\":\"%s\",\"io_found\":%u,\"io_used\":%u,"
 		   "\"stall_compensation\":%s,"
 		   "\"stall_handoffs_blocked\":%llu,\"stall_handoffs_cpu\":%llu,"
-		   "\"stall_capped\":%llu,\"nworkers\":%u,\"workers\":[",
+		   "\"stall_capped\":%llu,\"stall_source\":\"%s\",\"stall_bpf_error\":%d,"
+		   "\"stall_bpf_fallbacks\":%llu,\"nworkers\":%u,\"workers\":[",
 		m->version, flavor_name(m->flavor), (unsigned long long)m->now_ns,
 		(unsigned long long)m->slow_poll_ns, (unsigned long long)m->flush_ns,
 		m->task_metrics ? "true" : "false", (unsigned long long)m->live_tasks,
@@ -708,7 +714,8 @@ static void dump_json(const struct wf_metrics *m, FILE *f, int flags)
 		m->io_found, m->io_used, m->stall_compensation ? "true" : "false",
 		(unsigned long long)m->stall_handoffs_blocked,
 		(unsigned long long)m->stall_handoffs_cpu, (unsigned long long)m->stall_capped,
-		m->nworkers);
+		m->stall_source ? m->stall_source : "none", m->stall_bpf_error,
+		(unsigned long long)m->stall_bpf_fallbacks, m->nworkers);
 	for (unsigned i = 0; i < m->nworkers; i++) {
 		const struct wf_worker_metrics *w = &m->workers[i];
 

@@ -94,21 +94,26 @@
  *
  * Detection. A poll older than half the off-CPU threshold on a core with
  * runnable work (local queue, next slot, "again", pinned FIFO or inbox,
- * a timer due within the threshold) is looked at through a stall source;
- * the one built in reads /proc/self/task/TID/stat (state: S or D is off
- * CPU) and schedstat (run time), twice, and calls the thread blocked when
- * it sleeps and its run time advanced less than half the wall time in
- * between, on CPU otherwise. A blocked poll is handed over once older
- * than CONFIG_WEFT_STALL_BLOCKED_US, any other once older than
- * CONFIG_WEFT_STALL_CPU_US. struct stall_source is the interface a
- * second source (BPF, reading the tracer's off-CPU state) plugs into.
+ * a timer due within the threshold) is looked at through the runtime's
+ * stall source (stall_source.h), chosen when the runtime is created
+ * (wf__stall_source_init). The /proc one, here, reads
+ * /proc/self/task/TID/stat (state: S or D is off CPU) and schedstat (run
+ * time), twice, and calls the thread blocked when it sleeps and its run
+ * time advanced less than half the wall time in between, on CPU
+ * otherwise. The BPF one (stall_bpf.c) reads the thread's slot, which a
+ * sched_switch program keeps, and decides in one look; the monitor then
+ * asks it once the poll crosses the threshold, not before. A blocked poll
+ * is handed over once older than CONFIG_WEFT_STALL_BLOCKED_US, any other
+ * once older than CONFIG_WEFT_STALL_CPU_US.
  *
  * Cost: the monitor sleeps short while a poll nears the threshold (a
- * quarter of it), up to 1 ms while workers run polls and backs off to
- * 10 ms when none does; when every worker is parked it sleeps without a
- * deadline until one leaves park() (monitor_idle, below), so an idle
- * runtime costs nothing; a look reads a few words per worker, and two
- * small /proc files only for a poll that is already long. Polls and core
+ * quarter of it, or until it crosses it with the BPF source, or from
+ * 40 us on while the spare for a hand-off starts), up to 1 ms while
+ * workers run polls and backs off to 10 ms when none does; when every
+ * worker is parked it sleeps without a deadline until one leaves park()
+ * (monitor_idle, below), so an idle runtime costs nothing; a look reads a
+ * few words per worker, and two small /proc files (or, with BPF, one
+ * 64-byte slot) only for a poll that is already long. Polls and core
  * sections pay a store and a load each, no atomic read-modify-write; a
  * claim pays a membarrier() (an interrupt to each CPU running one of the
  * process's threads).
@@ -116,6 +121,7 @@
 #include "internal.h"
 #include "probes.h"
 #include "registry.h"
+#include "stall_source.h"
 
 #include <fcntl.h>
 #include <linux/membarrier.h>
@@ -123,8 +129,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 #define WF_MONITOR_STRAND_NS (1000ull * 1000)
 #define WF_MONITOR_MIN_NS (20ull * 1000)
@@ -218,36 +231,6 @@ void wf__core_exit_slow(struct wf__thread *th, struct wf__worker *w)
 
 /* --- detection ------------------------------------------------------------ */
 
-/*
- * STALL_WAITING: the thread neither ran nor slept on its own account: it
- * was runnable and the CPU went to other threads (an overloaded machine),
- * or it was stopped (a debugger). A spare thread would wait for a CPU
- * just the same, so such a poll is not handed off, however long it is.
- */
-enum { STALL_UNKNOWN = 0, STALL_BLOCKED = 1, STALL_ONCPU = 2, STALL_WAITING = 3 };
-
-/* What a source remembers of one worker's current long poll (monitor-private). */
-struct stall_look {
-	uint64_t seq;		/* poll the figures below belong to */
-	uint64_t at_ns;		/* when they were read */
-	uint64_t run_ns;	/* the thread's CPU time then */
-	uint64_t first_at_ns;	/* the same at the poll's first look */
-	uint64_t first_run_ns;
-	int cls;		/* last classification */
-};
-
-/*
- * A stall source classifies the thread @tid that runs poll @seq of a
- * worker: STALL_BLOCKED (off CPU), STALL_ONCPU, STALL_WAITING (runnable,
- * not running: starved of CPU) or STALL_UNKNOWN (not
- * enough looks yet, or the thread is gone). @look is its memory for this
- * worker; the monitor resets it when the poll changes.
- */
-struct stall_source {
-	const char *name;
-	int (*classify)(struct stall_look *look, pid_t tid, uint64_t seq, uint64_t now);
-};
-
 /* Read a small /proc file into buf (NUL-terminated). Returns its length or -1. */
 static ssize_t read_small(const char *path, char *buf, size_t len)
 {
@@ -288,20 +271,26 @@ static uint64_t proc_runtime(pid_t tid)
 	return v;
 }
 
-static int proc_classify(struct stall_look *look, pid_t tid, uint64_t seq, uint64_t now)
+/*
+ * The /proc source: blocked when the thread is asleep (S or D) and its CPU
+ * time advanced by less than half the wall time since the last look at
+ * this poll; on CPU when it ran at least a quarter of the time since the
+ * first look; waiting for a CPU otherwise; unknown at the first look.
+ */
+static int proc_classify(struct stall_look *look, const struct stall_query *q)
 {
-	uint64_t run = proc_runtime(tid);
-	char st = proc_state(tid);
+	uint64_t run = proc_runtime(q->tid), now = q->now_ns;
+	char st = proc_state(q->tid);
 	int cls = STALL_UNKNOWN;
 
 	if (run == UINT64_MAX || !st)
 		return STALL_UNKNOWN;
 	/*
 	 * The time of this look is taken here, next to the reads: on a busy
-	 * machine the monitor itself may have waited for a CPU since @now.
+	 * machine the monitor itself may have waited for a CPU since q->now_ns.
 	 */
 	now = wf__now();
-	if (look->seq != seq) {
+	if (!look->at_ns) {
 		look->first_at_ns = now;
 		look->first_run_ns = run;
 	} else if (now > look->at_ns) {
@@ -325,17 +314,112 @@ static int proc_classify(struct stall_look *look, pid_t tid, uint64_t seq, uint6
 		else
 			cls = STALL_WAITING;
 	}
-	look->seq = seq;
 	look->at_ns = now;
 	look->run_ns = run;
 	look->cls = cls;
 	return cls;
 }
 
-static const struct stall_source proc_source = {
+const struct stall_source wf__stall_proc = {
 	.name = "proc",
 	.classify = proc_classify,
 };
+
+/* --- choosing the source ---------------------------------------------------- */
+
+/* WEFT_DEBUG set (and not "0"): say which stall source a runtime uses, and why. */
+static bool debug_on(void)
+{
+	const char *e = getenv("WEFT_DEBUG");
+
+	return e && *e && strcmp(e, "0") != 0;
+}
+
+/* WEFT_STALL_SOURCE: a WF_STALL_SOURCE_* value, or -EINVAL (said on stderr). */
+static int source_env(void)
+{
+	const char *e = getenv("WEFT_STALL_SOURCE");
+
+	if (!e || !*e || !strcmp(e, "auto"))
+		return WF_STALL_SOURCE_AUTO;
+	if (!strcmp(e, "proc"))
+		return WF_STALL_SOURCE_PROC;
+	if (!strcmp(e, "bpf"))
+		return WF_STALL_SOURCE_BPF;
+	fprintf(stderr, "weft: WEFT_STALL_SOURCE=%s: expected bpf, proc or auto\n", e);
+	return -EINVAL;
+}
+
+/*
+ * Choose the stall source of a runtime that compensates: @want (a
+ * wf_runtime_opts.stall_source value), WEFT_STALL_SOURCE when it is
+ * DEFAULT, else auto. AUTO and BPF take the BPF source when it is built
+ * in and loads (AUTO not under valgrind, which the load would crawl
+ * under), and fall back to /proc without a word: rt->stall_bpf_err says
+ * why (metrics), and WEFT_DEBUG prints it. Called before the runtime's
+ * threads start (each registers with the BPF source). Returns 0 or -EINVAL.
+ */
+int wf__stall_source_init(struct wf_runtime *rt, int want)
+{
+	const char *flavour = NULL;
+	int r;
+
+	rt->stall_src = NULL;
+	rt->stall_bpf_err = 0;
+	if (!rt->stall_on || rt->flavor != WF_MULTI_THREAD)
+		return 0;
+	rt->stall_src = &wf__stall_proc;
+	if (want == WF_STALL_SOURCE_DEFAULT) {
+		want = source_env();
+		if (want < 0)
+			return want;
+	}
+	if (want == WF_STALL_SOURCE_PROC || (want == WF_STALL_SOURCE_AUTO && RUNNING_ON_VALGRIND))
+		return 0;
+	r = wf__stall_bpf_get(&flavour);
+	if (r) {
+		rt->stall_bpf_err = r;
+		if (debug_on())
+			fprintf(stderr, "weft: stall source: proc (the BPF source: %s)\n",
+				r == -EOPNOTSUPP ? "not built in (CONFIG_WEFT_STALL_BPF)"
+						 : strerror(-r));
+		return 0;
+	}
+#ifdef WF_STALL_BPF
+	rt->stall_bpf = true;
+	rt->stall_src = &wf__stall_bpf;
+#endif
+	if (debug_on())
+		fprintf(stderr, "weft: stall source: bpf (%s)\n", flavour);
+	return 0;
+}
+
+/* Drop the runtime's reference on the BPF source (its threads are gone). */
+void wf__stall_source_fini(struct wf_runtime *rt)
+{
+	if (rt->stall_bpf)
+		wf__stall_bpf_put();
+	rt->stall_bpf = false;
+}
+
+const char *wf__stall_source_name(const struct wf_runtime *rt)
+{
+	return rt->stall_src ? rt->stall_src->name : "none";
+}
+
+/* A dedicated thread starts: give it a BPF slot if the runtime uses that source. */
+void wf__stall_thread_start(struct wf__thread *th)
+{
+	th->stall_slot = th->rt->stall_bpf ? wf__stall_bpf_thread_start(th->tid) : -1;
+}
+
+/* ... and it exits (before the runtime drops its reference). */
+void wf__stall_thread_stop(struct wf__thread *th)
+{
+	if (th->stall_slot >= 0)
+		wf__stall_bpf_thread_stop(th->stall_slot, th->tid);
+	th->stall_slot = -1;
+}
 
 /* Runnable work on core w, as far as the monitor can see (racy: a hint). */
 static bool core_has_work(struct wf__worker *w, uint64_t word, uint64_t now)
@@ -349,7 +433,7 @@ static bool core_has_work(struct wf__worker *w, uint64_t word, uint64_t now)
 
 struct monitor {
 	struct wf_runtime *rt;
-	const struct stall_source *src;
+	const struct stall_source *src;	/* rt->stall_src */
 	struct stall_look *looks;	/* one per worker */
 	uint64_t *capped_seq;		/* poll last counted as capped, per worker */
 	uint64_t *last_start;		/* poll_start_pub at the last look, per worker */
@@ -385,10 +469,12 @@ static void claim_fence(struct wf_runtime *rt)
 
 /*
  * Take core w from thread th's poll word @word (state IN) and give it to a
- * spare ("Core ownership"). Returns true if handed over.
+ * spare ("Core ownership"). Returns 1 if handed over, 0 if not (the poll
+ * ended, or the spare thread cap), -EAGAIN if no spare is idle yet (one
+ * is starting).
  */
-static bool stall_handoff(struct monitor *m, struct wf__worker *w, struct wf__thread *th,
-			  uint64_t word, int cls, uint64_t age, uint64_t now)
+static int stall_handoff(struct monitor *m, struct wf__worker *w, struct wf__thread *th,
+			 uint64_t word, int cls, uint64_t age, uint64_t now)
 {
 	struct wf_runtime *rt = m->rt;
 	uint64_t seq = own_seq(word), id, again;
@@ -402,11 +488,13 @@ static bool stall_handoff(struct monitor *m, struct wf__worker *w, struct wf__th
 
 	sp = wf__spare_reserve(rt, &capped);
 	if (!sp) {
-		if (capped && m->capped_seq[w->index] != seq) {
+		if (!capped)
+			return -EAGAIN;
+		if (m->capped_seq[w->index] != seq) {
 			m->capped_seq[w->index] = seq;
 			atomic_fetch_add_explicit(&rt->stall_capped, 1, memory_order_relaxed);
 		}
-		return false;
+		return 0;
 	}
 	/* [claim = n|CLAIMING; fence; read own] against the thread's [own; read claim]. */
 	atomic_store_explicit(&w->claim, OWN_WORD(seq, w->index, OWN_CLAIMING),
@@ -419,7 +507,7 @@ static bool stall_handoff(struct monitor *m, struct wf__worker *w, struct wf__th
 		atomic_store_explicit(&w->claim, OWN_WORD(seq, w->index, OWN_ABORTED),
 				      memory_order_release);
 		wf__spare_unreserve(rt, sp);
-		return false;
+		return 0;
 	}
 	/*
 	 * The core is ours until the store of n|LOST; the poll's thread waits
@@ -442,49 +530,95 @@ static bool stall_handoff(struct monitor *m, struct wf__worker *w, struct wf__th
 				  memory_order_relaxed);
 	WF_PROBE(stall_handoff, id, w->index, age, cls == STALL_BLOCKED ? 1 : 0);
 	stall_warn(now, id, name, file, line, cls, age);
-	return true;
+	return 1;
 }
 
 /*
- * Look at core w for a stalled poll. Returns true if a poll is close
- * enough to a threshold that the monitor should look again soon.
+ * Look at core w for a stalled poll. Returns how soon (ns) the monitor
+ * should look again for this poll's sake, or 0 when it need not hurry.
  */
-static bool stall_check(struct monitor *m, struct wf__worker *w, uint64_t now)
+static uint64_t stall_check(struct monitor *m, struct wf__worker *w, uint64_t now)
 {
 	struct wf__thread *th = atomic_load_explicit(&w->driver, memory_order_acquire);
 	struct stall_look *look = &m->looks[w->index];
 	uint64_t word, start, age, c;
+	struct stall_query q;
 	int cls;
 
 	if (!th)
-		return false;	/* changing hands */
+		return 0;	/* changing hands */
 	word = atomic_load_explicit(&th->own, memory_order_acquire);
 	if (own_index(word) != (unsigned)w->index ||
 	    (own_state(word) != OWN_IN && own_state(word) != OWN_BUSY))
-		return false;
+		return 0;
 	/*
 	 * A poll this monitor already took (its thread has not ended it
 	 * yet), or a stale word: the core has run later polls since.
 	 */
 	c = atomic_load_explicit(&w->claim, memory_order_relaxed);
 	if (own_seq(c) > own_seq(word) || (own_seq(c) == own_seq(word) && own_state(c) == OWN_LOST))
-		return false;
+		return 0;
 	/* Read after the word (acquire): this poll's start or a later one's. */
 	start = atomic_load_explicit(&w->poll_start_pub, memory_order_relaxed);
 	age = now > start ? now - start : 0;
-	if (age < BLOCKED_NS / 2)
-		return false;
-	if (look->seq != own_seq(word))
+	if (age < BLOCKED_NS / 2) {
+		/*
+		 * A source that answers in one look (BPF) is asked when the
+		 * poll crosses the threshold, not before: be back then if
+		 * work waits. /proc needs two looks from half the threshold
+		 * on; the busy cadence (1 ms) takes the monitor there.
+		 */
+		if (m->src->one_look && core_has_work(w, word, now))
+			return BLOCKED_NS - age < WF_MONITOR_BUSY_NS ? BLOCKED_NS - age
+								      : WF_MONITOR_BUSY_NS;
+		return 0;
+	}
+	if (look->seq != own_seq(word)) {
 		memset(look, 0, sizeof(*look));
+		look->seq = own_seq(word);
+	}
 	if (!core_has_work(w, word, now))
-		return false;	/* nothing waits behind it: no need to hurry */
-	cls = m->src->classify(look, atomic_load(&w->tid), own_seq(word), now);
+		return 0;	/* nothing waits behind it: no need to hurry */
+	/* The slot first: the source checks the slot's TID against this TID. */
+	q.slot = atomic_load_explicit(&w->stall_slot, memory_order_acquire);
+	q.tid = atomic_load(&w->tid);
+	q.seq = own_seq(word);
+	q.start_ns = start;
+	q.now_ns = now;
+	q.blocked_ns = BLOCKED_NS;
+	look->again_ns = 0;
+	look->fell_back = false;
+	cls = m->src->classify(look, &q);
+	if (look->fell_back)
+		atomic_fetch_add_explicit(&m->rt->stall_bpf_fallbacks, 1, memory_order_relaxed);
 	if (own_state(word) != OWN_IN)
-		return true;	/* in a core section: a few instructions, next time */
-	if ((cls == STALL_BLOCKED && age >= BLOCKED_NS) || (cls == STALL_ONCPU && age >= CPU_NS))
-		stall_handoff(m, w, th, word, cls == STALL_BLOCKED ? STALL_BLOCKED : STALL_ONCPU,
-			      age, now);
-	return true;
+		return BLOCKED_NS / 4;	/* in a core section: a few instructions, next time */
+	if ((cls == STALL_BLOCKED && age >= BLOCKED_NS) || (cls == STALL_ONCPU && age >= CPU_NS)) {
+		/*
+		 * A spare is starting (tens of microseconds, or a few ms on a
+		 * busy machine: a new thread waits for a CPU): try again
+		 * from 40 us on, doubling up to a quarter of the threshold.
+		 */
+		if (stall_handoff(m, w, th, word, cls, age, now) == -EAGAIN) {
+			look->retry_ns = look->retry_ns ? 2 * look->retry_ns : 2 * WF_MONITOR_MIN_NS;
+			if (look->retry_ns > BLOCKED_NS / 4)
+				look->retry_ns = BLOCKED_NS / 4;
+			return look->retry_ns;
+		}
+		return BLOCKED_NS / 4;
+	}
+	/*
+	 * One look decides: none is needed before the poll crosses the
+	 * threshold, nor before the time the source named (a sleep that
+	 * would by then be long enough). /proc: a quarter of the threshold.
+	 */
+	{
+		uint64_t again = look->again_ns;
+
+		if (m->src->one_look && age < BLOCKED_NS && BLOCKED_NS - age > again)
+			again = BLOCKED_NS - age;
+		return again ? again : BLOCKED_NS / 4;
+	}
 }
 
 static void *monitor_main(void *arg)
@@ -494,9 +628,15 @@ static void *monitor_main(void *arg)
 	uint64_t delay = WF_MONITOR_MIN_NS;
 
 	pthread_setname_np(pthread_self(), "weft-monitor");
+	/*
+	 * The BPF source knows the moment a poll crosses the threshold:
+	 * wake close to it (the default slack is 50 us).
+	 */
+	if (m->src->one_look)
+		prctl(PR_SET_TIMERSLACK, 10000UL, 0, 0, 0);
 	while (!atomic_load(&rt->monitor_stop)) {
-		uint64_t now = wf__now();
-		bool stranded = false, busy = false, near = false;
+		uint64_t now = wf__now(), soon = 0;
+		bool stranded = false, busy = false;
 
 		for (unsigned i = 0; i < rt->nworkers; i++) {
 			struct wf__worker *w = &rt->workers[i];
@@ -509,8 +649,12 @@ static void *monitor_main(void *arg)
 			if (!atomic_load_explicit(&w->in_poll, memory_order_acquire))
 				continue;
 			busy = true;
-			if (rt->stall_on && stall_check(m, w, now))
-				near = true;
+			if (rt->stall_on) {
+				uint64_t d = stall_check(m, w, now);
+
+				if (d && (!soon || d < soon))
+					soon = d;
+			}
 			if (rt->nworkers < 2 ||
 			    now - atomic_load_explicit(&w->poll_start_pub, memory_order_relaxed) <
 				    WF_MONITOR_STRAND_NS)
@@ -523,13 +667,15 @@ static void *monitor_main(void *arg)
 			wf__notify_parked(rt);
 		}
 		/*
-		 * Cadence: a quarter of the threshold while a poll nears it;
-		 * otherwise from 20 us, doubling each look, to 1 ms while
-		 * workers run polls (one is in a poll, or one started since
-		 * the last look) and 10 ms when none does.
+		 * Cadence: what stall_check asked for while a poll nears a
+		 * threshold (/proc: a quarter of it; BPF: the moment the
+		 * poll crosses it, or a quarter); otherwise from 20 us,
+		 * doubling each look, to 1 ms while workers run polls (one
+		 * is in a poll, or one started since the last look) and
+		 * 10 ms when none does.
 		 */
-		if (near) {
-			delay = BLOCKED_NS / 4;
+		if (soon) {
+			delay = soon;
 		} else {
 			delay *= 2;
 			if (delay > (busy ? WF_MONITOR_BUSY_NS : WF_MONITOR_IDLE_NS))
@@ -544,16 +690,16 @@ static void *monitor_main(void *arg)
 		 * counted unparked in idle_state (a seq_cst RMW, by itself or
 		 * by its waker) before it leaves park() and reads monitor_idle
 		 * (wf__monitor_wake): with both orders sequentially
-		 * consistent, we see it unparked or it sees the flag.
+		 * consistent, we see it unparked or it sees the flag. The
+		 * futex word is the flag itself, which the waker clears
+		 * before its wake-up: a wake-up that comes between our
+		 * check and the futex wait finds the word changed, and the
+		 * wait returns at once (waiting on monitor_stop, unchanged
+		 * by the waker, lost that wake-up: the monitor slept through
+		 * a stall). wf__monitor_stop() clears it too.
 		 */
 		if (!busy && !stranded && (atomic_load(&rt->idle_state) >> 16) == 0) {
 			atomic_store(&rt->monitor_idle, 1);
-			/*
-			 * The futex word is monitor_idle itself: a worker
-			 * that clears it between our check and the wait
-			 * makes the wait return at once (a wake-up sent
-			 * before we sleep on an unchanged word would be lost).
-			 */
 			if ((atomic_load(&rt->idle_state) >> 16) == 0 &&
 			    !atomic_load(&rt->monitor_stop))
 				wf__futex_wait(&rt->monitor_idle, 1, UINT64_MAX);
@@ -627,7 +773,7 @@ int wf__monitor_start(struct wf_runtime *rt)
 	if (!m)
 		return -ENOMEM;
 	m->rt = rt;
-	m->src = &proc_source;
+	m->src = rt->stall_src ? rt->stall_src : &wf__stall_proc;
 	m->looks = calloc(rt->nworkers, sizeof(*m->looks));
 	m->capped_seq = calloc(rt->nworkers, sizeof(*m->capped_seq));
 	m->last_start = calloc(rt->nworkers, sizeof(*m->last_start));
@@ -651,9 +797,8 @@ void wf__monitor_stop(struct wf_runtime *rt)
 		return;
 	atomic_store(&rt->monitor_stop, 1);
 	wf__futex_wake(&rt->monitor_stop, 1);
-	/* Asleep for want of work: on monitor_idle (monitor_main). */
-	if (atomic_exchange(&rt->monitor_idle, 0))
-		wf__futex_wake(&rt->monitor_idle, 1);
+	/* Seq_cst after the store: an idle monitor sees stop or is woken here. */
+	wf__monitor_wake_slow(rt);
 	pthread_join(rt->monitor, NULL);
 	rt->monitor_running = false;
 }

@@ -45,6 +45,7 @@ static void thread_enter(struct wf__thread *th, struct wf_runtime *rt, stack_t *
 
 	th->rt = rt;
 	th->tid = (pid_t)syscall(SYS_gettid);
+	th->stall_slot = -1;
 	th->san_fiber = wf__san_fiber_current();
 	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
 		void *lo;
@@ -84,6 +85,8 @@ static void thread_leave(struct wf__thread *th, const stack_t *old)
 static void core_attach(struct wf__thread *th, struct wf__worker *w)
 {
 	th->core = w;
+	/* Before the TID: the monitor checks the slot's TID against w->tid. */
+	atomic_store_explicit(&w->stall_slot, th->stall_slot, memory_order_release);
 	atomic_store_explicit(&w->driver, th, memory_order_release);
 	atomic_store(&w->tid, th->tid);
 	wf__reg_thread(w, th->tid);
@@ -134,6 +137,7 @@ static void *thread_main(void *arg)
 	stack_t old = { 0 };
 
 	thread_enter(th, th->rt, &old);
+	wf__stall_thread_start(th);	/* the BPF stall source follows this thread */
 	for (;;) {
 		struct wf__worker *w = th->core;
 
@@ -150,6 +154,7 @@ static void *thread_main(void *arg)
 		if (!spare_wait(th))
 			break;
 	}
+	wf__stall_thread_stop(th);
 	thread_leave(th, &old);
 	return NULL;
 }
@@ -287,6 +292,9 @@ static int validate(const struct wf_runtime_opts *o)
 		return -EINVAL;
 	if (o->spare_threads > 4096)
 		return -EINVAL;
+	if (o->stall_source < WF_STALL_SOURCE_DEFAULT || o->stall_source > WF_STALL_SOURCE_BPF ||
+	    o->reserved_int)
+		return -EINVAL;
 	for (size_t i = 0; i < WF_ARRAY_SIZE(o->reserved); i++)
 		if (o->reserved[i])
 			return -EINVAL;
@@ -298,6 +306,7 @@ static void worker_init(struct wf_runtime *rt, struct wf__worker *w, int i)
 	w->rt = rt;
 	w->index = i;
 	w->rng = 0x9e3779b9u * (uint32_t)(i + 1);
+	atomic_init(&w->stall_slot, -1);
 	pthread_mutex_init(&w->inbox_lock, NULL);
 	wf__timers_init(&w->timers);
 }
@@ -314,6 +323,7 @@ static void worker_destroy(struct wf__worker *w)
 
 static void runtime_free_mem(struct wf_runtime *rt)
 {
+	wf__stall_source_fini(rt);	/* every thread is joined: none uses it */
 	wf__reg_runtime_del(rt);
 	wf__bpool_free(rt);
 	wf__stack_cache_drain(rt);
@@ -421,6 +431,12 @@ int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts)
 		return r;
 	}
 
+	/* Before the threads: each registers with the BPF stall source as it starts. */
+	r = wf__stall_source_init(rt, opts ? opts->stall_source : WF_STALL_SOURCE_DEFAULT);
+	if (r) {
+		runtime_free_mem(rt);
+		return r;
+	}
 	if (rt->flavor == WF_MULTI_THREAD) {
 		wf__monitor_prepare(rt);	/* before the threads read own_fenced */
 		pthread_mutex_lock(&rt->spare_lock);

@@ -4,7 +4,9 @@
  * gets its worker's core handed to a spare thread, so the other tasks of
  * that worker keep their latency; blocked and computing polls are told
  * apart; no task is lost or run twice across many hand-offs, wake-ups and
- * shutdowns; the spare thread cap holds; off means off.
+ * shutdowns; the spare thread cap holds; off means off. The latency and
+ * classification cases use the /proc stall source (always there, no
+ * privilege); tests/runtime/stall_bpf.c runs them on the BPF one.
  */
 #include "wtest.h"
 
@@ -152,7 +154,8 @@ static void *lat_root(void *arg)
 /* Runs the workload on one worker; returns the p99 over tickers of their worst lateness. */
 static uint64_t lat_p99(struct __test_metadata *_metadata, int mode, uint64_t *nhand)
 {
-	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = mode };
+	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = mode,
+				     .stall_source = WF_STALL_SOURCE_PROC };
 	struct lat_run *r = calloc(1, sizeof(*r));
 	uint64_t v[NTICK], p99;
 	struct wf_metrics *m;
@@ -167,6 +170,7 @@ static uint64_t lat_p99(struct __test_metadata *_metadata, int mode, uint64_t *n
 	ASSERT_NOT_NULL(m);
 	*nhand = handoffs(m);
 	EXPECT_EQ(mode == WF_STALL_ON, m->stall_compensation);
+	EXPECT_STREQ(mode == WF_STALL_ON ? "proc" : "none", m->stall_source);
 	wf_metrics_free(m);
 	EXPECT_EQ(0, wf_runtime_free(rt));
 	for (int i = 0; i < NTICK; i++)
@@ -336,7 +340,8 @@ static void *cls_root(void *arg)
 static void run_cls(struct __test_metadata *_metadata, wf_task_fn fn, void *arg,
 		    struct wf_metrics **mp)
 {
-	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = WF_STALL_ON };
+	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = WF_STALL_ON,
+				     .stall_source = WF_STALL_SOURCE_PROC };
 	struct cls_case c = { fn, arg };
 	wf_runtime *rt;
 	void *res;
@@ -345,6 +350,8 @@ static void run_cls(struct __test_metadata *_metadata, wf_task_fn fn, void *arg,
 	ASSERT_EQ(0, wf_block_on(rt, cls_root, &c, &res));
 	*mp = snap(rt);
 	ASSERT_NOT_NULL(*mp);
+	EXPECT_STREQ("proc", (*mp)->stall_source);
+	EXPECT_EQ(0, (*mp)->stall_bpf_error);
 	EXPECT_EQ(0, wf_runtime_free(rt));
 	EXPECT_EQ(1, (long)(intptr_t)res);
 }
@@ -944,6 +951,64 @@ TEST(current_thread_flavour_is_off_and_refuses_on)
 	o = (struct wf_runtime_opts){ .stall_compensation = 3 };
 	EXPECT_EQ(-EINVAL, wf_runtime_new(&rt, &o));
 	o = (struct wf_runtime_opts){ .spare_threads = 5000 };
+	EXPECT_EQ(-EINVAL, wf_runtime_new(&rt, &o));
+}
+
+/* --- choosing the stall source ------------------------------------------------------ */
+
+static const char *source_of(struct __test_metadata *_metadata, struct wf_runtime_opts *o,
+			     int *bpf_error)
+{
+	static char name[16];
+	struct wf_metrics *m;
+	wf_runtime *rt;
+
+	name[0] = '\0';
+	ASSERT_EQ(0, wf_runtime_new(&rt, o));
+	m = snap(rt);
+	ASSERT_NOT_NULL(m);
+	snprintf(name, sizeof(name), "%s", m->stall_source ? m->stall_source : "(null)");
+	*bpf_error = m->stall_bpf_error;
+	wf_metrics_free(m);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+	return name;
+}
+
+/*
+ * WF_STALL_SOURCE_PROC and WEFT_STALL_SOURCE=proc give /proc without
+ * trying BPF; the option beats the environment; off is "none"; bad
+ * values are -EINVAL. Whatever the build and the privileges, auto gives
+ * one of the two, and /proc says why not BPF.
+ */
+TEST(stall_source_choice)
+{
+	struct wf_runtime_opts o = { .workers = 2, .stall_compensation = WF_STALL_ON,
+				     .stall_source = WF_STALL_SOURCE_PROC };
+	const char *name;
+	wf_runtime *rt;
+	int err;
+
+	EXPECT_STREQ("proc", source_of(_metadata, &o, &err));
+	EXPECT_EQ(0, err);
+	o.stall_source = WF_STALL_SOURCE_DEFAULT;
+	ASSERT_EQ(0, setenv("WEFT_STALL_SOURCE", "proc", 1));
+	EXPECT_STREQ("proc", source_of(_metadata, &o, &err));
+	EXPECT_EQ(0, err);
+	ASSERT_EQ(0, setenv("WEFT_STALL_SOURCE", "bogus", 1));
+	EXPECT_EQ(-EINVAL, wf_runtime_new(&rt, &o));
+	o.stall_source = WF_STALL_SOURCE_PROC;	/* the option wins over the environment */
+	EXPECT_STREQ("proc", source_of(_metadata, &o, &err));
+	unsetenv("WEFT_STALL_SOURCE");
+	o.stall_source = WF_STALL_SOURCE_AUTO;
+	name = source_of(_metadata, &o, &err);
+	TH_LOG("auto: %s (BPF: %s)", name, err ? strerror(-err) : "in use");
+	EXPECT_TRUE(!strcmp(name, "bpf") || !strcmp(name, "proc"));
+	EXPECT_TRUE(!strcmp(name, "bpf") == (err == 0));
+	o.stall_compensation = WF_STALL_OFF;
+	EXPECT_STREQ("none", source_of(_metadata, &o, &err));
+	o = (struct wf_runtime_opts){ .stall_source = 4 };
+	EXPECT_EQ(-EINVAL, wf_runtime_new(&rt, &o));
+	o = (struct wf_runtime_opts){ .reserved_int = 1 };
 	EXPECT_EQ(-EINVAL, wf_runtime_new(&rt, &o));
 }
 

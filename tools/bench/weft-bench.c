@@ -14,7 +14,8 @@
  * stops when the main thread (outside the runtime) sees the last
  * completion through a countdown latch (atomic counter + mutex/condvar),
  * the same mechanism on both sides. stall_compensation is a latency bench
- * with lines of its own (two: compensation off and on; see below).
+ * with lines of its own (two: compensation off and on; see below), and so
+ * is stall_detect (one per stall source).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -862,6 +863,7 @@ static void stall_compensation(long workers, long iters)
 		struct wf_spawn_opts so = { .name = "blocker" };
 		struct wf_metrics *m = NULL;
 		uint64_t handoffs = 0;
+		char source[8] = "none";
 		wf_runtime *rt;
 		int r;
 
@@ -884,19 +886,22 @@ static void stall_compensation(long workers, long iters)
 		if (wf_metrics_snapshot(rt, &m) == 0) {
 			for (unsigned w = 0; w < m->nworkers; w++)
 				handoffs += m->workers[w].handoffs;
+			snprintf(source, sizeof(source), "%s", m->stall_source);
 			wf_metrics_free(m);
 		}
 		wf_runtime_free(rt);
 		printf("{\"bench\":\"stall_compensation\",\"impl\":\"%s\",\"ns_per_op\":%llu,"
 		       "\"ops\":%d,\"workers\":%ld,\"iters\":1,\"stat\":\"p99 scheduled delay\","
 		       "\"stall_compensation\":\"%s\",\"p50_ns\":%llu,\"p99_ns\":%llu,"
-		       "\"max_ns\":%llu,\"samples\":%llu,\"stalls\":%llu,\"handoffs\":%llu}\n",
+		       "\"max_ns\":%llu,\"samples\":%llu,\"stalls\":%llu,\"handoffs\":%llu,"
+		       "\"stall_source\":\"%s\"}\n",
 		       modes[i].impl, (unsigned long long)stall_pct(s, 0.99), STALL_TASKS, workers,
 		       modes[i].mode == WF_STALL_ON ? "on" : "off",
 		       (unsigned long long)stall_pct(s, 0.50), (unsigned long long)stall_pct(s, 0.99),
 		       (unsigned long long)atomic_load(&s->max_ns),
 		       (unsigned long long)atomic_load(&s->samples),
-		       (unsigned long long)atomic_load(&s->stalls), (unsigned long long)handoffs);
+		       (unsigned long long)atomic_load(&s->stalls), (unsigned long long)handoffs,
+		       source);
 		fflush(stdout);
 		free(s);
 	}
@@ -1009,6 +1014,131 @@ static void monitor_overhead(long workers, long iters)
 	}
 }
 
+/*
+ * stall_detect: how soon a poll that blocks is noticed and handed over,
+ * per stall source (docs/stall.md). One worker; a task spawns a witness
+ * (queued behind it on the same worker), notes the time and calls
+ * usleep(DETECT_BLOCK_US) inside its poll. The witness runs only once the
+ * monitor has seen the block and handed the worker's core to a spare:
+ * the latency is from the usleep() to the witness's first instruction,
+ * and holds the off-CPU threshold (CONFIG_WEFT_STALL_BLOCKED_US) plus the
+ * detection and the hand-off. DETECT_ROUNDS rounds per source, 5 ms
+ * apart; ns_per_op is the median, p90 and max are extra fields. The BPF
+ * row is left out, with a note on stderr, where the source is not built
+ * in or cannot load (stall_bpf_error says why).
+ */
+#define DETECT_ROUNDS 20
+#define DETECT_BLOCK_US 20000
+
+struct detect_round {
+	uint64_t blocked_at, resumed_at;
+};
+
+static void *detect_witness(void *arg)
+{
+	struct detect_round *d = arg;
+
+	d->resumed_at = wf_now_ns();
+	return NULL;
+}
+
+static void *detect_blocker(void *arg)
+{
+	struct detect_round *d = arg;
+	wf_task *w;
+
+	if (wf_spawn_named(&w, "witness", detect_witness, d))
+		return (void *)1L;
+	d->blocked_at = wf_now_ns();
+	usleep(DETECT_BLOCK_US);	/* blocks its worker on purpose */
+	wf_join(w, NULL);
+	return NULL;
+}
+
+static void *detect_root(void *arg)
+{
+	struct detect_round *d = arg;
+
+	for (int i = 0; i < DETECT_ROUNDS; i++) {
+		wf_task *t;
+		void *r;
+
+		if (wf_spawn_named(&t, "blocker", detect_blocker, &d[i]))
+			return (void *)1L;
+		wf_join(t, &r);
+		if (r)
+			return r;
+		wf_sleep_ns(5 * WF_NSEC_PER_MSEC);
+	}
+	return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void stall_detect(long workers, long iters)
+{
+	static const struct {
+		int source;
+		const char *impl, *name;
+	} srcs[] = { { WF_STALL_SOURCE_BPF, "weft-bpf", "bpf" },
+		     { WF_STALL_SOURCE_PROC, "weft-proc", "proc" } };
+
+	(void)workers;	/* one worker: the witness must wait for the hand-off */
+	(void)iters;
+	for (size_t i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++) {
+		struct wf_runtime_opts o = { .workers = 1, .stall_compensation = WF_STALL_ON,
+					     .stall_source = srcs[i].source };
+		struct detect_round d[DETECT_ROUNDS] = { { 0 } };
+		uint64_t v[DETECT_ROUNDS], handoffs = 0;
+		struct wf_metrics *m = NULL;
+		wf_runtime *rt;
+		void *res;
+		int r, err;
+
+		r = wf_runtime_new(&rt, &o);
+		if (r)
+			die("runtime", r);
+		if (wf_metrics_snapshot(rt, &m))
+			die("metrics", -ENOMEM);
+		err = strcmp(m->stall_source, srcs[i].name) ? m->stall_bpf_error : 0;
+		wf_metrics_free(m);
+		if (err) {
+			fprintf(stderr, "weft-bench: stall_detect: no %s row: the BPF stall source "
+					"is %s\n", srcs[i].impl,
+				err == -EOPNOTSUPP ? "not built in (CONFIG_WEFT_STALL_BPF)"
+						   : strerror(-err));
+			wf_runtime_free(rt);
+			continue;
+		}
+		r = wf_block_on(rt, detect_root, d, &res);
+		if (r || res)
+			die("stall_detect", r ? r : -EIO);
+		if (wf_metrics_snapshot(rt, &m) == 0) {
+			for (unsigned w = 0; w < m->nworkers; w++)
+				handoffs += m->workers[w].handoffs;
+			wf_metrics_free(m);
+		}
+		wf_runtime_free(rt);
+		for (int k = 0; k < DETECT_ROUNDS; k++)
+			v[k] = d[k].resumed_at > d[k].blocked_at ? d[k].resumed_at - d[k].blocked_at
+								 : 0;
+		qsort(v, DETECT_ROUNDS, sizeof(v[0]), cmp_u64);
+		printf("{\"bench\":\"stall_detect\",\"impl\":\"%s\",\"ns_per_op\":%llu,"
+		       "\"ops\":%d,\"workers\":1,\"iters\":1,"
+		       "\"stat\":\"median block-to-hand-off\",\"stall_source\":\"%s\","
+		       "\"p90_ns\":%llu,\"max_ns\":%llu,\"handoffs\":%llu}\n",
+		       srcs[i].impl, (unsigned long long)v[DETECT_ROUNDS / 2], DETECT_ROUNDS,
+		       srcs[i].name, (unsigned long long)v[DETECT_ROUNDS * 9 / 10],
+		       (unsigned long long)v[DETECT_ROUNDS - 1], (unsigned long long)handoffs);
+		fflush(stdout);
+	}
+}
+
 /* --- driver --------------------------------------------------------------------- */
 
 struct bench {
@@ -1038,6 +1168,7 @@ static const struct bench benches[] = {
 	{ "map_os_mutex", MAP_CALLERS * MAP_OPS_PER_CALLER, 0, map_os_mutex },
 	{ "stall_compensation", STALL_TASKS, 0, NULL, stall_compensation },
 	{ "monitor_overhead", 1, 0, NULL, monitor_overhead },
+	{ "stall_detect", DETECT_ROUNDS, 0, NULL, stall_detect },
 };
 
 static int selected(const char *name, char **pats, int npats)

@@ -166,6 +166,18 @@ struct wf_metrics {
 	uint64_t stall_handoffs_blocked; /* hand-offs of polls blocked off CPU */
 	uint64_t stall_handoffs_cpu;	/* ... of polls computing too long */
 	uint64_t stall_capped;		/* polls not handed over: spare thread cap */
+
+	/*
+	 * Appended within version 2 (older libraries do not fill them): the
+	 * stall source in use, "bpf", "proc" or "none" (compensation off);
+	 * why the BPF source is not in use: 0 (in use, or not tried), or a
+	 * negative errno (-EOPNOTSUPP: not built in; -EPERM: no CAP_BPF; ...);
+	 * looks at a long poll the BPF source could not answer (its thread
+	 * had no slot) and /proc answered instead.
+	 */
+	const char *stall_source;
+	int stall_bpf_error;
+	uint64_t stall_bpf_fallbacks;
 };
 
 /*

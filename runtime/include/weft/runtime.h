@@ -64,8 +64,18 @@ struct wf_runtime_opts {
 	 * and stall compensation (1..4096); 0: CONFIG_WEFT_SPARE_THREADS.
 	 */
 	unsigned spare_threads;
+	/*
+	 * How stall compensation tells a blocked poll from a computing one
+	 * (docs/stall.md): WF_STALL_SOURCE_DEFAULT (0) follows the
+	 * environment variable WEFT_STALL_SOURCE (bpf, proc or auto), else
+	 * auto; WF_STALL_SOURCE_AUTO, _PROC, _BPF. It and reserved_int took
+	 * what was reserved[0]: the layout and the meaning of a zeroed
+	 * struct are unchanged.
+	 */
+	int stall_source;
 	/* Reserved, must be zero. */
-	uint64_t reserved[3];
+	int reserved_int;
+	uint64_t reserved[2];
 };
 
 /* Values of wf_runtime_opts.stall_compensation. */
@@ -76,14 +86,28 @@ enum wf_stall_mode {
 };
 
 /*
+ * Values of wf_runtime_opts.stall_source. AUTO and BPF use the BPF stall
+ * source where libweft has it (CONFIG_WEFT_STALL_BPF) and the kernel lets
+ * the process load it, else /proc; PROC never tries BPF. Which one a
+ * runtime uses is in its metrics (wf_metrics.stall_source).
+ */
+enum wf_stall_source {
+	WF_STALL_SOURCE_DEFAULT = 0,
+	WF_STALL_SOURCE_AUTO = 1,
+	WF_STALL_SOURCE_PROC = 2,
+	WF_STALL_SOURCE_BPF = 3,
+};
+
+/*
  * wf_runtime_new - create a runtime and start its worker threads.
  * @rtp:  where the new runtime is stored on success.
  * @opts: options, or NULL for the defaults.
  *
  * Returns 0 on success; -EINVAL for a bad option (unknown flavour,
  * more than 1024 workers, a stack smaller than 16 KiB, an unknown
- * stall_compensation or WF_STALL_ON with WF_CURRENT_THREAD, non-zero reserved
- * fields, NULL @rtp); -ENOMEM; -EAGAIN when a thread cannot be created.
+ * stall_compensation or WF_STALL_ON with WF_CURRENT_THREAD, an unknown
+ * stall_source or WEFT_STALL_SOURCE value, non-zero reserved fields, NULL
+ * @rtp); -ENOMEM; -EAGAIN when a thread cannot be created.
  */
 int wf_runtime_new(wf_runtime **rtp, const struct wf_runtime_opts *opts);
 
