@@ -38,7 +38,12 @@ for p in $progs; do
 	if [ $st -eq 0 ] && ! grep -q '^==[0-9]*== [A-Z]' "$out"; then
 		echo "ok $i valgrind:$p"
 	else
-		sed 's/^/# /' "$out" | tail -n 60
+		# valgrind's notes on system calls it does not know (epoll_pwait2,
+		# which the epoll driver falls back from) would push the failure
+		# itself out of the tail.
+		grep -v -e 'WARNING: unhandled' -e 'You may be able to write' \
+			-e 'README_MISSING_SYSCALL' -e 'Nevertheless we consider' \
+			-e 'valgrind.org/support/bug_reports' "$out" | sed 's/^/# /' | tail -n 60
 		echo "not ok $i valgrind:$p # exit $st"
 		rc=1
 	fi
