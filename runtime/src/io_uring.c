@@ -74,13 +74,29 @@
 
 #define ur_req wf__ur_req
 
+#define UD_MS 1u		/* low bit of a listener's or stream's user_data */
+#define UR_BGID 0		/* each ring's provided buffer group */
+#define UR_NBUFS 64u		/* default buffers per ring (WEFT_IO_BUF_RING) */
+#define UR_BUFSZ 4096u
+
 struct ur_worker {
 	struct io_uring ring;
 	int efd;
 	bool efd_armed;
 	uint64_t efd_buf;
 	_Atomic(struct ur_req *) cancels;	/* pushed by other workers' tasks */
+	_Atomic(struct wf__ms *) ms_cancels;	/* listeners and streams to cancel */
 	uint64_t sq_since;		/* when the oldest unsubmitted SQE was queued */
+	/* Provided buffer ring (group UR_BGID), owner thread only; NULL: none. */
+	struct io_uring_buf_ring *br;
+	size_t br_size;
+	unsigned char *bufs;
+	unsigned nbufs, bufsz;
+};
+
+/* Per runtime: buffer ring geometry. */
+struct ur_rt {
+	unsigned nbufs, bufsz;
 };
 
 /*
@@ -208,6 +224,32 @@ static void complete(struct ur_req *r, int res)
 	/* Not a byte of r after this point: its task may have returned. */
 }
 
+/*
+ * A CQE of a listener's or stream's multishot op. A recv's provided
+ * buffer is copied out (into the waiting task's buffer or the object's
+ * queue) and given back to the ring at once, on this thread: the buffer
+ * ring is touched by its owner only.
+ */
+static void ms_cqe(struct wf__worker *w, struct wf__ms *m, struct io_uring_cqe *cqe)
+{
+	struct ur_worker *u = urw(w);
+	bool more = cqe->flags & IORING_CQE_F_MORE;
+	unsigned char *data = NULL;
+	unsigned bid = 0;
+
+	if ((cqe->flags & IORING_CQE_F_BUFFER) && u->br) {
+		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		data = u->bufs + (size_t)bid * u->bufsz;
+	}
+	wf__ms_cqe(m, cqe->res, more, data);
+	if (data) {
+		io_uring_buf_ring_add(u->br, data, u->bufsz, (unsigned short)bid,
+				      io_uring_buf_ring_mask(u->nbufs), 0);
+		/* Release: the entry before the tail the kernel reads. */
+		io_uring_buf_ring_advance(u->br, 1);
+	}
+}
+
 /* Reap every completion in the CQ. Driving thread only. */
 static unsigned reap(struct wf__worker *w)
 {
@@ -222,6 +264,10 @@ static unsigned reap(struct wf__worker *w)
 
 		if (ud == UD_EFD) {
 			u->efd_armed = false;
+		} else if (ud > UD_SPECIAL && (ud & UD_MS)) {
+			if (!(cqe->flags & IORING_CQE_F_MORE))
+				w->io_pending--;
+			ms_cqe(w, (struct wf__ms *)(uintptr_t)(ud & ~(uint64_t)UD_MS), cqe);
 		} else if (ud != LIBURING_UDATA_TIMEOUT) {
 			w->io_pending--;
 			if (ud > UD_SPECIAL)
@@ -282,6 +328,37 @@ static void drain_cancels(struct wf__worker *w)
 }
 
 /*
+ * Owner: cancel the multishot ops of the listeners and streams queued on
+ * ms_cancels (io_ms.c). An object queued here whose op has meanwhile
+ * ended and been re-armed on another ring is sent on to that ring.
+ */
+static void ms_drain(struct wf__worker *w)
+{
+	struct ur_worker *u = urw(w);
+	struct wf__ms *m = atomic_exchange(&u->ms_cancels, NULL);
+
+	while (m) {
+		struct wf__ms *next = m->cnext;	/* before m may be freed */
+
+		wf__ur_reserve(w);
+		wf__spin_lock(&m->lock);
+		if (m->armed && m->owner != w && m->cancelled) {
+			wf__ur_ms_push(m, m->owner, true);	/* stays queued */
+		} else {
+			if (m->armed && m->owner == w) {
+				struct io_uring_sqe *sqe = get_sqe(w);
+
+				io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)m | UD_MS, 0);
+				io_uring_sqe_set_data64(sqe, UD_IGNORE);
+			}
+			wf__ms_unqueued_locked(m);
+		}
+		wf__spin_unlock(&m->lock);
+		m = next;
+	}
+}
+
+/*
  * Between polls. Submissions are batched: one io_uring_enter for the SQEs
  * of several polls, once the worker runs out of tasks (idle), once
  * UR_BATCH are waiting, or once the oldest has waited UR_SUBMIT_NS (a
@@ -298,6 +375,8 @@ static void ur_poll(struct wf__worker *w, bool idle)
 
 	if (atomic_load_explicit(&u->cancels, memory_order_relaxed))
 		drain_cancels(w);
+	if (atomic_load_explicit(&u->ms_cancels, memory_order_relaxed))
+		ms_drain(w);
 	n = io_uring_sq_ready(&u->ring);
 	if (n) {
 		if (!u->sq_since)
@@ -310,6 +389,9 @@ static void ur_poll(struct wf__worker *w, bool idle)
 	if (io_uring_cq_ready(&u->ring) ||
 	    (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
 		reap(w);
+	/* A queue over its limit asked for a cancel while being reaped. */
+	if (atomic_load_explicit(&u->ms_cancels, memory_order_relaxed))
+		ms_drain(w);
 }
 
 static void ur_park(struct wf__worker *w, uint64_t deadline)
@@ -320,6 +402,8 @@ static void ur_park(struct wf__worker *w, uint64_t deadline)
 
 	if (atomic_load(&u->cancels))
 		drain_cancels(w);
+	if (atomic_load(&u->ms_cancels))
+		ms_drain(w);
 	if (!u->efd_armed) {
 		struct io_uring_sqe *sqe = get_sqe(w);
 
@@ -353,17 +437,106 @@ static void ur_unpark(struct wf__worker *w)
 	eventfd_write(u->efd, 1);
 }
 
+/*
+ * WEFT_IO_NOFEAT: WF_IO_F_* bits (a number, e.g. 0x1c0) the rings must
+ * not use although the kernel has them: to test and measure the
+ * fallbacks. WEFT_IO_BUF_RING=COUNTxSIZE: buffers per ring (a power of
+ * two, 1..32768) and their size in bytes (16..1 MiB).
+ */
+static unsigned env_nofeat(void)
+{
+	const char *e = getenv("WEFT_IO_NOFEAT");
+
+	return e && *e ? (unsigned)strtoul(e, NULL, 0) : 0;
+}
+
+static void env_buf_ring(struct ur_rt *r)
+{
+	const char *e = getenv("WEFT_IO_BUF_RING");
+	unsigned long n, sz;
+	char *end;
+
+	r->nbufs = UR_NBUFS;
+	r->bufsz = UR_BUFSZ;
+	if (!e || !*e)
+		return;
+	n = strtoul(e, &end, 0);
+	if (*end != 'x')
+		return;
+	sz = strtoul(end + 1, &end, 0);
+	if (*end || !n || n > 32768 || (n & (n - 1)) || sz < 16 || sz > (1ul << 20))
+		return;
+	r->nbufs = (unsigned)n;
+	r->bufsz = (unsigned)sz;
+}
+
 static int ur_rt_init(struct wf_runtime *rt)
 {
+	struct ur_rt *r = calloc(1, sizeof(*r));
+	unsigned want = WF_IO_F_SUBMIT_ALL | WF_IO_F_EXT_ARG | WF_IO_F_NODROP |
+			WF_IO_F_FAST_POLL | WF_IO_F_ACCEPT_MULTISHOT | WF_IO_F_RECV_MULTISHOT |
+			WF_IO_F_BUF_RING;
+
+	if (!r)
+		return -ENOMEM;
+	env_buf_ring(r);
+	rt->io_priv = r;
 	rt->io_entries = UR_ENTRIES;
-	rt->io_used = rt->io_found & (WF_IO_F_SUBMIT_ALL | WF_IO_F_EXT_ARG | WF_IO_F_NODROP |
-				      WF_IO_F_FAST_POLL);
+	rt->io_used = rt->io_found & want & ~env_nofeat();
+	/* Multishot recv needs the buffer ring. */
+	if (!(rt->io_used & WF_IO_F_BUF_RING))
+		rt->io_used &= ~WF_IO_F_RECV_MULTISHOT;
+	if (!(rt->io_used & WF_IO_F_RECV_MULTISHOT))
+		rt->io_used &= ~WF_IO_F_BUF_RING;
 	return 0;
 }
 
 static void ur_rt_fini(struct wf_runtime *rt)
 {
-	(void)rt;
+	free(rt->io_priv);
+	rt->io_priv = NULL;
+}
+
+/* The worker's provided buffer ring; 0, or -errno (the runtime then fails). */
+static int buf_ring_init(struct wf__worker *w, struct ur_worker *u)
+{
+	struct ur_rt *rr = w->rt->io_priv;
+	long pg = sysconf(_SC_PAGESIZE);
+	struct io_uring_buf_reg reg;
+	size_t sz = (rr->nbufs * sizeof(struct io_uring_buf) + (size_t)pg - 1) &
+		    ~((size_t)pg - 1);
+	void *mem;
+	int r;
+
+	mem = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return -errno;
+	u->bufs = malloc((size_t)rr->nbufs * rr->bufsz);
+	if (!u->bufs) {
+		munmap(mem, sz);
+		return -ENOMEM;
+	}
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uintptr_t)mem;
+	reg.ring_entries = rr->nbufs;
+	reg.bgid = UR_BGID;
+	r = io_uring_register_buf_ring(&u->ring, &reg, 0);
+	if (r) {
+		free(u->bufs);
+		u->bufs = NULL;
+		munmap(mem, sz);
+		return r;
+	}
+	u->br = mem;
+	u->br_size = sz;
+	u->nbufs = rr->nbufs;
+	u->bufsz = rr->bufsz;
+	io_uring_buf_ring_init(u->br);
+	for (unsigned i = 0; i < u->nbufs; i++)
+		io_uring_buf_ring_add(u->br, u->bufs + (size_t)i * u->bufsz, u->bufsz,
+				      (unsigned short)i, io_uring_buf_ring_mask(u->nbufs), (int)i);
+	io_uring_buf_ring_advance(u->br, (int)u->nbufs);
+	return 0;
 }
 
 static int ur_worker_init(struct wf__worker *w)
@@ -382,10 +555,22 @@ static int ur_worker_init(struct wf__worker *w)
 		free(u);
 		return r;
 	}
+	if (w->rt->io_used & WF_IO_F_BUF_RING) {
+		r = buf_ring_init(w, u);
+		if (r) {
+			io_uring_queue_exit(&u->ring);
+			free(u);
+			return r;
+		}
+	}
 	u->efd = eventfd(0, EFD_CLOEXEC);
 	if (u->efd < 0) {
 		r = -errno;
 		io_uring_queue_exit(&u->ring);
+		if (u->br) {
+			munmap(u->br, u->br_size);
+			free(u->bufs);
+		}
 		free(u);
 		return r;
 	}
@@ -410,7 +595,13 @@ static void ur_worker_fini(struct wf__worker *w)
 				reap(w);
 		}
 	}
+	/* Exiting the ring ends what is still in flight (a listener or a
+	 * stream never freed): only then may its buffers go. */
 	io_uring_queue_exit(&u->ring);
+	if (u->br) {
+		munmap(u->br, u->br_size);
+		free(u->bufs);
+	}
 	close(u->efd);
 	free(u);
 	w->io = NULL;
@@ -700,4 +891,54 @@ void wf__ur_batch_cancel(struct wf__ur_req *r)
 		r->cnext = h;
 	while (!atomic_compare_exchange_weak(&o->cancels, &h, r));
 	eventfd_write(o->efd, 1);
+}
+
+/* --- listeners and streams (io_ms.c) ---------------------------------------------------------- */
+
+bool wf__ur_ms_ok(struct wf__worker *w, int kind)
+{
+	struct ur_worker *u = urw(w);
+
+	if (kind == WF_MS_RECV)
+		return u && u->br && (w->rt->io_used & WF_IO_F_RECV_MULTISHOT);
+	return u && (w->rt->io_used & WF_IO_F_ACCEPT_MULTISHOT);
+}
+
+void wf__ur_reserve(struct wf__worker *w)
+{
+	struct ur_worker *u = urw(w);
+
+	while (!io_uring_sq_space_left(&u->ring)) {
+		if (io_uring_submit(&u->ring) < 0)
+			reap(w);
+	}
+}
+
+void wf__ur_ms_prep(struct wf__worker *w, struct wf__ms *m)
+{
+	struct io_uring_sqe *sqe = get_sqe(w);	/* room reserved: no reap here */
+
+	if (m->kind == WF_MS_ACCEPT) {
+		io_uring_prep_multishot_accept(sqe, m->fd, NULL, NULL, SOCK_CLOEXEC);
+	} else {
+		io_uring_prep_recv_multishot(sqe, m->fd, NULL, 0, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = UR_BGID;
+	}
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)m | UD_MS);
+	m->armed = true;
+	m->cancelled = false;
+	m->owner = w;
+}
+
+void wf__ur_ms_push(struct wf__ms *m, struct wf__worker *to, bool remote)
+{
+	struct ur_worker *o = urw(to);
+	struct wf__ms *h = atomic_load(&o->ms_cancels);
+
+	do
+		m->cnext = h;
+	while (!atomic_compare_exchange_weak(&o->ms_cancels, &h, m));
+	if (remote)
+		eventfd_write(o->efd, 1);
 }
