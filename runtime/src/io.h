@@ -35,6 +35,8 @@ struct wf__io_driver {
 	void (*park)(struct wf__worker *w, uint64_t deadline_ns);
 	void (*unpark)(struct wf__worker *w);
 	void (*poll)(struct wf__worker *w, bool idle);
+	/* A thread (@tid) starts driving core w; NULL: nothing to do. */
+	void (*attach)(struct wf__worker *w, pid_t tid);
 };
 
 extern const struct wf__io_driver wf__io_uring_driver;

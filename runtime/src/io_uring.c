@@ -56,10 +56,12 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define UR_ENTRIES 256u
@@ -92,6 +94,10 @@ struct ur_worker {
 	size_t br_size;
 	unsigned char *bufs;
 	unsigned nbufs, bufsz;
+	/* Thread-affine ring (current-thread runtime): see ur_attach. */
+	unsigned setup_flags;
+	bool defer;			/* DEFER_TASKRUN: completions need GETEVENTS */
+	pid_t owner_tid;		/* the thread that enabled it; 0: not yet */
 };
 
 /* Per runtime: buffer ring geometry. */
@@ -386,6 +392,12 @@ static void ur_poll(struct wf__worker *w, bool idle)
 			u->sq_since = 0;
 		}
 	}
+	/*
+	 * DEFER_TASKRUN: completions wait in the kernel until we ask;
+	 * TASKRUN_FLAG tells us (a shared-memory load) when there are some.
+	 */
+	if (u->defer && (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN))
+		io_uring_get_events(&u->ring);
 	if (io_uring_cq_ready(&u->ring) ||
 	    (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
 		reap(w);
@@ -483,6 +495,17 @@ static int ur_rt_init(struct wf_runtime *rt)
 	rt->io_priv = r;
 	rt->io_entries = UR_ENTRIES;
 	rt->io_used = rt->io_found & want & ~env_nofeat();
+	/*
+	 * A current-thread runtime's core never changes thread inside a
+	 * session (no wf_block_in_place, no stall compensation): its ring
+	 * may be tied to the driving thread. ur_attach enables it there.
+	 */
+	if (rt->flavor == WF_CURRENT_THREAD) {
+		unsigned aff = WF_IO_F_SINGLE_ISSUER | WF_IO_F_DEFER_TASKRUN | WF_IO_F_TASKRUN_FLAG;
+
+		if ((rt->io_found & aff & ~env_nofeat()) == aff)
+			rt->io_used |= aff;
+	}
 	/* Multishot recv needs the buffer ring. */
 	if (!(rt->io_used & WF_IO_F_BUF_RING))
 		rt->io_used &= ~WF_IO_F_RECV_MULTISHOT;
@@ -495,6 +518,16 @@ static void ur_rt_fini(struct wf_runtime *rt)
 {
 	free(rt->io_priv);
 	rt->io_priv = NULL;
+}
+
+/* Every buffer to the kernel. */
+static void buf_ring_fill(struct ur_worker *u)
+{
+	io_uring_buf_ring_init(u->br);
+	for (unsigned i = 0; i < u->nbufs; i++)
+		io_uring_buf_ring_add(u->br, u->bufs + (size_t)i * u->bufsz, u->bufsz,
+				      (unsigned short)i, io_uring_buf_ring_mask(u->nbufs), (int)i);
+	io_uring_buf_ring_advance(u->br, (int)u->nbufs);
 }
 
 /* The worker's provided buffer ring; 0, or -errno (the runtime then fails). */
@@ -531,11 +564,7 @@ static int buf_ring_init(struct wf__worker *w, struct ur_worker *u)
 	u->br_size = sz;
 	u->nbufs = rr->nbufs;
 	u->bufsz = rr->bufsz;
-	io_uring_buf_ring_init(u->br);
-	for (unsigned i = 0; i < u->nbufs; i++)
-		io_uring_buf_ring_add(u->br, u->bufs + (size_t)i * u->bufsz, u->bufsz,
-				      (unsigned short)i, io_uring_buf_ring_mask(u->nbufs), (int)i);
-	io_uring_buf_ring_advance(u->br, (int)u->nbufs);
+	buf_ring_fill(u);
 	return 0;
 }
 
@@ -550,6 +579,12 @@ static int ur_worker_init(struct wf__worker *w)
 	memset(&p, 0, sizeof(p));
 	if (w->rt->io_used & WF_IO_F_SUBMIT_ALL)
 		p.flags |= IORING_SETUP_SUBMIT_ALL;
+	if (w->rt->io_used & WF_IO_F_DEFER_TASKRUN) {
+		p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			   IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED;
+		u->defer = true;
+	}
+	u->setup_flags = p.flags;
 	r = io_uring_queue_init_params(UR_ENTRIES, &u->ring, &p);
 	if (r) {
 		free(u);
@@ -607,6 +642,90 @@ static void ur_worker_fini(struct wf__worker *w)
 	w->io = NULL;
 }
 
+/*
+ * A thread-affine ring (SINGLE_ISSUER, DEFER_TASKRUN: a current-thread
+ * runtime) answers only the thread that enabled it, and its completions
+ * are posted only when that thread enters the kernel. It is created
+ * disabled and enabled by the first thread that drives the core. When a
+ * later wf_block_on() drives it from another thread, the ring is set up
+ * again for that thread, carrying over the SQEs not yet submitted; that
+ * needs nothing in flight in the kernel. With operations in flight (a
+ * task left waiting on I/O between two wf_block_on() calls made from
+ * different threads) they cannot be moved: weft says so on stderr and
+ * they complete when the first thread drives the runtime again
+ * (WEFT_IO_NOFEAT=0xe turns the affine features off). docs/io.md.
+ */
+/* IORING_REGISTER_ENABLE_RINGS (liburing 2.3 declares its helper, does not export it). */
+static int enable_rings(struct io_uring *ring)
+{
+	long r = syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_ENABLE_RINGS,
+			 NULL, 0);
+
+	return r < 0 ? -errno : 0;
+}
+
+static void ring_redo(struct wf__worker *w, struct ur_worker *u, pid_t tid)
+{
+	unsigned n = io_uring_sq_ready(&u->ring), i;
+	struct io_uring_sqe *keep = NULL;
+	struct io_uring_params p;
+	int r;
+
+	if (n) {
+		keep = malloc(n * sizeof(*keep));
+		if (!keep)
+			goto fail;
+		for (i = 0; i < n; i++)
+			keep[i] = u->ring.sq.sqes[(u->ring.sq.sqe_head + i) & u->ring.sq.ring_mask];
+	}
+	io_uring_queue_exit(&u->ring);	/* ends the eventfd read, takes the buffer ring */
+	u->efd_armed = false;
+	memset(&p, 0, sizeof(p));
+	p.flags = u->setup_flags;
+	r = io_uring_queue_init_params(UR_ENTRIES, &u->ring, &p);
+	if (r)
+		goto fail;
+	if (u->br) {
+		struct io_uring_buf_reg reg = { .ring_addr = (uintptr_t)u->br,
+						.ring_entries = u->nbufs, .bgid = UR_BGID };
+
+		if (io_uring_register_buf_ring(&u->ring, &reg, 0))
+			goto fail;
+		buf_ring_fill(u);
+	}
+	if (enable_rings(&u->ring))
+		goto fail;
+	for (i = 0; i < n; i++)
+		*io_uring_get_sqe(&u->ring) = keep[i];
+	free(keep);
+	u->owner_tid = tid;
+	(void)w;
+	return;
+fail:
+	fprintf(stderr, "weft: io_uring: cannot set the ring up again for thread %d\n", (int)tid);
+	abort();
+}
+
+static void ur_attach(struct wf__worker *w, pid_t tid)
+{
+	struct ur_worker *u = urw(w);
+	static _Atomic bool warned;
+
+	if (!u || !u->defer || u->owner_tid == tid)
+		return;
+	if (!u->owner_tid) {
+		enable_rings(&u->ring);
+		u->owner_tid = tid;
+	} else if (w->io_pending == io_uring_sq_ready(&u->ring)) {
+		ring_redo(w, u, tid);
+	} else if (!atomic_exchange(&warned, true)) {
+		fprintf(stderr, "weft: io_uring: a current-thread runtime is driven by thread %d "
+			"with operations in flight from thread %d; they complete when that thread "
+			"drives it again (WEFT_IO_NOFEAT=0xe avoids this)\n", (int)tid,
+			(int)u->owner_tid);
+	}
+}
+
 const struct wf__io_driver wf__io_uring_driver = {
 	.name = "io_uring",
 	.kind = WF_IO_URING,
@@ -617,6 +736,7 @@ const struct wf__io_driver wf__io_uring_driver = {
 	.park = ur_park,
 	.unpark = ur_unpark,
 	.poll = ur_poll,
+	.attach = ur_attach,
 };
 
 /* --- operations ---------------------------------------------------------------------------- */

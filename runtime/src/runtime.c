@@ -87,6 +87,8 @@ static void core_attach(struct wf__thread *th, struct wf__worker *w)
 	w->driver = th;
 	atomic_store(&w->tid, th->tid);
 	wf__reg_thread(w, th->tid);
+	if (w->rt->io && w->rt->io->attach)
+		w->rt->io->attach(w, th->tid);	/* io_uring: a thread-affine ring */
 	if (th->dedicated) {
 		char name[16];
 
