@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -590,12 +591,71 @@ IO_TEST_W(listener_stream_current_thread, 0, 60)
 	wf_task *srv;
 
 	CHECK(l >= 0);
+	/* io_uring: the ring is tied to this thread (docs/io.md). */
+	if (ms_info().kind == WF_IO_URING) {
+		unsigned aff = WF_IO_F_SINGLE_ISSUER | WF_IO_F_DEFER_TASKRUN | WF_IO_F_TASKRUN_FLAG;
+
+		if ((ms_info().found & aff) == aff)
+			CHECK_EQ(aff, ms_info().used & aff);
+	}
 	CHECK_EQ(0, wf_spawn(&srv, echo_listen, (void *)(long)l));
 	for (unsigned i = 0; i < 8; i++)
 		CHECK_EQ(0L, echo_client(port, i));
 	CHECK_EQ(0L, join_long(srv));
 	wf_close(l);
 	return NULL;
+}
+
+/*
+ * One current-thread runtime driven by two threads in turn: the affine
+ * ring is set up again for the second (nothing in flight in between).
+ */
+static void *ct_session(void *arg)
+{
+	(void)arg;
+	return listener_stream_current_thread_body(NULL);
+}
+
+static void *ct_thread(void *arg)
+{
+	void *res = (void *)-1L;
+
+	if (wf_block_on(arg, ct_session, NULL, &res))
+		return (void *)-2L;
+	return res;
+}
+
+static void ct_two_threads(struct __test_metadata *_metadata, const char *drv)
+{
+	struct wf_runtime_opts o = { .flavor = WF_CURRENT_THREAD };
+	void *res = (void *)-1L;
+	wf_runtime *rt;
+	pthread_t th;
+	int r;
+
+	setenv("WEFT_IO", drv, 1);
+	r = wf_runtime_new(&rt, &o);
+	if (r == -EOPNOTSUPP || r == -ENOSYS || r == -EPERM)
+		SKIP("the %s driver is unavailable: %s", drv, wtest_errno_name(-r));
+	ASSERT_EQ(0, r);
+	ASSERT_EQ(0, wf_block_on(rt, ct_session, NULL, &res));
+	EXPECT_EQ(NULL, res);
+	ASSERT_EQ(0, pthread_create(&th, NULL, ct_thread, rt));
+	ASSERT_EQ(0, pthread_join(th, &res));
+	EXPECT_EQ(NULL, res);
+	ASSERT_EQ(0, wf_block_on(rt, ct_session, NULL, &res));
+	EXPECT_EQ(NULL, res);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+}
+
+TEST_TIMEOUT(current_thread_two_threads_uring, 60)
+{
+	ct_two_threads(_metadata, "uring");
+}
+
+TEST_TIMEOUT(current_thread_two_threads_epoll, 60)
+{
+	ct_two_threads(_metadata, "epoll");
 }
 
 TEST_HARNESS_MAIN
