@@ -256,8 +256,16 @@ static void ms_cqe(struct wf__worker *w, struct wf__ms *m, struct io_uring_cqe *
 	}
 }
 
-/* Reap every completion in the CQ. Driving thread only. */
-static unsigned reap(struct wf__worker *w)
+/*
+ * Reap up to @max completions, in the order the kernel posted them.
+ * Driving thread only. Each may wake a task onto this worker's local
+ * queue: callers pass the room left there (reap_room), so a burst of
+ * completions never spills wake-ups into the inject queue, where they
+ * would wait behind every later local wake-up (the inject queue is served
+ * every 61 polls): the rest stay in the CQ, in order, for the next poll,
+ * and connections are served first come, first served.
+ */
+static unsigned reap(struct wf__worker *w, unsigned max)
 {
 	struct ur_worker *u = urw(w);
 	struct io_uring_cqe *cqe;
@@ -268,6 +276,8 @@ static unsigned reap(struct wf__worker *w)
 	io_uring_for_each_cqe(&u->ring, head, cqe) {
 		uint64_t ud = cqe->user_data;
 
+		if (n == max)
+			break;
 		if (ud == UD_EFD) {
 			u->efd_armed = false;
 		} else if (ud > UD_SPECIAL && (ud & UD_MS)) {
@@ -285,6 +295,17 @@ static unsigned reap(struct wf__worker *w)
 	return n;
 }
 
+/* Room in w's local run queue (a few slots kept for spawns and yields). */
+static unsigned reap_room(struct wf__worker *w)
+{
+	uint32_t len = atomic_load_explicit(&w->tail, memory_order_relaxed) -
+		       atomic_load_explicit(&w->head, memory_order_acquire);
+
+	return len + 16 < WF_LOCAL_QUEUE ? WF_LOCAL_QUEUE - 16 - len : 1;
+}
+
+#define REAP_ALL UINT_MAX
+
 /* An SQE on w's ring; submits (and reaps, if the kernel pushes back) when full. */
 static struct io_uring_sqe *get_sqe(struct wf__worker *w)
 {
@@ -293,7 +314,7 @@ static struct io_uring_sqe *get_sqe(struct wf__worker *w)
 
 	while (!(sqe = io_uring_get_sqe(&u->ring))) {
 		if (io_uring_submit(&u->ring) < 0)
-			reap(w);
+			reap(w, REAP_ALL);
 	}
 	w->io_pending++;
 	return sqe;
@@ -400,7 +421,7 @@ static void ur_poll(struct wf__worker *w, bool idle)
 		io_uring_get_events(&u->ring);
 	if (io_uring_cq_ready(&u->ring) ||
 	    (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
-		reap(w);
+		reap(w, reap_room(w));
 	/* A queue over its limit asked for a cancel while being reaped. */
 	if (atomic_load_explicit(&u->ms_cancels, memory_order_relaxed))
 		ms_drain(w);
@@ -427,7 +448,7 @@ static void ur_park(struct wf__worker *w, uint64_t deadline)
 	if (io_uring_cq_ready(&u->ring)) {
 		io_uring_submit(&u->ring);
 		u->sq_since = 0;
-		reap(w);
+		reap(w, reap_room(w));
 		return;
 	}
 	if (deadline != UINT64_MAX) {
@@ -439,7 +460,7 @@ static void ur_park(struct wf__worker *w, uint64_t deadline)
 	}
 	io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
 	u->sq_since = 0;
-	reap(w);
+	reap(w, reap_room(w));
 }
 
 static void ur_unpark(struct wf__worker *w)
@@ -627,7 +648,7 @@ static void ur_worker_fini(struct wf__worker *w)
 
 			io_uring_submit_and_wait(&u->ring, 1);
 			if (io_uring_peek_cqe(&u->ring, &cqe) == 0)
-				reap(w);
+				reap(w, REAP_ALL);
 		}
 	}
 	/* Exiting the ring ends what is still in flight (a listener or a
@@ -1030,7 +1051,7 @@ void wf__ur_reserve(struct wf__worker *w)
 
 	while (!io_uring_sq_space_left(&u->ring)) {
 		if (io_uring_submit(&u->ring) < 0)
-			reap(w);
+			reap(w, REAP_ALL);
 	}
 }
 
