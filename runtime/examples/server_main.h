@@ -26,11 +26,13 @@ struct server_opts {
 	void (*usage)(FILE *f);
 	int oneshot;			/* --oneshot: wf_accept/wf_recv */
 	int current;			/* --current-thread: one worker, this thread */
+	int stats;			/* --stats: the driver's counters every second */
 };
 
 #define SERVER_OPTS_HELP \
 	"  --current-thread  a current-thread runtime (one worker: the main thread)\n" \
-	"  --oneshot     one-shot wf_accept()/wf_recv() instead of a listener and streams\n"
+	"  --oneshot     one-shot wf_accept()/wf_recv() instead of a listener and streams\n" \
+	"  --stats       print the I/O driver's counters (wf_io_info) every second\n"
 
 static struct server_opts *server_so;
 
@@ -58,6 +60,22 @@ static void server_conn_close(struct server_conn *c)
 	wf_close(c->fd);
 }
 
+/* --stats: one line a second on stderr. */
+static void *server_stats(void *arg)
+{
+	struct wf_io_info i;
+
+	(void)arg;
+	while (wf_sleep_ns(WF_NSEC_PER_SEC) == 0) {
+		wf_io_info(wf_runtime_current(), &i);
+		fprintf(stderr, "%s: %s used %#x arms %llu nobufs %llu fallbacks %llu cancels %llu\n",
+			server_so->prog, i.name, i.used, (unsigned long long)i.ms_arms,
+			(unsigned long long)i.ms_nobufs, (unsigned long long)i.ms_fallbacks,
+			(unsigned long long)i.cancels);
+	}
+	return NULL;
+}
+
 /*
  * Accept connections on listening socket @l and spawn @conn for each
  * (its argument: the descriptor) until cancelled.
@@ -69,6 +87,8 @@ static void server_accept_loop(int l, wf_task_fn conn)
 
 	if (!server_so->oneshot && wf_listener_new(&ls, l))
 		ls = NULL;
+	if (server_so->stats)
+		wf_spawn(NULL, server_stats, NULL);
 	for (;;) {
 		c = ls ? wf_listener_accept(ls, NULL, NULL, WF_FOREVER) : wf_accept(l, NULL, NULL, 0);
 		if (c >= 0) {
@@ -121,6 +141,8 @@ static int server_main(struct server_opts *so, int argc, char **argv, wf_task_fn
 			return 0;
 		} else if (!strcmp(a, "--quiet")) {
 			so->quiet = 1;
+		} else if (!strcmp(a, "--stats")) {
+			so->stats = 1;
 		} else if (!strcmp(a, "--oneshot")) {
 			so->oneshot = 1;
 		} else if (!strcmp(a, "--current-thread")) {

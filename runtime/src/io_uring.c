@@ -65,6 +65,12 @@
 #include <unistd.h>
 
 #define UR_ENTRIES 256u
+/*
+ * CQ entries: a multishot op ends when its CQE finds the CQ full, and
+ * reap() may leave completions there while the local run queue is full,
+ * so the CQ is larger than the SQ's default twice (4096 x 16 bytes).
+ */
+#define UR_CQ_ENTRIES 4096u
 #define UD_EFD 1u		/* the eventfd read */
 #define UD_IGNORE 2u		/* cancel requests: their result does not matter */
 #define UD_SPECIAL 4095u	/* user_data up to this is not a request */
@@ -78,7 +84,7 @@
 
 #define UD_MS 1u		/* low bit of a listener's or stream's user_data */
 #define UR_BGID 0		/* each ring's provided buffer group */
-#define UR_NBUFS 64u		/* default buffers per ring (WEFT_IO_BUF_RING) */
+#define UR_NBUFS 512u		/* default buffers per ring (WEFT_IO_BUF_RING) */
 #define UR_BUFSZ 4096u
 
 struct ur_worker {
@@ -94,6 +100,7 @@ struct ur_worker {
 	size_t br_size;
 	unsigned char *bufs;
 	unsigned nbufs, bufsz;
+	bool br_failed;
 	/* Thread-affine ring (current-thread runtime): see ur_attach. */
 	unsigned setup_flags;
 	bool defer;			/* DEFER_TASKRUN: completions need GETEVENTS */
@@ -256,16 +263,26 @@ static void ms_cqe(struct wf__worker *w, struct wf__ms *m, struct io_uring_cqe *
 	}
 }
 
+/* Room in w's local run queue, less a few slots kept for spawns and yields. */
+static unsigned reap_room(struct wf__worker *w)
+{
+	uint32_t len = atomic_load_explicit(&w->tail, memory_order_relaxed) -
+		       atomic_load_explicit(&w->head, memory_order_acquire);
+
+	return len + 16 < WF_LOCAL_QUEUE ? WF_LOCAL_QUEUE - 16 - len : 0;
+}
+
 /*
- * Reap up to @max completions, in the order the kernel posted them.
- * Driving thread only. Each may wake a task onto this worker's local
- * queue: callers pass the room left there (reap_room), so a burst of
- * completions never spills wake-ups into the inject queue, where they
- * would wait behind every later local wake-up (the inject queue is served
- * every 61 polls): the rest stay in the CQ, in order, for the next poll,
- * and connections are served first come, first served.
+ * Reap completions in the order the kernel posted them. Driving thread
+ * only. Each may wake a task onto this worker's local queue; @bounded:
+ * stop while that queue is (nearly) full, so a burst of completions never
+ * spills wake-ups into the inject queue, where they would wait behind
+ * every later local wake-up (it is served every 61 polls). The rest stay
+ * in the CQ, in order, for the next poll: connections are served first
+ * come, first served. Completions that wake nobody (a stream's data
+ * queued while its task runs) do not use room.
  */
-static unsigned reap(struct wf__worker *w, unsigned max)
+static unsigned reap(struct wf__worker *w, bool bounded)
 {
 	struct ur_worker *u = urw(w);
 	struct io_uring_cqe *cqe;
@@ -276,7 +293,7 @@ static unsigned reap(struct wf__worker *w, unsigned max)
 	io_uring_for_each_cqe(&u->ring, head, cqe) {
 		uint64_t ud = cqe->user_data;
 
-		if (n == max)
+		if (bounded && !reap_room(w))
 			break;
 		if (ud == UD_EFD) {
 			u->efd_armed = false;
@@ -295,16 +312,7 @@ static unsigned reap(struct wf__worker *w, unsigned max)
 	return n;
 }
 
-/* Room in w's local run queue (a few slots kept for spawns and yields). */
-static unsigned reap_room(struct wf__worker *w)
-{
-	uint32_t len = atomic_load_explicit(&w->tail, memory_order_relaxed) -
-		       atomic_load_explicit(&w->head, memory_order_acquire);
-
-	return len + 16 < WF_LOCAL_QUEUE ? WF_LOCAL_QUEUE - 16 - len : 1;
-}
-
-#define REAP_ALL UINT_MAX
+#define REAP_ALL false
 
 /* An SQE on w's ring; submits (and reaps, if the kernel pushes back) when full. */
 static struct io_uring_sqe *get_sqe(struct wf__worker *w)
@@ -421,7 +429,7 @@ static void ur_poll(struct wf__worker *w, bool idle)
 		io_uring_get_events(&u->ring);
 	if (io_uring_cq_ready(&u->ring) ||
 	    (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
-		reap(w, reap_room(w));
+		reap(w, true);
 	/* A queue over its limit asked for a cancel while being reaped. */
 	if (atomic_load_explicit(&u->ms_cancels, memory_order_relaxed))
 		ms_drain(w);
@@ -448,7 +456,7 @@ static void ur_park(struct wf__worker *w, uint64_t deadline)
 	if (io_uring_cq_ready(&u->ring)) {
 		io_uring_submit(&u->ring);
 		u->sq_since = 0;
-		reap(w, reap_room(w));
+		reap(w, true);
 		return;
 	}
 	if (deadline != UINT64_MAX) {
@@ -460,7 +468,7 @@ static void ur_park(struct wf__worker *w, uint64_t deadline)
 	}
 	io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
 	u->sq_since = 0;
-	reap(w, reap_room(w));
+	reap(w, true);
 }
 
 static void ur_unpark(struct wf__worker *w)
@@ -551,7 +559,7 @@ static void buf_ring_fill(struct ur_worker *u)
 	io_uring_buf_ring_advance(u->br, (int)u->nbufs);
 }
 
-/* The worker's provided buffer ring; 0, or -errno (the runtime then fails). */
+/* The worker's provided buffer ring; 0, or -errno. */
 static int buf_ring_init(struct wf__worker *w, struct ur_worker *u)
 {
 	struct ur_rt *rr = w->rt->io_priv;
@@ -605,19 +613,13 @@ static int ur_worker_init(struct wf__worker *w)
 			   IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED;
 		u->defer = true;
 	}
+	p.flags |= IORING_SETUP_CQSIZE;
+	p.cq_entries = UR_CQ_ENTRIES;
 	u->setup_flags = p.flags;
 	r = io_uring_queue_init_params(UR_ENTRIES, &u->ring, &p);
 	if (r) {
 		free(u);
 		return r;
-	}
-	if (w->rt->io_used & WF_IO_F_BUF_RING) {
-		r = buf_ring_init(w, u);
-		if (r) {
-			io_uring_queue_exit(&u->ring);
-			free(u);
-			return r;
-		}
 	}
 	u->efd = eventfd(0, EFD_CLOEXEC);
 	if (u->efd < 0) {
@@ -703,6 +705,7 @@ static void ring_redo(struct wf__worker *w, struct ur_worker *u, pid_t tid)
 	u->efd_armed = false;
 	memset(&p, 0, sizeof(p));
 	p.flags = u->setup_flags;
+	p.cq_entries = UR_CQ_ENTRIES;
 	r = io_uring_queue_init_params(UR_ENTRIES, &u->ring, &p);
 	if (r)
 		goto fail;
@@ -1040,9 +1043,20 @@ bool wf__ur_ms_ok(struct wf__worker *w, int kind)
 {
 	struct ur_worker *u = urw(w);
 
-	if (kind == WF_MS_RECV)
-		return u && u->br && (w->rt->io_used & WF_IO_F_RECV_MULTISHOT);
-	return u && (w->rt->io_used & WF_IO_F_ACCEPT_MULTISHOT);
+	if (!u)
+		return false;
+	if (kind != WF_MS_RECV)
+		return w->rt->io_used & WF_IO_F_ACCEPT_MULTISHOT;
+	if (!(w->rt->io_used & WF_IO_F_RECV_MULTISHOT))
+		return false;
+	/*
+	 * The buffer ring is set up when the first stream arms a receive on
+	 * this ring (a runtime without streams pays nothing for it), by the
+	 * ring's driving thread (we are in its core section).
+	 */
+	if (!u->br && !u->br_failed && buf_ring_init(w, u))
+		u->br_failed = true;	/* streams here go one-shot */
+	return u->br;
 }
 
 void wf__ur_reserve(struct wf__worker *w)
