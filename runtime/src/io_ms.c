@@ -491,10 +491,25 @@ static int ms_free(struct wf__ms *m)
 
 	if (!m)
 		return 0;
+	if (!m->multishot) {
+		bool busy;
+
+		wf__spin_lock(&m->lock);
+		busy = m->wt != NULL;
+		wf__spin_unlock(&m->lock);
+		if (busy)
+			return -EBUSY;
+	}
 	if (m->multishot) {
 		struct wf__worker *w = wf__core_enter(th);
 
 		wf__spin_lock(&m->lock);
+		if (m->wt) {
+			/* A task still waits on it: freeing would pull the rug. */
+			wf__spin_unlock(&m->lock);
+			wf__core_exit(th, w);
+			return -EBUSY;
+		}
 		if (m->armed || m->queued) {
 			if (!t) {
 				/* Outside a task nobody can wait: leave it to the runtime. */

@@ -399,8 +399,9 @@ IO_TEST(stream_deadline_cancel_keep_data)
 	CHECK_EQ(-ETIMEDOUT, wf_stream_recv(s, b, sizeof(b), ms_from_now(20)));
 	CHECK_EQ(0, wf_spawn(&t, recv_forever, s));
 	wf_sleep_ns(20000000);
-	/* A second waiter is refused while the first waits. */
+	/* A second waiter is refused while the first waits, and so is free. */
 	CHECK_EQ(-EBUSY, wf_stream_recv(s, b, sizeof(b), ms_from_now(5)));
+	CHECK_EQ(-EBUSY, wf_stream_free(s));
 	CHECK_EQ(0, wf_cancel(t));
 	CHECK_EQ(-ECANCELED, join_cancelled(t));
 	/* Data sent after both gave up is received, in order, once. */

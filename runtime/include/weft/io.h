@@ -285,7 +285,9 @@ int wf_listener_accept(wf_listener *l, struct sockaddr *addr, socklen_t *addrlen
  * wf_listener_free - stop accepting: cancel the armed accept, wait (even
  * if the task is cancelled) for the kernel to let go of it, close the
  * connections accepted and not taken, free @l. Does not close the
- * listening socket. NULL is accepted. Returns 0.
+ * listening socket. NULL is accepted. Returns 0; -EBUSY while a task
+ * waits in wf_listener_accept() (nothing is freed); -EPERM outside a task
+ * with an accept armed.
  */
 int wf_listener_free(wf_listener *l);
 
@@ -312,7 +314,8 @@ ssize_t wf_stream_recv(wf_stream *s, void *buf, size_t len, uint64_t deadline_ns
  * wf_stream_free - cancel the armed receive, wait (even if the task is
  * cancelled) until the kernel has posted its last completion, free @s
  * and the data queued in it. Does not close the socket. NULL is
- * accepted. Returns 0.
+ * accepted. Returns 0; -EBUSY while a task waits in wf_stream_recv();
+ * -EPERM outside a task with a receive armed.
  */
 int wf_stream_free(wf_stream *s);
 
