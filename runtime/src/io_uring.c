@@ -84,7 +84,7 @@
 
 #define UD_MS 1u		/* low bit of a listener's or stream's user_data */
 #define UR_BGID 0		/* each ring's provided buffer group */
-#define UR_NBUFS 512u		/* default buffers per ring (WEFT_IO_BUF_RING) */
+#define UR_NBUFS 1024u		/* default buffers per ring (WEFT_IO_BUF_RING) */
 #define UR_BUFSZ 4096u
 
 struct ur_worker {
