@@ -24,7 +24,7 @@
  *    owner's driving thread before reap moves on (io_uring.c): buffers
  *    never leave their ring's thread, so a stolen task never touches
  *    another ring's buffers, and the buffer ring runs dry only when
- *    more completions than buffers come in one reap (-ENOBUFS ends the
+ *    more completions than buffers wait to be reaped (-ENOBUFS ends the
  *    op; the next call receives one-shot into the caller's buffer, then
  *    re-arms).
  *  - the waiter (wt, wbuf, wlen) is written by its task before it waits

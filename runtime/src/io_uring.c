@@ -42,12 +42,16 @@
  * for the original operation's completion: the kernel owns the buffers
  * until then.
  *
- * Features are probed once per process (wf__io_uring_probe). Of the
- * setup flags only SUBMIT_ALL is used. COOP_TASKRUN, SINGLE_ISSUER with
- * DEFER_TASKRUN and registered ring descriptors all tie a ring to the
+ * Features are probed once per process (wf__io_uring_probe). Multi-thread
+ * runtimes use SUBMIT_ALL of the setup flags: COOP_TASKRUN, SINGLE_ISSUER
+ * with DEFER_TASKRUN and registered ring descriptors all tie a ring to the
  * thread that submitted to it, and a core (with its ring) moves to another
  * thread in wf_block_in_place() while the old thread blocks: completions
- * would then wait for that thread. docs/io.md has the table.
+ * would then wait for that thread. A current-thread runtime's core never
+ * moves within a session: its ring adds SINGLE_ISSUER, DEFER_TASKRUN and
+ * TASKRUN_FLAG (ur_attach). Listeners and streams (io_ms.c) use multishot
+ * accept and recv, the latter with a provided buffer ring per ring
+ * (user_data with UD_MS set). docs/io.md has the table.
  */
 #include "io.h"
 
@@ -312,7 +316,7 @@ static unsigned reap(struct wf__worker *w, bool bounded)
 	return n;
 }
 
-#define REAP_ALL false
+#define REAP_ALL false	/* reap(): every completion, room or not */
 
 /* An SQE on w's ring; submits (and reaps, if the kernel pushes back) when full. */
 static struct io_uring_sqe *get_sqe(struct wf__worker *w)
@@ -687,7 +691,7 @@ static int enable_rings(struct io_uring *ring)
 	return r < 0 ? -errno : 0;
 }
 
-static void ring_redo(struct wf__worker *w, struct ur_worker *u, pid_t tid)
+static void ring_redo(struct ur_worker *u, pid_t tid)
 {
 	unsigned n = io_uring_sq_ready(&u->ring), i;
 	struct io_uring_sqe *keep = NULL;
@@ -723,7 +727,6 @@ static void ring_redo(struct wf__worker *w, struct ur_worker *u, pid_t tid)
 		*io_uring_get_sqe(&u->ring) = keep[i];
 	free(keep);
 	u->owner_tid = tid;
-	(void)w;
 	return;
 fail:
 	fprintf(stderr, "weft: io_uring: cannot set the ring up again for thread %d\n", (int)tid);
@@ -741,7 +744,7 @@ static void ur_attach(struct wf__worker *w, pid_t tid)
 		enable_rings(&u->ring);
 		u->owner_tid = tid;
 	} else if (w->io_pending == io_uring_sq_ready(&u->ring)) {
-		ring_redo(w, u, tid);
+		ring_redo(u, tid);
 	} else if (!atomic_exchange(&warned, true)) {
 		fprintf(stderr, "weft: io_uring: a current-thread runtime is driven by thread %d "
 			"with operations in flight from thread %d; they complete when that thread "
