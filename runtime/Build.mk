@@ -43,6 +43,7 @@ endif
 # I/O: the public calls and driver choice (io.c), the drivers (docs/io.md).
 libweft-y += runtime/src/io.o
 libweft-y += runtime/src/io_batch.o
+libweft-y += runtime/src/io_ms.o
 libweft-$(CONFIG_WEFT_IO_URING) += runtime/src/io_uring.o
 libweft-$(CONFIG_WEFT_IO_EPOLL) += runtime/src/io_epoll.o
 libweft-libs-$(CONFIG_WEFT_IO_URING) += -luring

@@ -95,6 +95,7 @@ tests-y += tests/runtime/io_sock
 tests-y += tests/runtime/io_file
 tests-y += tests/runtime/io_cancel
 tests-y += tests/runtime/io_batch
+tests-y += tests/runtime/io_ms
 tests-sh-y += tests/runtime/io_examples.sh
 
 # weftstat against a victim with a usleep() planted inside a poll, and a

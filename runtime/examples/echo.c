@@ -3,8 +3,12 @@
  * echo - a TCP echo server on weft: one task per connection, each a
  * recv/send loop that suspends instead of blocking (docs/io.md).
  *
- *	echo [--host ADDR] [--port P] [--workers N] [--quiet]
+ *	echo [--host ADDR] [--port P] [--workers N] [--current-thread] [--oneshot]
+ *	     [--quiet]
  *
+ * Connections are accepted through a listener and read through streams
+ * (multishot accept and receive under io_uring); --oneshot uses
+ * wf_accept() and wf_recv() instead.
  * Listens on 127.0.0.1:7777 by default. WEFT_IO=uring|epoll picks the
  * I/O driver. Runs until killed.
  */
@@ -22,21 +26,25 @@ static struct server_opts so = { "echo", "127.0.0.1", 7777, 0, 0, usage };
 
 static void *conn(void *arg)
 {
-	int fd = (int)(long)arg;
+	struct server_conn c;
 	char buf[16384];
 	ssize_t n;
 
-	while ((n = wf_recv(fd, buf, sizeof(buf), 0)) > 0)
-		if (wf_send_all(fd, buf, (size_t)n, 0) < 0)
+	if (server_conn_open(&c, (int)(long)arg)) {
+		wf_close((int)(long)arg);
+		return NULL;
+	}
+	while ((n = server_recv(&c, buf, sizeof(buf))) > 0)
+		if (wf_send_all(c.fd, buf, (size_t)n, 0) < 0)
 			break;
-	wf_close(fd);
+	server_conn_close(&c);
 	return NULL;
 }
 
 static void *serve(void *arg)
 {
 	struct wf_io_info info;
-	int l, c;
+	int l;
 
 	(void)arg;
 	l = wf_listen_tcp(so.host, (uint16_t)so.port, 4096);
@@ -49,27 +57,19 @@ static void *serve(void *arg)
 		printf("echo: listening on %s:%u, %u workers, %s\n", so.host, so.port,
 		       wf_runtime_workers(wf_runtime_current()), info.name);
 	fflush(stdout);
-	for (;;) {
-		c = wf_accept(l, NULL, NULL, 0);
-		if (c >= 0) {
-			if (wf_spawn(NULL, conn, (void *)(long)c))
-				wf_close(c);
-		} else if (c == -ECANCELED) {
-			break;
-		} else if (c == -EMFILE || c == -ENFILE) {
-			wf_sleep_ns(10 * WF_NSEC_PER_MSEC);	/* out of descriptors: back off */
-		}
-	}
+	server_accept_loop(l, conn);
 	wf_close(l);
 	return NULL;
 }
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: echo [--host ADDR] [--port P] [--workers N] [--quiet]\n"
+	fprintf(f, "usage: echo [--host ADDR] [--port P] [--workers N] [--current-thread]\n"
+		   "            [--oneshot] [--quiet]\n"
 		   "  --host ADDR   numeric address to listen on (default 127.0.0.1)\n"
 		   "  --port P      TCP port (default 7777)\n"
 		   "  --workers N   worker threads (default: one per CPU)\n"
+		   SERVER_OPTS_HELP
 		   "  --quiet       no start-up line\n"
 		   "WEFT_IO=uring|epoll|auto chooses the I/O driver.\n");
 }

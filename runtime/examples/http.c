@@ -3,7 +3,8 @@
  * http - a minimal HTTP/1.1 server on weft that wrk can load: keep-alive,
  * pipelining, one fixed response. One task per connection (docs/io.md).
  *
- *	http [--host ADDR] [--port P] [--workers N] [--quiet]
+ *	http [--host ADDR] [--port P] [--workers N] [--current-thread] [--oneshot]
+ *	     [--quiet]
  *
  * Listens on 127.0.0.1:8080 by default. WEFT_IO=uring|epoll picks the
  * I/O driver. Runs until killed. Requests may carry a body
@@ -114,15 +115,20 @@ static long parse(const char *buf, size_t len, bool *keep)
 
 static void *conn(void *arg)
 {
-	int fd = (int)(long)arg;
 	static const char ok[] = RESPONSE, ok_close[] = RESPONSE_CLOSE;
 	char in[BUF], out[BUF];
+	struct server_conn c;
 	size_t have = 0;
 	bool keep = true;
+	int fd = (int)(long)arg;
 
+	if (server_conn_open(&c, fd)) {
+		wf_close(fd);
+		return NULL;
+	}
 	while (keep) {
 		size_t olen = 0, used = 0;
-		ssize_t n = wf_recv(fd, in + have, sizeof(in) - have, 0);
+		ssize_t n = server_recv(&c, in + have, sizeof(in) - have);
 		long r;
 
 		if (n <= 0)
@@ -158,14 +164,14 @@ static void *conn(void *arg)
 		}
 	}
 done:
-	wf_close(fd);
+	server_conn_close(&c);
 	return NULL;
 }
 
 static void *serve(void *arg)
 {
 	struct wf_io_info info;
-	int l, c;
+	int l;
 
 	(void)arg;
 	l = wf_listen_tcp(so.host, (uint16_t)so.port, 4096);
@@ -178,27 +184,19 @@ static void *serve(void *arg)
 		printf("http: listening on http://%s:%u/, %u workers, %s\n", so.host, so.port,
 		       wf_runtime_workers(wf_runtime_current()), info.name);
 	fflush(stdout);
-	for (;;) {
-		c = wf_accept(l, NULL, NULL, 0);
-		if (c >= 0) {
-			if (wf_spawn(NULL, conn, (void *)(long)c))
-				wf_close(c);
-		} else if (c == -ECANCELED) {
-			break;
-		} else if (c == -EMFILE || c == -ENFILE) {
-			wf_sleep_ns(10 * WF_NSEC_PER_MSEC);	/* out of descriptors: back off */
-		}
-	}
+	server_accept_loop(l, conn);
 	wf_close(l);
 	return NULL;
 }
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: http [--host ADDR] [--port P] [--workers N] [--quiet]\n"
+	fprintf(f, "usage: http [--host ADDR] [--port P] [--workers N] [--current-thread]\n"
+		   "            [--oneshot] [--quiet]\n"
 		   "  --host ADDR   numeric address to listen on (default 127.0.0.1)\n"
 		   "  --port P      TCP port (default 8080)\n"
 		   "  --workers N   worker threads (default: one per CPU)\n"
+		   SERVER_OPTS_HELP
 		   "  --quiet       no start-up line\n"
 		   "Answers every request with a fixed 13-byte body, keep-alive.\n"
 		   "WEFT_IO=uring|epoll|auto chooses the I/O driver.\n");

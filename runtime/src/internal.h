@@ -417,6 +417,7 @@ struct wf_runtime {
 	void *io_priv;
 	unsigned io_found, io_used, io_entries;
 	_Atomic uint64_t io_cancels, io_remote_cancels;
+	_Atomic uint64_t io_ms_arms, io_ms_nobufs, io_ms_fallbacks;	/* io_ms.c */
 
 	/* The monitor thread (monitor.c). */
 	pthread_t monitor;

@@ -158,6 +158,9 @@ int wf_io_info(struct wf_runtime *rt, struct wf_io_info *info)
 	info->ring_entries = rt->io_entries;
 	info->cancels = atomic_load_explicit(&rt->io_cancels, memory_order_relaxed);
 	info->remote_cancels = atomic_load_explicit(&rt->io_remote_cancels, memory_order_relaxed);
+	info->ms_arms = atomic_load_explicit(&rt->io_ms_arms, memory_order_relaxed);
+	info->ms_nobufs = atomic_load_explicit(&rt->io_ms_nobufs, memory_order_relaxed);
+	info->ms_fallbacks = atomic_load_explicit(&rt->io_ms_fallbacks, memory_order_relaxed);
 	return 0;
 }
 

@@ -35,6 +35,8 @@ struct wf__io_driver {
 	void (*park)(struct wf__worker *w, uint64_t deadline_ns);
 	void (*unpark)(struct wf__worker *w);
 	void (*poll)(struct wf__worker *w, bool idle);
+	/* A thread (@tid) starts driving core w; NULL: nothing to do. */
+	void (*attach)(struct wf__worker *w, pid_t tid);
 };
 
 extern const struct wf__io_driver wf__io_uring_driver;
@@ -126,6 +128,77 @@ ssize_t wf__io_epoll_op(struct wf__io_op *op, uint64_t deadline_ns);
 ssize_t wf__io_sync_op(struct wf__io_op *op);
 /* epoll driver: forget @fd's state before it is closed. */
 void wf__io_epoll_forget(struct wf_runtime *rt, int fd);
+
+/* --- listeners and streams (io_ms.c) ------------------------------------------- */
+
+enum { WF_MS_ACCEPT = 1, WF_MS_RECV = 2 };
+
+/*
+ * A listener or stream: one multishot operation armed on the ring of
+ * @owner at a time, and what it delivered while nobody waited. io_ms.c
+ * has the protocol. Everything below lock is under it.
+ */
+struct wf__ms {
+	int kind;			/* WF_MS_* */
+	int fd;
+	struct wf_runtime *rt;
+	bool multishot;			/* io_uring with the features: else one-shot calls */
+	wf__spinlock lock;
+	struct wf__worker *owner;	/* core whose ring has the armed op */
+	bool armed;			/* in flight until its CQE without F_MORE */
+	bool queued;			/* in owner's ms cancel list */
+	bool cancelled;			/* a cancel was asked for the armed op */
+	bool eof;			/* recv: the peer closed (after q) */
+	bool nobufs;			/* recv: last op ended with -ENOBUFS */
+	int err;			/* recv: sticky error after q; accept: once */
+	/* The waiting task: data goes straight to wbuf (recv) or wres (accept). */
+	struct wf_task *wt;
+	uint32_t wgen;
+	void *wbuf;
+	size_t wlen;
+	ssize_t wres;
+	bool wdone;
+	/* The task in wf_*_free waiting for the final CQE. */
+	struct wf_task *closer;
+	uint32_t cgen;
+	/* recv: bytes delivered and not taken (ring buffer, capacity a power of 2) */
+	unsigned char *q;
+	size_t qcap, qhead, qlen;
+	/* accept: descriptors delivered and not taken */
+	int *fds;
+	unsigned fcap, fhead, flen;
+	struct wf__ms *cnext;		/* owner's cancel list */
+};
+
+struct wf_listener {
+	struct wf__ms m;
+};
+
+struct wf_stream {
+	struct wf__ms m;
+};
+
+/*
+ * io_ms.c, on the owner's driving thread, for each CQE of m's armed op
+ * (@data: the provided buffer a recv filled, NULL otherwise); takes
+ * m->lock. When the queue grows past its limit it asks for the op to be
+ * cancelled (re-armed once the queue is drained).
+ */
+void wf__ms_cqe(struct wf__ms *m, int res, bool more, const void *data);
+/* io_ms.c, owner thread, under m->lock: m left the cancel list. */
+void wf__ms_unqueued_locked(struct wf__ms *m);
+
+/* io_uring.c: can w's ring arm an op of @kind (features, buffer ring)? */
+bool wf__ur_ms_ok(struct wf__worker *w, int kind);
+/* Make room for one SQE on w's ring (may reap): before taking any m->lock. */
+void wf__ur_reserve(struct wf__worker *w);
+/* Prepare m's multishot op on w's ring (room reserved); under m->lock. */
+void wf__ur_ms_prep(struct wf__worker *w, struct wf__ms *m);
+/*
+ * Push m on its owner's cancel list (the caller set m->queued, under
+ * m->lock); @remote: write the owner's eventfd so a parked owner sees it.
+ */
+void wf__ur_ms_push(struct wf__ms *m, struct wf__worker *to, bool remote);
 
 /* Probe io_uring on this kernel (once per process): WF_IO_F_* or -errno. */
 int wf__io_uring_probe(unsigned *found);

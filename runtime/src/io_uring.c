@@ -42,12 +42,16 @@
  * for the original operation's completion: the kernel owns the buffers
  * until then.
  *
- * Features are probed once per process (wf__io_uring_probe). Of the
- * setup flags only SUBMIT_ALL is used. COOP_TASKRUN, SINGLE_ISSUER with
- * DEFER_TASKRUN and registered ring descriptors all tie a ring to the
+ * Features are probed once per process (wf__io_uring_probe). Multi-thread
+ * runtimes use SUBMIT_ALL of the setup flags: COOP_TASKRUN, SINGLE_ISSUER
+ * with DEFER_TASKRUN and registered ring descriptors all tie a ring to the
  * thread that submitted to it, and a core (with its ring) moves to another
  * thread in wf_block_in_place() while the old thread blocks: completions
- * would then wait for that thread. docs/io.md has the table.
+ * would then wait for that thread. A current-thread runtime's core never
+ * moves within a session: its ring adds SINGLE_ISSUER, DEFER_TASKRUN and
+ * TASKRUN_FLAG (ur_attach). Listeners and streams (io_ms.c) use multishot
+ * accept and recv, the latter with a provided buffer ring per ring
+ * (user_data with UD_MS set). docs/io.md has the table.
  */
 #include "io.h"
 
@@ -56,13 +60,21 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define UR_ENTRIES 256u
+/*
+ * CQ entries: a multishot op ends when its CQE finds the CQ full, and
+ * reap() may leave completions there while the local run queue is full,
+ * so the CQ is larger than the SQ's default twice (4096 x 16 bytes).
+ */
+#define UR_CQ_ENTRIES 4096u
 #define UD_EFD 1u		/* the eventfd read */
 #define UD_IGNORE 2u		/* cancel requests: their result does not matter */
 #define UD_SPECIAL 4095u	/* user_data up to this is not a request */
@@ -74,13 +86,34 @@
 
 #define ur_req wf__ur_req
 
+#define UD_MS 1u		/* low bit of a listener's or stream's user_data */
+#define UR_BGID 0		/* each ring's provided buffer group */
+#define UR_NBUFS 1024u		/* default buffers per ring (WEFT_IO_BUF_RING) */
+#define UR_BUFSZ 4096u
+
 struct ur_worker {
 	struct io_uring ring;
 	int efd;
 	bool efd_armed;
 	uint64_t efd_buf;
 	_Atomic(struct ur_req *) cancels;	/* pushed by other workers' tasks */
+	_Atomic(struct wf__ms *) ms_cancels;	/* listeners and streams to cancel */
 	uint64_t sq_since;		/* when the oldest unsubmitted SQE was queued */
+	/* Provided buffer ring (group UR_BGID), owner thread only; NULL: none. */
+	struct io_uring_buf_ring *br;
+	size_t br_size;
+	unsigned char *bufs;
+	unsigned nbufs, bufsz;
+	bool br_failed;
+	/* Thread-affine ring (current-thread runtime): see ur_attach. */
+	unsigned setup_flags;
+	bool defer;			/* DEFER_TASKRUN: completions need GETEVENTS */
+	pid_t owner_tid;		/* the thread that enabled it; 0: not yet */
+};
+
+/* Per runtime: buffer ring geometry. */
+struct ur_rt {
+	unsigned nbufs, bufsz;
 };
 
 /*
@@ -208,8 +241,52 @@ static void complete(struct ur_req *r, int res)
 	/* Not a byte of r after this point: its task may have returned. */
 }
 
-/* Reap every completion in the CQ. Driving thread only. */
-static unsigned reap(struct wf__worker *w)
+/*
+ * A CQE of a listener's or stream's multishot op. A recv's provided
+ * buffer is copied out (into the waiting task's buffer or the object's
+ * queue) and given back to the ring at once, on this thread: the buffer
+ * ring is touched by its owner only.
+ */
+static void ms_cqe(struct wf__worker *w, struct wf__ms *m, struct io_uring_cqe *cqe)
+{
+	struct ur_worker *u = urw(w);
+	bool more = cqe->flags & IORING_CQE_F_MORE;
+	unsigned char *data = NULL;
+	unsigned bid = 0;
+
+	if ((cqe->flags & IORING_CQE_F_BUFFER) && u->br) {
+		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		data = u->bufs + (size_t)bid * u->bufsz;
+	}
+	wf__ms_cqe(m, cqe->res, more, data);
+	if (data) {
+		io_uring_buf_ring_add(u->br, data, u->bufsz, (unsigned short)bid,
+				      io_uring_buf_ring_mask(u->nbufs), 0);
+		/* Release: the entry before the tail the kernel reads. */
+		io_uring_buf_ring_advance(u->br, 1);
+	}
+}
+
+/* Room in w's local run queue, less a few slots kept for spawns and yields. */
+static unsigned reap_room(struct wf__worker *w)
+{
+	uint32_t len = atomic_load_explicit(&w->tail, memory_order_relaxed) -
+		       atomic_load_explicit(&w->head, memory_order_acquire);
+
+	return len + 16 < WF_LOCAL_QUEUE ? WF_LOCAL_QUEUE - 16 - len : 0;
+}
+
+/*
+ * Reap completions in the order the kernel posted them. Driving thread
+ * only. Each may wake a task onto this worker's local queue; @bounded:
+ * stop while that queue is (nearly) full, so a burst of completions never
+ * spills wake-ups into the inject queue, where they would wait behind
+ * every later local wake-up (it is served every 61 polls). The rest stay
+ * in the CQ, in order, for the next poll: connections are served first
+ * come, first served. Completions that wake nobody (a stream's data
+ * queued while its task runs) do not use room.
+ */
+static unsigned reap(struct wf__worker *w, bool bounded)
 {
 	struct ur_worker *u = urw(w);
 	struct io_uring_cqe *cqe;
@@ -220,8 +297,14 @@ static unsigned reap(struct wf__worker *w)
 	io_uring_for_each_cqe(&u->ring, head, cqe) {
 		uint64_t ud = cqe->user_data;
 
+		if (bounded && !reap_room(w))
+			break;
 		if (ud == UD_EFD) {
 			u->efd_armed = false;
+		} else if (ud > UD_SPECIAL && (ud & UD_MS)) {
+			if (!(cqe->flags & IORING_CQE_F_MORE))
+				w->io_pending--;
+			ms_cqe(w, (struct wf__ms *)(uintptr_t)(ud & ~(uint64_t)UD_MS), cqe);
 		} else if (ud != LIBURING_UDATA_TIMEOUT) {
 			w->io_pending--;
 			if (ud > UD_SPECIAL)
@@ -233,6 +316,8 @@ static unsigned reap(struct wf__worker *w)
 	return n;
 }
 
+#define REAP_ALL false	/* reap(): every completion, room or not */
+
 /* An SQE on w's ring; submits (and reaps, if the kernel pushes back) when full. */
 static struct io_uring_sqe *get_sqe(struct wf__worker *w)
 {
@@ -241,7 +326,7 @@ static struct io_uring_sqe *get_sqe(struct wf__worker *w)
 
 	while (!(sqe = io_uring_get_sqe(&u->ring))) {
 		if (io_uring_submit(&u->ring) < 0)
-			reap(w);
+			reap(w, REAP_ALL);
 	}
 	w->io_pending++;
 	return sqe;
@@ -282,6 +367,37 @@ static void drain_cancels(struct wf__worker *w)
 }
 
 /*
+ * Owner: cancel the multishot ops of the listeners and streams queued on
+ * ms_cancels (io_ms.c). An object queued here whose op has meanwhile
+ * ended and been re-armed on another ring is sent on to that ring.
+ */
+static void ms_drain(struct wf__worker *w)
+{
+	struct ur_worker *u = urw(w);
+	struct wf__ms *m = atomic_exchange(&u->ms_cancels, NULL);
+
+	while (m) {
+		struct wf__ms *next = m->cnext;	/* before m may be freed */
+
+		wf__ur_reserve(w);
+		wf__spin_lock(&m->lock);
+		if (m->armed && m->owner != w && m->cancelled) {
+			wf__ur_ms_push(m, m->owner, true);	/* stays queued */
+		} else {
+			if (m->armed && m->owner == w) {
+				struct io_uring_sqe *sqe = get_sqe(w);
+
+				io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)m | UD_MS, 0);
+				io_uring_sqe_set_data64(sqe, UD_IGNORE);
+			}
+			wf__ms_unqueued_locked(m);
+		}
+		wf__spin_unlock(&m->lock);
+		m = next;
+	}
+}
+
+/*
  * Between polls. Submissions are batched: one io_uring_enter for the SQEs
  * of several polls, once the worker runs out of tasks (idle), once
  * UR_BATCH are waiting, or once the oldest has waited UR_SUBMIT_NS (a
@@ -298,6 +414,8 @@ static void ur_poll(struct wf__worker *w, bool idle)
 
 	if (atomic_load_explicit(&u->cancels, memory_order_relaxed))
 		drain_cancels(w);
+	if (atomic_load_explicit(&u->ms_cancels, memory_order_relaxed))
+		ms_drain(w);
 	n = io_uring_sq_ready(&u->ring);
 	if (n) {
 		if (!u->sq_since)
@@ -307,9 +425,18 @@ static void ur_poll(struct wf__worker *w, bool idle)
 			u->sq_since = 0;
 		}
 	}
+	/*
+	 * DEFER_TASKRUN: completions wait in the kernel until we ask;
+	 * TASKRUN_FLAG tells us (a shared-memory load) when there are some.
+	 */
+	if (u->defer && (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN))
+		io_uring_get_events(&u->ring);
 	if (io_uring_cq_ready(&u->ring) ||
 	    (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
-		reap(w);
+		reap(w, true);
+	/* A queue over its limit asked for a cancel while being reaped. */
+	if (atomic_load_explicit(&u->ms_cancels, memory_order_relaxed))
+		ms_drain(w);
 }
 
 static void ur_park(struct wf__worker *w, uint64_t deadline)
@@ -320,6 +447,8 @@ static void ur_park(struct wf__worker *w, uint64_t deadline)
 
 	if (atomic_load(&u->cancels))
 		drain_cancels(w);
+	if (atomic_load(&u->ms_cancels))
+		ms_drain(w);
 	if (!u->efd_armed) {
 		struct io_uring_sqe *sqe = get_sqe(w);
 
@@ -331,7 +460,7 @@ static void ur_park(struct wf__worker *w, uint64_t deadline)
 	if (io_uring_cq_ready(&u->ring)) {
 		io_uring_submit(&u->ring);
 		u->sq_since = 0;
-		reap(w);
+		reap(w, true);
 		return;
 	}
 	if (deadline != UINT64_MAX) {
@@ -343,7 +472,7 @@ static void ur_park(struct wf__worker *w, uint64_t deadline)
 	}
 	io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
 	u->sq_since = 0;
-	reap(w);
+	reap(w, true);
 }
 
 static void ur_unpark(struct wf__worker *w)
@@ -353,17 +482,123 @@ static void ur_unpark(struct wf__worker *w)
 	eventfd_write(u->efd, 1);
 }
 
+/*
+ * WEFT_IO_NOFEAT: WF_IO_F_* bits (a number, e.g. 0x1c0) the rings must
+ * not use although the kernel has them: to test and measure the
+ * fallbacks. WEFT_IO_BUF_RING=COUNTxSIZE: buffers per ring (a power of
+ * two, 1..32768) and their size in bytes (16..1 MiB).
+ */
+static unsigned env_nofeat(void)
+{
+	const char *e = getenv("WEFT_IO_NOFEAT");
+
+	return e && *e ? (unsigned)strtoul(e, NULL, 0) : 0;
+}
+
+static void env_buf_ring(struct ur_rt *r)
+{
+	const char *e = getenv("WEFT_IO_BUF_RING");
+	unsigned long n, sz;
+	char *end;
+
+	r->nbufs = UR_NBUFS;
+	r->bufsz = UR_BUFSZ;
+	if (!e || !*e)
+		return;
+	n = strtoul(e, &end, 0);
+	if (*end != 'x')
+		return;
+	sz = strtoul(end + 1, &end, 0);
+	if (*end || !n || n > 32768 || (n & (n - 1)) || sz < 16 || sz > (1ul << 20))
+		return;
+	r->nbufs = (unsigned)n;
+	r->bufsz = (unsigned)sz;
+}
+
 static int ur_rt_init(struct wf_runtime *rt)
 {
+	struct ur_rt *r = calloc(1, sizeof(*r));
+	unsigned want = WF_IO_F_SUBMIT_ALL | WF_IO_F_EXT_ARG | WF_IO_F_NODROP |
+			WF_IO_F_FAST_POLL | WF_IO_F_ACCEPT_MULTISHOT | WF_IO_F_RECV_MULTISHOT |
+			WF_IO_F_BUF_RING;
+
+	if (!r)
+		return -ENOMEM;
+	env_buf_ring(r);
+	rt->io_priv = r;
 	rt->io_entries = UR_ENTRIES;
-	rt->io_used = rt->io_found & (WF_IO_F_SUBMIT_ALL | WF_IO_F_EXT_ARG | WF_IO_F_NODROP |
-				      WF_IO_F_FAST_POLL);
+	rt->io_used = rt->io_found & want & ~env_nofeat();
+	/*
+	 * A current-thread runtime's core never changes thread inside a
+	 * session (no wf_block_in_place, no stall compensation): its ring
+	 * may be tied to the driving thread. ur_attach enables it there.
+	 */
+	if (rt->flavor == WF_CURRENT_THREAD) {
+		unsigned aff = WF_IO_F_SINGLE_ISSUER | WF_IO_F_DEFER_TASKRUN | WF_IO_F_TASKRUN_FLAG;
+
+		if ((rt->io_found & aff & ~env_nofeat()) == aff)
+			rt->io_used |= aff;
+	}
+	/* Multishot recv needs the buffer ring. */
+	if (!(rt->io_used & WF_IO_F_BUF_RING))
+		rt->io_used &= ~WF_IO_F_RECV_MULTISHOT;
+	if (!(rt->io_used & WF_IO_F_RECV_MULTISHOT))
+		rt->io_used &= ~WF_IO_F_BUF_RING;
 	return 0;
 }
 
 static void ur_rt_fini(struct wf_runtime *rt)
 {
-	(void)rt;
+	free(rt->io_priv);
+	rt->io_priv = NULL;
+}
+
+/* Every buffer to the kernel. */
+static void buf_ring_fill(struct ur_worker *u)
+{
+	io_uring_buf_ring_init(u->br);
+	for (unsigned i = 0; i < u->nbufs; i++)
+		io_uring_buf_ring_add(u->br, u->bufs + (size_t)i * u->bufsz, u->bufsz,
+				      (unsigned short)i, io_uring_buf_ring_mask(u->nbufs), (int)i);
+	io_uring_buf_ring_advance(u->br, (int)u->nbufs);
+}
+
+/* The worker's provided buffer ring; 0, or -errno. */
+static int buf_ring_init(struct wf__worker *w, struct ur_worker *u)
+{
+	struct ur_rt *rr = w->rt->io_priv;
+	long pg = sysconf(_SC_PAGESIZE);
+	struct io_uring_buf_reg reg;
+	size_t sz = (rr->nbufs * sizeof(struct io_uring_buf) + (size_t)pg - 1) &
+		    ~((size_t)pg - 1);
+	void *mem;
+	int r;
+
+	mem = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return -errno;
+	u->bufs = malloc((size_t)rr->nbufs * rr->bufsz);
+	if (!u->bufs) {
+		munmap(mem, sz);
+		return -ENOMEM;
+	}
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uintptr_t)mem;
+	reg.ring_entries = rr->nbufs;
+	reg.bgid = UR_BGID;
+	r = io_uring_register_buf_ring(&u->ring, &reg, 0);
+	if (r) {
+		free(u->bufs);
+		u->bufs = NULL;
+		munmap(mem, sz);
+		return r;
+	}
+	u->br = mem;
+	u->br_size = sz;
+	u->nbufs = rr->nbufs;
+	u->bufsz = rr->bufsz;
+	buf_ring_fill(u);
+	return 0;
 }
 
 static int ur_worker_init(struct wf__worker *w)
@@ -377,6 +612,14 @@ static int ur_worker_init(struct wf__worker *w)
 	memset(&p, 0, sizeof(p));
 	if (w->rt->io_used & WF_IO_F_SUBMIT_ALL)
 		p.flags |= IORING_SETUP_SUBMIT_ALL;
+	if (w->rt->io_used & WF_IO_F_DEFER_TASKRUN) {
+		p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			   IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED;
+		u->defer = true;
+	}
+	p.flags |= IORING_SETUP_CQSIZE;
+	p.cq_entries = UR_CQ_ENTRIES;
+	u->setup_flags = p.flags;
 	r = io_uring_queue_init_params(UR_ENTRIES, &u->ring, &p);
 	if (r) {
 		free(u);
@@ -386,6 +629,10 @@ static int ur_worker_init(struct wf__worker *w)
 	if (u->efd < 0) {
 		r = -errno;
 		io_uring_queue_exit(&u->ring);
+		if (u->br) {
+			munmap(u->br, u->br_size);
+			free(u->bufs);
+		}
 		free(u);
 		return r;
 	}
@@ -407,13 +654,103 @@ static void ur_worker_fini(struct wf__worker *w)
 
 			io_uring_submit_and_wait(&u->ring, 1);
 			if (io_uring_peek_cqe(&u->ring, &cqe) == 0)
-				reap(w);
+				reap(w, REAP_ALL);
 		}
 	}
+	/* Exiting the ring ends what is still in flight (a listener or a
+	 * stream never freed): only then may its buffers go. */
 	io_uring_queue_exit(&u->ring);
+	if (u->br) {
+		munmap(u->br, u->br_size);
+		free(u->bufs);
+	}
 	close(u->efd);
 	free(u);
 	w->io = NULL;
+}
+
+/*
+ * A thread-affine ring (SINGLE_ISSUER, DEFER_TASKRUN: a current-thread
+ * runtime) answers only the thread that enabled it, and its completions
+ * are posted only when that thread enters the kernel. It is created
+ * disabled and enabled by the first thread that drives the core. When a
+ * later wf_block_on() drives it from another thread, the ring is set up
+ * again for that thread, carrying over the SQEs not yet submitted; that
+ * needs nothing in flight in the kernel. With operations in flight (a
+ * task left waiting on I/O between two wf_block_on() calls made from
+ * different threads) they cannot be moved: weft says so on stderr and
+ * they complete when the first thread drives the runtime again
+ * (WEFT_IO_NOFEAT=0xe turns the affine features off). docs/io.md.
+ */
+/* IORING_REGISTER_ENABLE_RINGS (liburing 2.3 declares its helper, does not export it). */
+static int enable_rings(struct io_uring *ring)
+{
+	long r = syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_ENABLE_RINGS,
+			 NULL, 0);
+
+	return r < 0 ? -errno : 0;
+}
+
+static void ring_redo(struct ur_worker *u, pid_t tid)
+{
+	unsigned n = io_uring_sq_ready(&u->ring), i;
+	struct io_uring_sqe *keep = NULL;
+	struct io_uring_params p;
+	int r;
+
+	if (n) {
+		keep = malloc(n * sizeof(*keep));
+		if (!keep)
+			goto fail;
+		for (i = 0; i < n; i++)
+			keep[i] = u->ring.sq.sqes[(u->ring.sq.sqe_head + i) & u->ring.sq.ring_mask];
+	}
+	io_uring_queue_exit(&u->ring);	/* ends the eventfd read, takes the buffer ring */
+	u->efd_armed = false;
+	memset(&p, 0, sizeof(p));
+	p.flags = u->setup_flags;
+	p.cq_entries = UR_CQ_ENTRIES;
+	r = io_uring_queue_init_params(UR_ENTRIES, &u->ring, &p);
+	if (r)
+		goto fail;
+	if (u->br) {
+		struct io_uring_buf_reg reg = { .ring_addr = (uintptr_t)u->br,
+						.ring_entries = u->nbufs, .bgid = UR_BGID };
+
+		if (io_uring_register_buf_ring(&u->ring, &reg, 0))
+			goto fail;
+		buf_ring_fill(u);
+	}
+	if (enable_rings(&u->ring))
+		goto fail;
+	for (i = 0; i < n; i++)
+		*io_uring_get_sqe(&u->ring) = keep[i];
+	free(keep);
+	u->owner_tid = tid;
+	return;
+fail:
+	fprintf(stderr, "weft: io_uring: cannot set the ring up again for thread %d\n", (int)tid);
+	abort();
+}
+
+static void ur_attach(struct wf__worker *w, pid_t tid)
+{
+	struct ur_worker *u = urw(w);
+	static _Atomic bool warned;
+
+	if (!u || !u->defer || u->owner_tid == tid)
+		return;
+	if (!u->owner_tid) {
+		enable_rings(&u->ring);
+		u->owner_tid = tid;
+	} else if (w->io_pending == io_uring_sq_ready(&u->ring)) {
+		ring_redo(u, tid);
+	} else if (!atomic_exchange(&warned, true)) {
+		fprintf(stderr, "weft: io_uring: a current-thread runtime is driven by thread %d "
+			"with operations in flight from thread %d; they complete when that thread "
+			"drives it again (WEFT_IO_NOFEAT=0xe avoids this)\n", (int)tid,
+			(int)u->owner_tid);
+	}
 }
 
 const struct wf__io_driver wf__io_uring_driver = {
@@ -426,6 +763,7 @@ const struct wf__io_driver wf__io_uring_driver = {
 	.park = ur_park,
 	.unpark = ur_unpark,
 	.poll = ur_poll,
+	.attach = ur_attach,
 };
 
 /* --- operations ---------------------------------------------------------------------------- */
@@ -700,4 +1038,65 @@ void wf__ur_batch_cancel(struct wf__ur_req *r)
 		r->cnext = h;
 	while (!atomic_compare_exchange_weak(&o->cancels, &h, r));
 	eventfd_write(o->efd, 1);
+}
+
+/* --- listeners and streams (io_ms.c) ---------------------------------------------------------- */
+
+bool wf__ur_ms_ok(struct wf__worker *w, int kind)
+{
+	struct ur_worker *u = urw(w);
+
+	if (!u)
+		return false;
+	if (kind != WF_MS_RECV)
+		return w->rt->io_used & WF_IO_F_ACCEPT_MULTISHOT;
+	if (!(w->rt->io_used & WF_IO_F_RECV_MULTISHOT))
+		return false;
+	/*
+	 * The buffer ring is set up when the first stream arms a receive on
+	 * this ring (a runtime without streams pays nothing for it), by the
+	 * ring's driving thread (we are in its core section).
+	 */
+	if (!u->br && !u->br_failed && buf_ring_init(w, u))
+		u->br_failed = true;	/* streams here go one-shot */
+	return u->br;
+}
+
+void wf__ur_reserve(struct wf__worker *w)
+{
+	struct ur_worker *u = urw(w);
+
+	while (!io_uring_sq_space_left(&u->ring)) {
+		if (io_uring_submit(&u->ring) < 0)
+			reap(w, REAP_ALL);
+	}
+}
+
+void wf__ur_ms_prep(struct wf__worker *w, struct wf__ms *m)
+{
+	struct io_uring_sqe *sqe = get_sqe(w);	/* room reserved: no reap here */
+
+	if (m->kind == WF_MS_ACCEPT) {
+		io_uring_prep_multishot_accept(sqe, m->fd, NULL, NULL, SOCK_CLOEXEC);
+	} else {
+		io_uring_prep_recv_multishot(sqe, m->fd, NULL, 0, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = UR_BGID;
+	}
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)m | UD_MS);
+	m->armed = true;
+	m->cancelled = false;
+	m->owner = w;
+}
+
+void wf__ur_ms_push(struct wf__ms *m, struct wf__worker *to, bool remote)
+{
+	struct ur_worker *o = urw(to);
+	struct wf__ms *h = atomic_load(&o->ms_cancels);
+
+	do
+		m->cnext = h;
+	while (!atomic_compare_exchange_weak(&o->ms_cancels, &h, m));
+	if (remote)
+		eventfd_write(o->efd, 1);
 }

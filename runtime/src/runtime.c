@@ -90,6 +90,8 @@ static void core_attach(struct wf__thread *th, struct wf__worker *w)
 	atomic_store_explicit(&w->driver, th, memory_order_release);
 	atomic_store(&w->tid, th->tid);
 	wf__reg_thread(w, th->tid);
+	if (w->rt->io && w->rt->io->attach)
+		w->rt->io->attach(w, th->tid);	/* io_uring: a thread-affine ring */
 	if (th->dedicated) {
 		char name[16];
 

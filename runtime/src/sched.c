@@ -552,7 +552,24 @@ void wf__notify_parked(struct wf_runtime *rt)
 		pthread_mutex_unlock(&rt->idle_lock);
 		return;
 	}
-	v = &rt->workers[rt->sleepers[--rt->nsleepers]];
+	v = &rt->workers[rt->sleepers[rt->nsleepers - 1]];
+	if (v == wf__worker_cur()) {
+		/*
+		 * We are that sleeper: an I/O driver reaping completions inside
+		 * our own park put the work on our queue, and park() stops as
+		 * soon as it returns (it checks our queues). Unparking
+		 * ourselves would cost an eventfd write and a re-armed read
+		 * per completion: wake another sleeper, if any, to steal.
+		 */
+		if (rt->nsleepers == 1) {
+			pthread_mutex_unlock(&rt->idle_lock);
+			return;
+		}
+		rt->sleepers[rt->nsleepers - 1] = rt->sleepers[rt->nsleepers - 2];
+		rt->sleepers[rt->nsleepers - 2] = (unsigned)v->index;
+		v = &rt->workers[rt->sleepers[rt->nsleepers - 1]];
+	}
+	rt->nsleepers--;
 	v->in_sleepers = false;
 	v->searching = true;	/* v reads it only after its futex wait returns */
 	atomic_fetch_add(&rt->idle_state, IDLE_UNPARK_ONE + IDLE_SEARCH_ONE);

@@ -4,7 +4,8 @@
 # tests/runtime/io_examples.sh - the I/O examples work, on both drivers:
 # runtime/examples/echo echoes what a client sends over 127.0.0.1,
 # runtime/examples/http answers two pipelined keep-alive requests and a
-# Connection: close one, runtime/examples/copy copies a file byte for
+# Connection: close one (each with its listener and streams, with
+# --oneshot, and in a --current-thread runtime), runtime/examples/copy copies a file byte for
 # byte. Clients are bash's /dev/tcp (127.0.0.1 only). The uring cases skip
 # where io_uring is refused (the example then fails to start with EPERM or
 # ENOSYS). TAP 13.
@@ -12,8 +13,15 @@ set -u
 obj=${WEFT_OBJDIR:?run through tests/run}
 src=${WEFT_SRCDIR:?run through tests/run}
 drivers="uring epoll"
-cases=$(for d in $drivers; do printf 'examples:echo_%s examples:http_%s examples:copy_%s ' \
-	"$d" "$d" "$d"; done)
+variants="default oneshot ct"
+cases=$(for d in $drivers; do
+	for v in $variants; do
+		sfx=$d
+		[ $v = default ] || sfx=${v}_$d
+		printf 'examples:echo_%s examples:http_%s ' "$sfx" "$sfx"
+	done
+	printf 'examples:copy_%s ' "$d"
+done)
 
 # shellcheck source=../harness/script_cases.sh
 . "$src/tests/harness/script_cases.sh"
@@ -47,12 +55,13 @@ result()	# NAME STATUS(0 ok, 4 skip, else fail) [REASON]
 }
 
 # Start SERVER on a free port from 19700 up; sets $port, $spid. 4: no io_uring.
-start()	# DRIVER PROGRAM
+start()	# DRIVER PROGRAM [ARGS...]
 {
-	local i
+	local i d=$1 prog=$2
+	shift 2
 	for port in $(seq 19700 19799); do
 		: >"$work/log"
-		WEFT_IO=$1 "$ex/$2" --port "$port" --workers 2 >"$work/log" 2>&1 &
+		WEFT_IO=$d "$ex/$prog" --port "$port" "$@" >"$work/log" 2>&1 &
 		spid=$!
 		pids+=("$spid")
 		for ((i = 0; i < 100; i++)); do
@@ -72,23 +81,29 @@ start()	# DRIVER PROGRAM
 stop() { kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; }
 
 for d in $drivers; do
+for v in $variants; do
+	case $v in
+	default) sfx=$d args=(--workers 2) ;;
+	oneshot) sfx=oneshot_$d args=(--workers 2 --oneshot) ;;
+	ct) sfx=ct_$d args=(--current-thread) ;;
+	esac
 	# echo: 3 lines out, the same 3 lines back.
-	start "$d" echo; st=$?
+	start "$d" echo "${args[@]}"; st=$?
 	if [ $st -eq 0 ]; then
 		got=$(exec 3<>"/dev/tcp/127.0.0.1/$port" &&
 			printf 'one\ntwo\nthree\n' >&3 &&
 			timeout 5 head -n 3 <&3)
 		stop
-		if [ "$got" = $'one\ntwo\nthree' ]; then result "examples:echo_$d" 0
-		else result "examples:echo_$d" 1 "echo: sent one/two/three, got '$got'"; fi
+		if [ "$got" = $'one\ntwo\nthree' ]; then result "examples:echo_$sfx" 0
+		else result "examples:echo_$sfx" 1 "echo: sent one/two/three, got '$got'"; fi
 	elif [ $st -eq 4 ]; then
-		result "examples:echo_$d" 4 "io_uring refused here"
+		result "examples:echo_$sfx" 4 "io_uring refused here"
 	else
-		result "examples:echo_$d" 1 "echo did not start"
+		result "examples:echo_$sfx" 1 "echo did not start"
 	fi
 
 	# http: two pipelined requests, then one that closes.
-	start "$d" http; st=$?
+	start "$d" http "${args[@]}"; st=$?
 	if [ $st -eq 0 ]; then
 		got=$(exec 3<>"/dev/tcp/127.0.0.1/$port" &&
 			printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n' >&3 &&
@@ -99,15 +114,16 @@ for d in $drivers; do
 		oks=$(grep -o $'HTTP/1.1 200 OK\r' <<<"$got" | wc -l)
 		hellos=$(grep -o 'Hello, world!' <<<"$got" | wc -l)
 		if [ "$oks" = 3 ] && [ "$hellos" = 3 ] && grep -q $'^Connection: close\r$' <<<"$got"; then
-			result "examples:http_$d" 0
+			result "examples:http_$sfx" 0
 		else
-			result "examples:http_$d" 1 "http: wanted 3 responses, the last closing; got: $got"
+			result "examples:http_$sfx" 1 "http: wanted 3 responses, the last closing; got: $got"
 		fi
 	elif [ $st -eq 4 ]; then
-		result "examples:http_$d" 4 "io_uring refused here"
+		result "examples:http_$sfx" 4 "io_uring refused here"
 	else
-		result "examples:http_$d" 1 "http did not start"
+		result "examples:http_$sfx" 1 "http did not start"
 	fi
+done
 
 	# copy: 3 MB and a bit, small blocks, several in flight.
 	head -c 3145799 /dev/urandom >"$work/src"

@@ -77,7 +77,13 @@ struct wf_io_info {
 	unsigned ring_entries;	/* submission queue size of each ring */
 	uint64_t cancels;	/* operations cancelled in the kernel (deadline, wf_cancel) */
 	uint64_t remote_cancels;	/* of those, handed to another worker's ring */
-	uint64_t reserved[4];
+	/* Listeners and streams (below); 0 under epoll. */
+	uint64_t ms_arms;	/* multishot accepts and receives armed */
+	uint64_t ms_nobufs;	/* receives that found the buffer ring dry (-ENOBUFS) and
+				 * went through a one-shot recv into the caller's buffer */
+	uint64_t ms_fallbacks;	/* calls that ran one-shot for another reason: no
+				 * core (stall compensation), buffer ring missing */
+	uint64_t reserved[1];
 };
 
 /*
@@ -230,6 +236,88 @@ int wf_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx
  * -EBADF, -EINVAL (no events asked for), -EPERM.
  */
 int wf_poll_fd(int fd, short events, uint64_t deadline_ns);
+
+/* --- listeners and streams ------------------------------------------------------- */
+
+/*
+ * A listener keeps one accept armed on a listening socket for as long as
+ * it lives, and a stream keeps one receive armed on a connected socket:
+ * under io_uring, multishot accept and multishot recv with provided
+ * buffer rings (one buffer ring per worker), so a busy server posts one
+ * SQE per connection instead of one per accept or receive. What the
+ * kernel completes while nobody waits is queued in the object, in order;
+ * a waiting task gets its data copied straight into its buffer.
+ *
+ * Under the epoll driver, and under io_uring where the kernel lacks the
+ * features or WEFT_IO_NOFEAT turns them off, the same calls run the
+ * one-shot operations (readiness + accept4/recv loops under epoll), so
+ * the API works everywhere. docs/io.md, "Listeners and streams".
+ *
+ * One task at a time may wait on an object (-EBUSY for a second one); any
+ * task may use it, on any worker. The object does not own the descriptor:
+ * free the object, then close the descriptor.
+ */
+typedef struct wf_listener wf_listener;
+typedef struct wf_stream wf_stream;
+
+/*
+ * wf_listener_new - a listener on listening socket @fd. Nothing is armed
+ * until the first wf_listener_accept(). Returns 0; -EBADF (negative fd);
+ * -EINVAL (NULL @lp); -ENOMEM; -EPERM outside a task; -ENOSYS without a
+ * driver.
+ */
+int wf_listener_new(wf_listener **lp, int fd);
+
+/*
+ * wf_listener_accept - the next accepted connection (SOCK_CLOEXEC, in
+ * blocking mode as wf_accept() gives it); @addr/@addrlen as for
+ * wf_accept() (filled with getpeername(2) under multishot). Returns the
+ * descriptor; -EMFILE/-ENFILE (reported once: the connection stays
+ * queued in the kernel and the next call takes it); -ETIMEDOUT,
+ * -ECANCELED (nothing lost: a connection accepted meanwhile stays
+ * queued in the listener); -EBUSY (another task waits); -EINVAL;
+ * the kernel's errors (-EBADF, -EINVAL not listening, ...).
+ */
+int wf_listener_accept(wf_listener *l, struct sockaddr *addr, socklen_t *addrlen,
+		       uint64_t deadline_ns);
+
+/*
+ * wf_listener_free - stop accepting: cancel the armed accept, wait (even
+ * if the task is cancelled) for the kernel to let go of it, close the
+ * connections accepted and not taken, free @l. Does not close the
+ * listening socket. NULL is accepted. Returns 0; -EBUSY while a task
+ * waits in wf_listener_accept() (nothing is freed); -EPERM outside a task
+ * with an accept armed.
+ */
+int wf_listener_free(wf_listener *l);
+
+/*
+ * wf_stream_new - a stream receiving on connected socket @fd. Nothing is
+ * armed until the first wf_stream_recv(). Errors as wf_listener_new().
+ */
+int wf_stream_new(wf_stream **sp, int fd);
+
+/*
+ * wf_stream_recv - up to @len bytes, in order, no byte lost or repeated,
+ * whatever mix of multishot completions, queued data and one-shot
+ * fallbacks (buffer ring dry: -ENOBUFS from the kernel) delivered them.
+ * Returns the byte count (> 0); 0 once the peer has closed and
+ * everything before was returned; -ECONNRESET and the kernel's other
+ * errors (after the data that came before them); -ETIMEDOUT,
+ * -ECANCELED (data that arrives meanwhile stays queued for the next
+ * call); -EBUSY (another task waits); -EINVAL (NULL @s, or NULL @buf or
+ * @len 0).
+ */
+ssize_t wf_stream_recv(wf_stream *s, void *buf, size_t len, uint64_t deadline_ns);
+
+/*
+ * wf_stream_free - cancel the armed receive, wait (even if the task is
+ * cancelled) until the kernel has posted its last completion, free @s
+ * and the data queued in it. Does not close the socket. NULL is
+ * accepted. Returns 0; -EBUSY while a task waits in wf_stream_recv();
+ * -EPERM outside a task with a receive armed.
+ */
+int wf_stream_free(wf_stream *s);
 
 /* --- batches ------------------------------------------------------------------------ */
 
