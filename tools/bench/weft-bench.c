@@ -1221,7 +1221,8 @@ static int cmp_double(const void *a, const void *b)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: weft-bench [--workers N] [--iters K] [--wait-signal] [--list] [PATTERN...]\n"
+	fprintf(f, "usage: weft-bench [--workers N] [--iters K] [--wait-signal] [--list] "
+		   "[PATTERN...]\n"
 		   "  --workers N  worker threads of the multi-thread runtime (default: CPUs)\n"
 		   "  --iters K    timed iterations per bench, median reported (default 50)\n"
 		   "  --wait-signal  after each warm-up, wait for SIGUSR1 before timing\n"
