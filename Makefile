@@ -393,6 +393,7 @@ help:
 	@echo '  demo            build and run the demonstration'
 	@echo '  bench           run the benchmarks against their peers (figures only)'
 	@echo '  bench-io        the echo and HTTP benchmarks against their peers'
+	@echo '  bench-weftstat  what attaching weftstat costs (root; figures only)'
 	@echo '  install         PREFIX=$(PREFIX) DESTDIR= ; uninstall removes it again'
 	@echo '  bpf             the BPF objects and skeletons only (weftstat)'
 	@echo '  kernel-check    compare kconfig/kernel.config with the running kernel'

@@ -52,6 +52,24 @@ bench-io: deps-bench
 		$(if $(REPEAT),--repeat '$(REPEAT)') $(if $(IMPL),--impl '$(IMPL)') \
 		$(if $(P),'$(P)')
 
+# --- weftstat's overhead (issue 5; docs/benchmarks.md, "weftstat overhead") --
+# `make bench-weftstat` builds everything (weftstat, the echo example,
+# weft-bench) and runs tools/bench/weftstat_overhead: the echo server and
+# four runtime benches with and without weftstat attached, interleaved,
+# and the cost of each BPF program run (kernel.bpf_stats_enabled, put back
+# afterwards). Root and BPF needed: otherwise it says why and exits 4
+# (skipped). A few minutes. Figures only, never pass/fail.
+#   make bench-weftstat P=PATTERN   only the benches matching PATTERN
+#   make bench-weftstat MODES=LIST  off,report,top,top-tasks (default off,report)
+#   make bench-weftstat REPEAT=R    rounds (default 5)
+#   make bench-weftstat JSON=1      JSON lines instead of the table
+PHONY += bench-weftstat
+bench-weftstat:
+	$(Q)$(MAKE) --no-print-directory all $(bench-progs)
+	$(Q)CC='$(CC)' $(srctree)/tools/bench/weftstat_overhead -o $(obj) $(if $(JSON),--json) \
+		$(if $(REPEAT),--rounds '$(REPEAT)') $(if $(MODES),--modes '$(MODES)') \
+		$(if $(P),'$(P)')
+
 # tools/lib: code the tools share. wfreg.o finds and reads the trace
 # registry of another process (docs/registry.md).
 wfreg-obj := $(obj)/tools/lib/wfreg.o

@@ -2,7 +2,7 @@
 /*
  * weft-bench - weft's side of the runtime benchmarks (docs/benchmarks.md).
  *
- * Usage: weft-bench [--workers N] [--iters K] [--list] [PATTERN...]
+ * Usage: weft-bench [--workers N] [--iters K] [--wait-signal] [--list] [PATTERN...]
  *
  * The same workloads, parameters, flags and output as the Tokio peer in
  * tools/bench/tokio/src/main.rs: one JSON object per bench on stdout,
@@ -16,11 +16,20 @@
  * the same mechanism on both sides. stall_compensation is a latency bench
  * with lines of its own (two: compensation off and on; see below), and so
  * is stall_detect (one per stall source).
+ *
+ * --wait-signal is for tools/bench/weftstat_overhead: after each bench's
+ * warm-up, with its runtime and workers up, the program says so on stderr
+ * ("weft-bench: BENCH warmed up, pid P: waiting for SIGUSR1") and waits
+ * for SIGUSR1 before the timed iterations, so that a tracer can attach to
+ * a live runtime first; after its result line it waits again ("BENCH
+ * timed, ..."), so that the tracer can be read and stopped before the
+ * process exits. Benches that run on their own (report) do not wait.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1186,6 +1195,23 @@ static int selected(const char *name, char **pats, int npats)
 	return 0;
 }
 
+/*
+ * --wait-signal: SIGUSR1 is blocked in main before any runtime exists, so
+ * every worker inherits the mask and the signal can only be taken here.
+ */
+static void wait_for_signal(const char *name, const char *what)
+{
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	fprintf(stderr, "weft-bench: %s %s, pid %d: waiting for SIGUSR1\n", name, what,
+		(int)getpid());
+	while (sigwait(&set, &sig) != 0 || sig != SIGUSR1)
+		;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -1195,9 +1221,11 @@ static int cmp_double(const void *a, const void *b)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: weft-bench [--workers N] [--iters K] [--list] [PATTERN...]\n"
+	fprintf(f, "usage: weft-bench [--workers N] [--iters K] [--wait-signal] [--list] "
+		   "[PATTERN...]\n"
 		   "  --workers N  worker threads of the multi-thread runtime (default: CPUs)\n"
 		   "  --iters K    timed iterations per bench, median reported (default 50)\n"
+		   "  --wait-signal  after each warm-up, wait for SIGUSR1 before timing\n"
 		   "  --list       print the bench names and exit\n"
 		   "  PATTERN      substring, or glob with * and ?, of the benches to run\n");
 }
@@ -1223,7 +1251,7 @@ int main(int argc, char **argv)
 {
 	long workers = sysconf(_SC_NPROCESSORS_ONLN), iters = DEFAULT_ITERS;
 	char **pats = calloc((size_t)argc, sizeof(*pats));
-	int npats = 0, list = 0;
+	int npats = 0, list = 0, hold = 0;
 
 	if (!pats)
 		return 1;
@@ -1240,6 +1268,8 @@ int main(int argc, char **argv)
 			iters = parse_count("--iters", i + 1 < argc ? argv[++i] : NULL);
 		else if (!strcmp(a, "--list"))
 			list = 1;
+		else if (!strcmp(a, "--wait-signal"))
+			hold = 1;
 		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;
@@ -1251,6 +1281,13 @@ int main(int argc, char **argv)
 			pats[npats++] = argv[i];
 	}
 
+	if (hold) {
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+	}
 	for (size_t b = 0; b < sizeof(benches) / sizeof(benches[0]); b++) {
 		const struct bench *bn = &benches[b];
 		struct wf_runtime_opts o = { .workers = (unsigned)workers };
@@ -1275,6 +1312,8 @@ int main(int argc, char **argv)
 			die("runtime", r);
 		per_op = calloc((size_t)iters, sizeof(*per_op));
 		bn->run(rt, &extra);	/* warm-up, untimed; takes the memory figure */
+		if (hold)
+			wait_for_signal(bn->name, "warmed up");
 		for (long i = 0; i < iters; i++)
 			per_op[i] = bn->run(rt, NULL) / (double)bn->ops;
 		wf_runtime_free(rt);
@@ -1290,6 +1329,8 @@ int main(int argc, char **argv)
 		printf("}\n");
 		fflush(stdout);
 		free(per_op);
+		if (hold)
+			wait_for_signal(bn->name, "timed");
 	}
 	free(pats);
 	return 0;
