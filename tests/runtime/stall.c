@@ -9,6 +9,7 @@
  * privilege); tests/runtime/stall_bpf.c runs them on the BPF one.
  */
 #include "wtest.h"
+#include "stall_util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,7 +23,6 @@
 #include <unistd.h>
 #include <weft.h>
 
-#define MS WF_NSEC_PER_MSEC
 
 /* Threads of this process, from /proc/self/task. */
 static int thread_count(void)
@@ -55,13 +55,6 @@ static int base_threads(void)
 	return thread_count();
 }
 
-static void spin_ns(uint64_t ns)
-{
-	uint64_t end = wf_now_ns() + ns;
-
-	while (wf_now_ns() < end)
-		;
-}
 
 static struct wf_metrics *snap(wf_runtime *rt)
 {
@@ -281,17 +274,6 @@ TEST(idle_monitor_sleeps_and_wakes_for_a_stall)
 
 /* --- classification ----------------------------------------------------------- */
 
-static _Atomic int bg_stop;
-
-static void *bg_ticker(void *arg)
-{
-	(void)arg;
-	while (!atomic_load(&bg_stop))
-		if (wf_sleep_ns(1 * MS))
-			break;
-	return NULL;
-}
-
 static int pipe_fds[2];
 
 static void *pipe_writer(void *arg)
@@ -313,29 +295,6 @@ static void *spinner(void *arg)
 	return NULL;
 }
 
-struct cls_case {
-	wf_task_fn fn;
-	void *arg;
-};
-
-static void *cls_root(void *arg)
-{
-	struct cls_case *c = arg;
-	wf_task *bg, *t;
-	void *res;
-
-	atomic_store(&bg_stop, 0);
-	if (wf_spawn(&bg, bg_ticker, NULL))
-		return (void *)1L;
-	wf_sleep_ns(10 * MS);
-	if (wf_spawn_named(&t, "stuck", c->fn, c->arg))
-		return (void *)2L;
-	wf_join(t, &res);
-	wf_sleep_ns(5 * MS);
-	atomic_store(&bg_stop, 1);
-	wf_join(bg, NULL);
-	return res;
-}
 
 static void run_cls(struct __test_metadata *_metadata, wf_task_fn fn, void *arg,
 		    struct wf_metrics **mp)

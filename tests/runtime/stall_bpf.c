@@ -11,6 +11,7 @@
  * CAP_PERFMON), no BTF, lockdown, or a libweft built without it.
  */
 #include "wtest.h"
+#include "stall_util.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -22,7 +23,6 @@
 #include <unistd.h>
 #include <weft.h>
 
-#define MS WF_NSEC_PER_MSEC
 
 static struct wf_metrics *snap(wf_runtime *rt)
 {
@@ -101,49 +101,9 @@ static wf_runtime *bpf_runtime(struct __test_metadata *_metadata, unsigned worke
 	return rt;
 }
 
-static void spin_ns(uint64_t ns)
-{
-	uint64_t end = wf_now_ns() + ns;
-
-	while (wf_now_ns() < end)
-		;
-}
 
 /* --- classification ------------------------------------------------------------ */
 
-static _Atomic int bg_stop;
-
-static void *bg_ticker(void *arg)
-{
-	while (!atomic_load(&bg_stop))
-		if (wf_sleep_ns(1 * MS))
-			break;
-	return NULL;
-}
-
-struct cls_case {
-	wf_task_fn fn;
-	void *arg;
-};
-
-static void *cls_root(void *arg)
-{
-	struct cls_case *c = arg;
-	wf_task *bg, *t;
-	void *res;
-
-	atomic_store(&bg_stop, 0);
-	if (wf_spawn(&bg, bg_ticker, NULL))
-		return (void *)1L;
-	wf_sleep_ns(10 * MS);
-	if (wf_spawn_named(&t, "stuck", c->fn, c->arg))
-		return (void *)2L;
-	wf_join(t, &res);
-	wf_sleep_ns(5 * MS);
-	atomic_store(&bg_stop, 1);
-	wf_join(bg, NULL);
-	return res;
-}
 
 /* Runs fn as a stuck poll next to a ticker on one worker; the metrics after. */
 static struct wf_metrics *run_cls(struct __test_metadata *_metadata, wf_task_fn fn, void *arg)

@@ -2150,6 +2150,43 @@ static void set_target(pid_t p)
 
 #define MAX_USDT_LINKS 8
 
+
+/*
+ * Common to report and top once the programs are loaded: the target's
+ * symbols (a failure only costs names), the ring buffer, the attach, and
+ * SIGINT/SIGTERM (and SIGHUP with @hup) as a clean stop. Returns 0, or -1
+ * after saying why (*rbp is then NULL or to be freed by the caller).
+ */
+static int start_tracing(struct weftstat_bpf *s, bool kernel_syms, bool hup,
+			 struct ring_buffer **rbp)
+{
+	struct sigaction sa;
+	int r = sym_user_open(pid);
+
+	if (r)
+		say("cannot read the symbols of process %d (%s): stacks will show addresses",
+		    (int)pid, strerror(-r));
+	if (kernel_syms)
+		sym_kernel_open();
+	*rbp = ring_buffer__new(bpf_map__fd(s->maps.events), on_event, NULL, NULL);
+	if (!*rbp) {
+		say("cannot create the ring buffer: %s", strerror(errno));
+		return -1;
+	}
+	r = weftstat_bpf__attach(s);
+	if (r) {
+		say("cannot attach the BPF programs: %s", strerror(-r));
+		return -1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (hup)
+		sigaction(SIGHUP, &sa, NULL);
+	return 0;
+}
+
 /* Attach the task programs to the weft:poll_start/poll_end probes of each libweft. */
 static int attach_usdt(struct weftstat_bpf *s, struct bpf_link **links, size_t *nlinks,
 		       char *note, size_t notelen)
@@ -2219,7 +2256,6 @@ static int cmd_top(int argc, char **argv)
 	uint64_t start, last, next_frame, next_refresh;
 	size_t nlinks = 0;
 	pid_t p = 0;
-	struct sigaction sa;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:i:s:n:jt:h", opts, NULL)) != -1) {
@@ -2299,24 +2335,8 @@ static int cmd_top(int argc, char **argv)
 		snprintf(note, sizeof(note), "off (--no-tasks)");
 	else
 		usdt = !attach_usdt(s, links, &nlinks, note, sizeof(note));
-	r = sym_user_open(pid);
-	if (r)
-		say("cannot read the symbols of process %d (%s)", (int)pid, strerror(-r));
-	rb = ring_buffer__new(bpf_map__fd(s->maps.events), on_event, NULL, NULL);
-	if (!rb) {
-		say("cannot create the ring buffer: %s", strerror(errno));
+	if (start_tracing(s, false, true, &rb))
 		goto out;
-	}
-	r = weftstat_bpf__attach(s);
-	if (r) {
-		say("cannot attach the BPF programs: %s", strerror(-r));
-		goto out;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	if (tty) {
 		r = ws_tty_enter();
 		if (r) {
@@ -2571,7 +2591,6 @@ static int cmd_report(int argc, char **argv)
 	uint64_t start, end, deadline, next_refresh, lost[WS_CNT_NR];
 	struct sockaddr_storage laddr;
 	socklen_t laddr_len = 0;
-	struct sigaction sa;
 	struct totals t;
 	char err[256], bound[80];
 	pid_t p = 0;
@@ -2659,26 +2678,8 @@ static int cmd_report(int argc, char **argv)
 	rc = WS_EXIT_FAIL;
 	if (tokio_note)
 		say("%s (/%s/)", tokio_note, thread_pat);
-	r = sym_user_open(pid);
-	if (r)
-		say("cannot read the symbols of process %d (%s): stacks will show addresses",
-		    (int)pid, strerror(-r));
-	sym_kernel_open();
-	rb = ring_buffer__new(bpf_map__fd(s->maps.events), on_event, NULL, NULL);
-	if (!rb) {
-		say("cannot create the ring buffer: %s", strerror(errno));
+	if (start_tracing(s, true, false, &rb))
 		goto out;
-	}
-	r = weftstat_bpf__attach(s);
-	if (r) {
-		say("cannot attach the BPF programs: %s", strerror(-r));
-		goto out;
-	}
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	if (lfd >= 0) {
 		fprintf(stderr,
 			"weftstat: serving http://%s/metrics for pid %d, %zu %s, windows of %.1f s "
