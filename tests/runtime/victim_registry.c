@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <weft.h>
 
+#include "victim.h"
+
 static _Atomic int spinning, stop;
 
 static void *spin(void *arg)
@@ -53,13 +55,8 @@ int main(void)
 	int line, sig, r;
 	wf_runtime *rt;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	alarm(120);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
 	/* Blocked before the workers start, so only sigwait() sees them. */
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	victim_prepare(&set);
 
 	r = wf_runtime_new(&rt, &(struct wf_runtime_opts){ .workers = 2 });
 	if (r) {

@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "victim.h"
+
 #define POOL 4
 #define PLANT_US 20000
 #define MAX_SLEEPS 20000
@@ -47,22 +49,6 @@ static int pipefd[2];
 static int pool_mode;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void spin_us(unsigned us)
-{
-	uint64_t end = mono_ns() + us * 1000ull;
-
-	while (mono_ns() < end)
-		;
-}
 
 /* Idle the way pools do: a timed wait on a condition variable (futex). */
 static void idle_ms(unsigned ms)
@@ -168,12 +154,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	pool_mode = !strcmp(argv[1], "pool");
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	alarm(120);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	victim_prepare(&set);
 	if (pipe(pipefd)) {
 		perror("pipe");
 		return 1;

@@ -37,6 +37,8 @@
 #include <unistd.h>
 #include <weft.h>
 
+#include "victim.h"
+
 #define HANDLERS 8
 #define LOCKERS 4
 #define PLANT_US 20000
@@ -46,22 +48,6 @@ static _Atomic int stop;
 static uint64_t sleep_start[MAX_SLEEPS], sleep_end[MAX_SLEEPS];
 static _Atomic unsigned nsleeps;
 static int plant_line;
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void spin_us(unsigned us)
-{
-	uint64_t end = mono_ns() + us * 1000ull;
-
-	while (mono_ns() < end)
-		;
-}
 
 /* The bug weftstat must find: a blocking call inside a poll. */
 static __attribute__((noinline)) void planted_block(void)
@@ -148,12 +134,7 @@ int main(int argc, char **argv)
 	lock = !strcmp(argv[1], "lock");
 	busy = !strcmp(argv[1], "busy");
 	lo.name = busy ? "cruncher" : "locker";
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	alarm(120);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	victim_prepare(&set);
 
 	r = wf_runtime_new(&rt, &(struct wf_runtime_opts){ .workers = 2 });
 	if (r) {
