@@ -29,6 +29,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "task_state.bpf.h"
 
 #include "stall.h"
 
@@ -87,18 +88,6 @@ static __always_inline void set_state(struct wf_stall_slot *s, __u32 state, __u6
 	s->since = now;
 	s->events++;
 	s->fetched = g + write_end(s);
-}
-
-/* The scheduler state a task leaves the CPU with (__state since 5.14). */
-struct task_struct___old {
-	long state;
-} __attribute__((preserve_access_index));
-
-static __always_inline long task_state(struct task_struct *t)
-{
-	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state);
-	return BPF_CORE_READ((struct task_struct___old *)t, state);
 }
 
 static __always_inline void on_switch(bool preempt, struct task_struct *next, long prev_state)

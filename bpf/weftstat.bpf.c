@@ -38,6 +38,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "task_state.bpf.h"
 #include <bpf/usdt.bpf.h>
 
 #include "weftstat.h"
@@ -202,18 +203,6 @@ static __always_inline struct ws_worker *worker_of(struct task_struct *t)
 		return NULL;
 	tid = BPF_CORE_READ(t, pid);
 	return bpf_map_lookup_elem(&workers, &tid);
-}
-
-/* The scheduler state of a task leaving the CPU (__state since 5.14). */
-struct task_struct___old {
-	long state;
-} __attribute__((preserve_access_index));
-
-static __always_inline long task_state(struct task_struct *t)
-{
-	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state);
-	return BPF_CORE_READ((struct task_struct___old *)t, state);
 }
 
 /*

@@ -56,23 +56,6 @@ static int base_threads(void)
 }
 
 
-static struct wf_metrics *snap(wf_runtime *rt)
-{
-	struct wf_metrics *m = NULL;
-
-	if (wf_metrics_snapshot(rt, &m))
-		return NULL;
-	return m;
-}
-
-static uint64_t handoffs(const struct wf_metrics *m)
-{
-	uint64_t n = 0;
-
-	for (unsigned i = 0; i < m->nworkers; i++)
-		n += m->workers[i].handoffs;
-	return n;
-}
 
 /* --- latency: 100 tasks due every 1 ms share a worker with a 200 ms usleep -- */
 

@@ -24,23 +24,6 @@
 #include <weft.h>
 
 
-static struct wf_metrics *snap(wf_runtime *rt)
-{
-	struct wf_metrics *m = NULL;
-
-	if (wf_metrics_snapshot(rt, &m))
-		return NULL;
-	return m;
-}
-
-static uint64_t handoffs(const struct wf_metrics *m)
-{
-	uint64_t n = 0;
-
-	for (unsigned i = 0; i < m->nworkers; i++)
-		n += m->workers[i].handoffs;
-	return n;
-}
 
 /* BPF file descriptors (programs, links, maps) and BPF map mappings of this process. */
 static int bpf_objects(void)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * stall_util.h - what the stall compensation tests (stall.c, stall_bpf.c)
- * share: a CPU spin, and a "stuck poll next to a ticker" workload: a task
+ * share: a CPU spin, metrics snapshots and hand-off counts, and a "stuck poll next to a ticker" workload: a task
  * sleeping 1 ms in a loop keeps runnable work behind the stuck poll, so
  * the monitor has a reason to hand its core over.
  */
@@ -31,6 +31,26 @@ static void *bg_ticker(void *arg)
 		if (wf_sleep_ns(1 * MS))
 			break;
 	return NULL;
+}
+
+/* A metrics snapshot of rt, or NULL. */
+static inline struct wf_metrics *snap(wf_runtime *rt)
+{
+	struct wf_metrics *m = NULL;
+
+	if (wf_metrics_snapshot(rt, &m))
+		return NULL;
+	return m;
+}
+
+/* Hand-offs of every core by the monitor. */
+static inline uint64_t handoffs(const struct wf_metrics *m)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < m->nworkers; i++)
+		n += m->workers[i].handoffs;
+	return n;
 }
 
 struct cls_case {
