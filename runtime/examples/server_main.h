@@ -157,6 +157,11 @@ static int server_main(struct server_opts *so, int argc, char **argv, wf_task_fn
 			so->port = server_number(so->prog, "--port", v ? v : argv[++i], 65535);
 		} else if (!strcmp(name, "--workers")) {
 			so->workers = server_number(so->prog, "--workers", v ? v : argv[++i], 1024);
+			if (!so->workers) {
+				fprintf(stderr, "%s: --workers: at least 1 (leave it out for one per CPU)\n",
+					so->prog);
+				exit(2);
+			}
 		} else {
 			fprintf(stderr, "%s: unknown argument '%s'\n", so->prog, a);
 			so->usage(stderr);
