@@ -108,6 +108,7 @@ struct ur_worker {
 	/* Thread-affine ring (current-thread runtime): see ur_attach. */
 	unsigned setup_flags;
 	bool defer;			/* DEFER_TASKRUN: completions need GETEVENTS */
+	bool coop;			/* COOP_TASKRUN: they need a kernel entry */
 	pid_t owner_tid;		/* the thread that enabled it; 0: not yet */
 };
 
@@ -411,17 +412,28 @@ static void ur_poll(struct wf__worker *w, bool idle)
 {
 	struct ur_worker *u = urw(w);
 	unsigned n;
+	bool tw;
 
 	if (atomic_load_explicit(&u->cancels, memory_order_relaxed))
 		drain_cancels(w);
 	if (atomic_load_explicit(&u->ms_cancels, memory_order_relaxed))
 		ms_drain(w);
 	n = io_uring_sq_ready(&u->ring);
-	if (n) {
+	/*
+	 * COOP_TASKRUN: completion work the kernel queued for this thread
+	 * runs at its next kernel entry; TASKRUN_FLAG says some is waiting.
+	 * It is batched like the submissions (the submit's io_uring_enter
+	 * runs it too): at once when idle, else within UR_SUBMIT_NS.
+	 */
+	tw = u->coop && (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN);
+	if (n || tw) {
 		if (!u->sq_since)
 			u->sq_since = w->poll_end;
 		if (idle || n >= UR_BATCH || w->poll_end - u->sq_since >= UR_SUBMIT_NS) {
-			io_uring_submit(&u->ring);
+			if (n)
+				io_uring_submit(&u->ring);
+			else
+				io_uring_get_events(&u->ring);
 			u->sq_since = 0;
 		}
 	}
@@ -539,6 +551,24 @@ static int ur_rt_init(struct wf_runtime *rt)
 		if ((rt->io_found & aff & ~env_nofeat()) == aff)
 			rt->io_used |= aff;
 	}
+	/*
+	 * Elsewhere, COOP_TASKRUN with TASKRUN_FLAG: the kernel no longer
+	 * interrupts a worker running user code to post a completion (an
+	 * IPI and a kernel entry per arrival under load); ur_poll enters the
+	 * kernel for them when the flag says some wait. A thread that blocks
+	 * while its core drives on elsewhere (wf_block_in_place, stall
+	 * compensation) is still woken from an interruptible sleep to post
+	 * the completions of what it submitted (the kernel's
+	 * __set_notify_signal wakes TASK_INTERRUPTIBLE sleepers with or
+	 * without the IPI); one running user code posts them at its next
+	 * kernel entry, the scheduler tick at the latest.
+	 */
+	if (!(rt->io_used & WF_IO_F_DEFER_TASKRUN)) {
+		unsigned coop = WF_IO_F_COOP_TASKRUN | WF_IO_F_TASKRUN_FLAG;
+
+		if ((rt->io_found & coop & ~env_nofeat()) == coop)
+			rt->io_used |= coop;
+	}
 	/* Multishot recv needs the buffer ring. */
 	if (!(rt->io_used & WF_IO_F_BUF_RING))
 		rt->io_used &= ~WF_IO_F_RECV_MULTISHOT;
@@ -616,6 +646,9 @@ static int ur_worker_init(struct wf__worker *w)
 		p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
 			   IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED;
 		u->defer = true;
+	} else if (w->rt->io_used & WF_IO_F_COOP_TASKRUN) {
+		p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+		u->coop = true;
 	}
 	p.flags |= IORING_SETUP_CQSIZE;
 	p.cq_entries = UR_CQ_ENTRIES;

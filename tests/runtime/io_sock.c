@@ -9,6 +9,7 @@
 
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -525,6 +526,149 @@ IO_TEST(poll_fd)
 	CHECK(wf_poll_fd(p[0], POLLIN, ms_from_now(1000)) & (POLLHUP | POLLIN));
 	wf_close(p[0]);
 	return NULL;
+}
+
+/* --- I/O submitted by a thread that then blocks -------------------------------------------- */
+
+/*
+ * A receive submitted from a worker's thread completes when its data
+ * comes, even while that thread is held in user code and its core is
+ * driven by another thread: wf_block_in_place(), and stall compensation
+ * of a poll blocked in usleep() or spinning on the CPU. Under io_uring the
+ * kernel posts a completion through the thread that submitted it; with
+ * COOP_TASKRUN that thread is not interrupted but woken from an
+ * interruptible sleep, and one running user code posts it at its next
+ * kernel entry (the scheduler tick at the latest). The data comes 30 ms
+ * into a 400 ms hold; the receive must be done within 150 ms of it.
+ */
+enum { HOLD_IN_PLACE, HOLD_SLEEPING, HOLD_SPINNING };
+#define HOLD_NS (400 * WF_NSEC_PER_MSEC)
+#define HOLD_DATA_NS (30 * WF_NSEC_PER_MSEC)
+
+struct held {
+	int fd;			/* the receiving end */
+	int peer;		/* the sending end */
+	bool stream;		/* wf_stream_recv, else wf_recv */
+	_Atomic uint64_t sent_ns, got_ns;
+	_Atomic int stop;
+};
+
+static void *held_reader(void *arg)
+{
+	struct held *h = arg;
+	wf_stream *s = NULL;
+	ssize_t n;
+	char c = 0;
+
+	if (h->stream) {
+		if (wf_stream_new(&s, h->fd))
+			return (void *)1L;
+		n = wf_stream_recv(s, &c, 1, WF_FOREVER);
+	} else {
+		n = wf_recv(h->fd, &c, 1, 0);
+	}
+	atomic_store(&h->got_ns, wf_now_ns());
+	if (s)
+		wf_stream_free(s);
+	return (void *)(long)(n == 1 && c == 'h' ? 0 : 2);
+}
+
+static void *held_sender(void *arg)
+{
+	struct held *h = arg;
+
+	usleep(HOLD_DATA_NS / 1000);
+	atomic_store(&h->sent_ns, wf_now_ns());
+	return (void *)(long)(send(h->peer, "h", 1, MSG_NOSIGNAL) == 1 ? 0 : 1);
+}
+
+/* Runnable work behind the held poll, so that the monitor hands it over. */
+static void *held_ticker(void *arg)
+{
+	struct held *h = arg;
+
+	while (!atomic_load(&h->stop))
+		wf_sleep_ns(WF_NSEC_PER_MSEC);
+	return NULL;
+}
+
+static void *hold_sleep(void *arg)
+{
+	(void)arg;
+	usleep(HOLD_NS / 1000);
+	return NULL;
+}
+
+static void *hold(int how, bool stream)
+{
+	struct held h = { .stream = stream };
+	uint16_t port = 0;
+	int l = io_listen(&port);
+	wf_task *rd, *tk;
+	pthread_t snd;
+	void *sres;
+
+	CHECK(l >= 0);
+	h.peer = io_dial(port);
+	CHECK(h.peer >= 0);
+	h.fd = wf_accept(l, NULL, NULL, 0);
+	CHECK(h.fd >= 0);
+	CHECK_EQ(0, wf_spawn(&rd, held_reader, &h));
+	CHECK_EQ(0, wf_spawn(&tk, held_ticker, &h));
+	wf_sleep_ns(5 * WF_NSEC_PER_MSEC);	/* the receive is armed and submitted */
+	CHECK_EQ(0, pthread_create(&snd, NULL, held_sender, &h));
+	if (how == HOLD_IN_PLACE) {
+		CHECK_EQ(0, wf_block_in_place(hold_sleep, NULL, NULL));
+	} else if (how == HOLD_SLEEPING) {
+		usleep(HOLD_NS / 1000);		/* blocks the poll: handed off */
+	} else {
+		uint64_t end = wf_now_ns() + HOLD_NS;
+
+		while (wf_now_ns() < end)	/* spins: handed off */
+			;
+	}
+	CHECK_EQ(0L, join_long(rd));
+	atomic_store(&h.stop, 1);
+	wf_join(tk, NULL);
+	pthread_join(snd, &sres);
+	CHECK_EQ(0L, (long)sres);
+	printf("# received %.1f ms after the send\n",
+	       (double)(atomic_load(&h.got_ns) - atomic_load(&h.sent_ns)) / 1e6);
+	CHECK(atomic_load(&h.got_ns) - atomic_load(&h.sent_ns) < 150 * WF_NSEC_PER_MSEC);
+	wf_close(h.fd);
+	wf_close(h.peer);
+	wf_close(l);
+	return NULL;
+}
+
+IO_TEST_W(recv_completes_while_its_submitter_is_in_block_in_place, 1, 30)
+{
+	return hold(HOLD_IN_PLACE, false);
+}
+
+IO_TEST_W(recv_completes_while_its_submitter_sleeps_in_a_handed_off_poll, 1, 30)
+{
+	return hold(HOLD_SLEEPING, false);
+}
+
+IO_TEST_W(recv_completes_while_its_submitter_spins_in_a_handed_off_poll, 1, 30)
+{
+	return hold(HOLD_SPINNING, false);
+}
+
+IO_TEST_W(stream_recv_completes_while_its_submitter_is_in_block_in_place, 1, 30)
+{
+	return hold(HOLD_IN_PLACE, true);
+}
+
+IO_TEST_W(stream_recv_completes_while_its_submitter_sleeps_in_a_handed_off_poll, 1, 30)
+{
+	return hold(HOLD_SLEEPING, true);
+}
+
+IO_TEST_W(stream_recv_completes_while_its_submitter_spins_in_a_handed_off_poll, 1, 30)
+{
+	return hold(HOLD_SPINNING, true);
 }
 
 TEST_HARNESS_MAIN
