@@ -34,9 +34,22 @@ static void *conn(void *arg)
 		wf_close((int)(long)arg);
 		return NULL;
 	}
-	while ((n = server_recv(&c, buf, sizeof(buf))) > 0)
-		if (wf_send_all(c.fd, buf, (size_t)n, 0) < 0)
-			break;
+	if (c.s) {
+		const void *data;
+
+		/* Borrowed: sent straight from the buffer the kernel filled. */
+		while ((n = wf_stream_borrow(c.s, &data, WF_FOREVER)) > 0) {
+			ssize_t r = wf_send_all(c.fd, data, (size_t)n, 0);
+
+			wf_stream_release(c.s);
+			if (r < 0)
+				break;
+		}
+	} else {
+		while ((n = server_recv(&c, buf, sizeof(buf))) > 0)
+			if (wf_send_all(c.fd, buf, (size_t)n, 0) < 0)
+				break;
+	}
 	server_conn_close(&c);
 	return NULL;
 }

@@ -68,9 +68,10 @@ static void *server_stats(void *arg)
 	(void)arg;
 	while (wf_sleep_ns(WF_NSEC_PER_SEC) == 0) {
 		wf_io_info(wf_runtime_current(), &i);
-		fprintf(stderr, "%s: %s used %#x arms %llu nobufs %llu fallbacks %llu cancels %llu\n",
-			server_so->prog, i.name, i.used, (unsigned long long)i.ms_arms,
-			(unsigned long long)i.ms_nobufs, (unsigned long long)i.ms_fallbacks,
+		fprintf(stderr, "%s: %s used %#x arms %llu nobufs %llu fallbacks %llu kept %llu "
+			"cancels %llu\n", server_so->prog, i.name, i.used,
+			(unsigned long long)i.ms_arms, (unsigned long long)i.ms_nobufs,
+			(unsigned long long)i.ms_fallbacks, (unsigned long long)i.ms_kept,
 			(unsigned long long)i.cancels);
 	}
 	return NULL;

@@ -161,6 +161,10 @@ int wf_io_info(struct wf_runtime *rt, struct wf_io_info *info)
 	info->ms_arms = atomic_load_explicit(&rt->io_ms_arms, memory_order_relaxed);
 	info->ms_nobufs = atomic_load_explicit(&rt->io_ms_nobufs, memory_order_relaxed);
 	info->ms_fallbacks = atomic_load_explicit(&rt->io_ms_fallbacks, memory_order_relaxed);
+#ifdef CONFIG_WEFT_IO_URING
+	if (rt->io && rt->io->kind == WF_IO_URING)
+		info->ms_kept = wf__ur_kept(rt);
+#endif
 	return 0;
 }
 

@@ -161,9 +161,27 @@ struct wf__ms {
 	/* The task in wf_*_free waiting for the final CQE. */
 	struct wf_task *closer;
 	uint32_t cgen;
+	/*
+	 * recv: a provided buffer kept instead of copied (hdata[hoff..hlen)
+	 * unread, buffer hbid of core hring's ring; NULL hdata: none). Its
+	 * bytes come before q's: one is kept only while q is empty.
+	 */
+	const unsigned char *hdata;
+	uint32_t hoff, hlen;
+	unsigned hbid;
+	struct wf__worker *hring;
 	/* recv: bytes delivered and not taken (ring buffer, capacity a power of 2) */
 	unsigned char *q;
 	size_t qcap, qhead, qlen;
+	/*
+	 * recv: wf_stream_borrow() lent blen bytes (0: nothing lent) from
+	 * lent (MS_LENT_*); a q that grows meanwhile keeps the lent one as
+	 * qold until the release. scratch: the one-shot path's buffer.
+	 */
+	size_t blen;
+	int lent;
+	unsigned char *qold, *scratch;
+	bool wborrow;			/* the waiter borrows: keep, do not copy */
 	/* accept: descriptors delivered and not taken */
 	int *fds;
 	unsigned fcap, fhead, flen;
@@ -180,13 +198,25 @@ struct wf_stream {
 
 /*
  * io_ms.c, on the owner's driving thread, for each CQE of m's armed op
- * (@data: the provided buffer a recv filled, NULL otherwise); takes
- * m->lock. When the queue grows past its limit it asks for the op to be
+ * (@data: the provided buffer @bid of core @w's ring that a recv filled,
+ * NULL otherwise); takes m->lock. True: m keeps the buffer (only when
+ * @may_keep) and gives it back with wf__ur_buf_return(); false: the
+ * caller recycles it at once. When the queue grows past its limit it asks for the op to be
  * cancelled (re-armed once the queue is drained).
  */
-void wf__ms_cqe(struct wf__ms *m, int res, bool more, const void *data);
+bool wf__ms_cqe(struct wf__ms *m, int res, bool more, const void *data, struct wf__worker *w,
+		unsigned bid, bool may_keep);
 /* io_ms.c, owner thread, under m->lock: m left the cancel list. */
 void wf__ms_unqueued_locked(struct wf__ms *m);
+
+/*
+ * io_uring.c: provided buffer @bid back into core @ring's buffer ring, at
+ * once on the thread driving that core, else through its return bits.
+ * Any thread; not under m->lock nor in a core section.
+ */
+void wf__ur_buf_return(struct wf__worker *ring, unsigned bid);
+/* io_uring.c: buffers kept by streams now, over rt's rings (wf_io_info). */
+uint64_t wf__ur_kept(struct wf_runtime *rt);
 
 /* io_uring.c: can w's ring arm an op of @kind (features, buffer ring)? */
 bool wf__ur_ms_ok(struct wf__worker *w, int kind);

@@ -20,13 +20,24 @@
  *    IORING_CQE_F_MORE: never two ops in flight, so never two sources of
  *    bytes for one socket. A one-shot recv (fallback) runs only while
  *    nothing is armed and the queue is empty: no byte is reordered.
- *  - a recv op's provided buffer is copied out and recycled by the
- *    owner's driving thread before reap moves on (io_uring.c): buffers
- *    never leave their ring's thread, so a stolen task never touches
- *    another ring's buffers, and the buffer ring runs dry only when
- *    more completions than buffers wait to be reaped (-ENOBUFS ends the
- *    op; the next call receives one-shot into the caller's buffer, then
- *    re-arms).
+ *  - a recv op's provided buffer is copied out (into the waiter's buffer
+ *    or the queue) and recycled by the owner's driving thread before
+ *    reap moves on, or kept by the object: only when no waiter copies
+ *    it, the queue is empty and nothing is kept yet (so kept bytes come
+ *    before queued ones and order holds), and while its ring has more
+ *    than half its buffers (io_uring.c: held), so the ring never runs
+ *    dry for keeping. A kept buffer (hdata, hring, hbid) is read or lent
+ *    (wf_stream_borrow) in place by the task on any thread, and given
+ *    back once read to the end, at the release, or at wf_stream_free:
+ *    into the ring at once on the thread driving hring's core, else
+ *    through that ring's return bits, which its driving thread drains
+ *    (wf__ur_buf_return). -ENOBUFS ends the op; the next call receives
+ *    one-shot, then re-arms.
+ *  - lent bytes (blen > 0, from the kept buffer, the queue's first
+ *    contiguous run, or the one-shot scratch buffer) are not touched
+ *    until the release: every other receive gets -EBUSY meanwhile, the
+ *    queue only appends (a queue that grows keeps the lent array as
+ *    qold until the release), and nothing is kept over a kept buffer.
  *  - the waiter (wt, wbuf, wlen) is written by its task before it waits
  *    and cleared by it under the lock after the wait, whatever ended it:
  *    a completer that filled wbuf while a deadline ended the wait has
@@ -52,12 +63,16 @@
 #define MS_QMAX (256u * 1024u)	/* recv queue: bytes before the op is cancelled */
 #define MS_FMAX 256u		/* accept queue: descriptors before the op is cancelled */
 #define MS_AGAIN (-((ssize_t)1 << 40))	/* wres: woken for a state change, no result */
+#define MS_SCRATCH 16384u	/* wf_stream_borrow on the one-shot path: buffer size */
+
+enum { MS_LENT_NONE, MS_LENT_HELD, MS_LENT_Q, MS_LENT_SCRATCH };
 
 #ifndef CONFIG_WEFT_IO_URING
 /* No io_uring driver: m->multishot is never set, these are never called. */
 bool wf__ur_ms_ok(struct wf__worker *w, int kind) { (void)w; (void)kind; return false; }
 void wf__ur_reserve(struct wf__worker *w) { (void)w; }
 void wf__ur_ms_prep(struct wf__worker *w, struct wf__ms *m) { (void)w; (void)m; }
+void wf__ur_buf_return(struct wf__worker *ring, unsigned bid) { (void)ring; (void)bid; }
 void wf__ur_ms_push(struct wf__ms *m, struct wf__worker *to, bool remote)
 {
 	(void)m; (void)to; (void)remote;
@@ -94,7 +109,10 @@ static int q_put(struct wf__ms *m, const void *data, size_t len)
 			return -ENOMEM;
 		if (n)
 			q_take(m, q, n);	/* unwrapped to q[0..n) */
-		free(m->q);
+		if (m->blen && m->lent == MS_LENT_Q && !m->qold)
+			m->qold = m->q;		/* lent: freed at the release */
+		else
+			free(m->q);
 		m->q = q;
 		m->qcap = cap;
 		m->qhead = 0;
@@ -170,18 +188,40 @@ static void wake_closer_locked(struct wf__ms *m)
 	}
 }
 
-static void recv_cqe_locked(struct wf__ms *m, int res, const void *data)
+/*
+ * A recv CQE's data: straight into the waiting task's buffer; else the
+ * provided buffer itself is kept (nothing queued or kept yet, @may_keep:
+ * its ring has buffers to spare), which the task then reads or borrows
+ * in place; else copied into the queue. True: kept.
+ */
+static bool recv_cqe_locked(struct wf__ms *m, int res, const void *data, struct wf__worker *w,
+			    unsigned bid, bool may_keep)
 {
+	bool kept = false;
 	size_t off = 0;
 
 	if (res > 0 && data) {
-		if (m->wt && !m->wdone && !m->qlen) {
+		bool waiter = m->wt && !m->wdone;
+
+		if (waiter && !m->wborrow && !m->qlen && !m->hdata) {
 			off = (size_t)res < m->wlen ? (size_t)res : m->wlen;
 			memcpy(m->wbuf, data, off);
 			wake_waiter_locked(m, (ssize_t)off);
 		}
-		if (off < (size_t)res && q_put(m, (const char *)data + off, (size_t)res - off))
-			m->err = -ENOMEM;	/* bytes could not be kept: say so, never skip them */
+		if (off < (size_t)res) {
+			if (!off && may_keep && !m->qlen && !m->hdata) {
+				m->hdata = data;
+				m->hoff = 0;
+				m->hlen = (uint32_t)res;
+				m->hbid = bid;
+				m->hring = w;
+				kept = true;
+			} else if (q_put(m, (const char *)data + off, (size_t)res - off)) {
+				m->err = -ENOMEM;	/* bytes could not be kept: say so, never skip them */
+			}
+			if (waiter && m->wborrow)
+				wake_waiter_locked(m, MS_AGAIN);	/* it takes them in place */
+		}
 	} else if (res == 0) {
 		m->eof = true;
 	} else if (res == -ENOBUFS || res == -EAGAIN) {
@@ -191,6 +231,7 @@ static void recv_cqe_locked(struct wf__ms *m, int res, const void *data)
 	} else if (res != -ECANCELED && res != -EINTR && res < 0) {
 		m->err = res;
 	}
+	return kept;
 }
 
 static void accept_cqe_locked(struct wf__ms *m, int res)
@@ -207,11 +248,14 @@ static void accept_cqe_locked(struct wf__ms *m, int res)
 	}
 }
 
-void wf__ms_cqe(struct wf__ms *m, int res, bool more, const void *data)
+bool wf__ms_cqe(struct wf__ms *m, int res, bool more, const void *data, struct wf__worker *w,
+		unsigned bid, bool may_keep)
 {
+	bool kept = false;
+
 	wf__spin_lock(&m->lock);
 	if (m->kind == WF_MS_RECV)
-		recv_cqe_locked(m, res, data);
+		kept = recv_cqe_locked(m, res, data, w, bid, may_keep);
 	else
 		accept_cqe_locked(m, res);
 	if (!more)
@@ -223,6 +267,7 @@ void wf__ms_cqe(struct wf__ms *m, int res, bool more, const void *data)
 		ask_cancel_locked(m, m->owner);
 	wake_closer_locked(m);
 	wf__spin_unlock(&m->lock);
+	return kept;
 }
 
 void wf__ms_unqueued_locked(struct wf__ms *m)
@@ -294,11 +339,13 @@ enum { GOT_RESULT, GOT_NOTHING, GOT_ONESHOT };
  * GOT_RESULT: *res is the call's result. GOT_NOTHING: state changed (op
  * ended), look again. GOT_ONESHOT: run the one-shot call instead.
  */
-static int ms_wait(struct wf__ms *m, void *buf, size_t len, uint64_t deadline, ssize_t *res)
+static int ms_wait(struct wf__ms *m, void *buf, size_t len, uint64_t deadline, ssize_t *res,
+		   const void **borrow)
 {
 	struct wf__thread *th = wf__thread_cur();
 	struct wf_task *t = th->current;
-	struct wf__worker *w = wf__core_enter(th);
+	struct wf__worker *w = wf__core_enter(th), *ret_ring = NULL;
+	unsigned ret_bid = 0;
 	bool done;
 	uint32_t gen;
 	int reason;
@@ -314,8 +361,44 @@ static int ms_wait(struct wf__ms *m, void *buf, size_t len, uint64_t deadline, s
 		*res = -EBUSY;
 		goto out_now;
 	}
+	if (m->blen) {
+		*res = -EBUSY;		/* borrowed bytes not released yet */
+		goto out_now;
+	}
+	if (m->kind == WF_MS_RECV && m->hdata) {
+		size_t n = m->hlen - m->hoff;
+
+		if (borrow) {
+			*borrow = m->hdata + m->hoff;
+			m->blen = n;
+			m->lent = MS_LENT_HELD;
+		} else {
+			if (n > len)
+				n = len;
+			memcpy(buf, m->hdata + m->hoff, n);
+			m->hoff += (uint32_t)n;
+			if (m->hoff == m->hlen) {
+				ret_ring = m->hring;
+				ret_bid = m->hbid;
+				m->hdata = NULL;
+			}
+		}
+		*res = (ssize_t)n;
+		goto out_now;
+	}
 	if (m->kind == WF_MS_RECV && m->qlen) {
-		*res = (ssize_t)q_take(m, buf, len);
+		if (borrow) {
+			size_t n = m->qcap - m->qhead;
+
+			if (n > m->qlen)
+				n = m->qlen;
+			*borrow = m->q + m->qhead;
+			m->blen = n;
+			m->lent = MS_LENT_Q;
+			*res = (ssize_t)n;
+		} else {
+			*res = (ssize_t)q_take(m, buf, len);
+		}
 		goto out_now;
 	}
 	if (m->kind == WF_MS_ACCEPT && m->flen) {
@@ -350,6 +433,7 @@ static int ms_wait(struct wf__ms *m, void *buf, size_t len, uint64_t deadline, s
 	m->wgen = gen;
 	m->wbuf = buf;
 	m->wlen = len;
+	m->wborrow = borrow != NULL;
 	m->wres = MS_AGAIN;
 	m->wdone = false;
 	wf__spin_unlock(&m->lock);
@@ -372,6 +456,8 @@ static int ms_wait(struct wf__ms *m, void *buf, size_t len, uint64_t deadline, s
 out_now:
 	wf__spin_unlock(&m->lock);
 	wf__core_exit(th, w);
+	if (ret_ring)
+		wf__ur_buf_return(ret_ring, ret_bid);
 	return GOT_RESULT;
 }
 
@@ -384,7 +470,7 @@ static bool oneshot_enter(struct wf__ms *m)
 	bool ok;
 
 	wf__spin_lock(&m->lock);
-	ok = !m->wt;
+	ok = !m->wt && !m->blen;
 	if (ok) {
 		m->wt = wf__task_cur();
 		m->wdone = true;	/* nothing to deliver to: no op is armed */
@@ -439,13 +525,108 @@ ssize_t wf_stream_recv(wf_stream *s, void *buf, size_t len, uint64_t deadline_ns
 	if (r)
 		return r;
 	for (;;) {
-		switch (ms_wait(m, buf, len, deadline_ns, &res)) {
+		switch (ms_wait(m, buf, len, deadline_ns, &res, NULL)) {
 		case GOT_RESULT:
 			return res;
 		case GOT_ONESHOT:
 			return oneshot_recv(m, buf, len, deadline_ns);
 		}
 	}
+}
+
+/* wf_stream_borrow on the one-shot path: received into m->scratch, lent from there. */
+static ssize_t scratch_borrow(struct wf__ms *m, const void **data, uint64_t deadline)
+{
+	ssize_t r;
+
+	if (!m->scratch) {
+		unsigned char *b = malloc(MS_SCRATCH);
+
+		if (!b)
+			return -ENOMEM;
+		wf__spin_lock(&m->lock);
+		if (!m->scratch) {
+			m->scratch = b;
+			b = NULL;
+		}
+		wf__spin_unlock(&m->lock);
+		free(b);
+	}
+	if (!oneshot_enter(m))
+		return -EBUSY;
+	r = wf_recv_until(m->fd, m->scratch, MS_SCRATCH, 0, deadline);
+	wf__spin_lock(&m->lock);
+	m->wt = NULL;
+	if (r > 0) {
+		m->blen = (size_t)r;
+		m->lent = MS_LENT_SCRATCH;
+		*data = m->scratch;
+	}
+	wf__spin_unlock(&m->lock);
+	return r;
+}
+
+ssize_t wf_stream_borrow(wf_stream *s, const void **data, uint64_t deadline_ns)
+{
+	struct wf__ms *m = (struct wf__ms *)s;
+	ssize_t res;
+	int r;
+
+	if (!m || !data)
+		return -EINVAL;
+	*data = NULL;
+	if (!wf__task_cur())
+		return -EPERM;
+	if (!m->multishot || !wf__worker_cur())
+		return scratch_borrow(m, data, deadline_ns);
+	r = wf__coop();
+	if (r)
+		return r;
+	for (;;) {
+		switch (ms_wait(m, NULL, 0, deadline_ns, &res, data)) {
+		case GOT_RESULT:
+			return res;
+		case GOT_ONESHOT:
+			return scratch_borrow(m, data, deadline_ns);
+		}
+	}
+}
+
+int wf_stream_release(wf_stream *s)
+{
+	struct wf__ms *m = (struct wf__ms *)s;
+	struct wf__worker *ret_ring = NULL;
+	unsigned ret_bid = 0;
+	unsigned char *old;
+
+	if (!m)
+		return -EINVAL;
+	wf__spin_lock(&m->lock);
+	if (!m->blen) {
+		wf__spin_unlock(&m->lock);
+		return -EINVAL;		/* nothing lent */
+	}
+	if (m->lent == MS_LENT_HELD) {
+		m->hoff += (uint32_t)m->blen;
+		if (m->hoff == m->hlen) {
+			ret_ring = m->hring;
+			ret_bid = m->hbid;
+			m->hdata = NULL;
+		}
+	} else if (m->lent == MS_LENT_Q) {
+		/* Still q's first bytes, whether or not q grew meanwhile. */
+		m->qhead = (m->qhead + m->blen) & (m->qcap - 1);
+		m->qlen -= m->blen;
+	}
+	old = m->qold;
+	m->qold = NULL;
+	m->blen = 0;
+	m->lent = MS_LENT_NONE;
+	wf__spin_unlock(&m->lock);
+	free(old);
+	if (ret_ring)
+		wf__ur_buf_return(ret_ring, ret_bid);
+	return 0;
 }
 
 static void fill_peer(int fd, struct sockaddr *addr, socklen_t *addrlen)
@@ -471,7 +652,7 @@ int wf_listener_accept(wf_listener *l, struct sockaddr *addr, socklen_t *addrlen
 	if (r)
 		return r;
 	for (;;) {
-		switch (ms_wait(m, NULL, 0, deadline_ns, &res)) {
+		switch (ms_wait(m, NULL, 0, deadline_ns, &res, NULL)) {
 		case GOT_RESULT:
 			if (res >= 0)
 				fill_peer((int)res, addr, addrlen);
@@ -491,14 +672,14 @@ static int ms_free(struct wf__ms *m)
 
 	if (!m)
 		return 0;
-	if (!m->multishot) {
+	{
 		bool busy;
 
 		wf__spin_lock(&m->lock);
-		busy = m->wt != NULL;
+		busy = m->blen || (!m->multishot && m->wt);
 		wf__spin_unlock(&m->lock);
 		if (busy)
-			return -EBUSY;
+			return -EBUSY;	/* a task waits in it, or borrowed bytes are out */
 	}
 	if (m->multishot) {
 		struct wf__worker *w = wf__core_enter(th);
@@ -533,8 +714,11 @@ static int ms_free(struct wf__ms *m)
 	}
 	while (m->flen)
 		close(f_take(m));
+	if (m->hdata)
+		wf__ur_buf_return(m->hring, m->hbid);
 	free(m->fds);
 	free(m->q);
+	free(m->scratch);
 	free(m);
 	return 0;
 }

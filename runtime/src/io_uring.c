@@ -106,6 +106,17 @@ struct ur_worker {
 	unsigned char *bufs;
 	unsigned nbufs, bufsz;
 	bool br_failed;
+	/*
+	 * Buffers kept by streams instead of copied (io_ms.c: at most one per
+	 * stream, lent or read from in place), at most half the ring: held
+	 * counts them (the driving thread's); one given back from another
+	 * core sets its bit in ret_bits and counts in ret_n, and the driving
+	 * thread puts it back in the ring (ret_drain).
+	 */
+	_Atomic unsigned held;		/* one writer: load and store */
+	uint64_t *held_bits;		/* which (the driving thread's) */
+	_Atomic uint64_t *ret_bits;
+	_Atomic unsigned ret_n;
 	/* Thread-affine ring (current-thread runtime): see ur_attach. */
 	unsigned setup_flags;
 	bool defer;			/* DEFER_TASKRUN: completions need GETEVENTS */
@@ -249,7 +260,43 @@ static void complete(struct ur_req *r, int res)
  * queue) and given back to the ring at once, on this thread: the buffer
  * ring is touched by its owner only.
  */
-static void ms_cqe(struct wf__worker *w, struct wf__ms *m, struct io_uring_cqe *cqe)
+static void buf_recycle(struct ur_worker *u, unsigned bid)
+{
+	io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * u->bufsz, u->bufsz,
+			      (unsigned short)bid, io_uring_buf_ring_mask(u->nbufs), 0);
+	/* Release: the entry before the tail the kernel reads. */
+	io_uring_buf_ring_advance(u->br, 1);
+}
+
+/* u->held: written by the ring's driving thread only, read by wf_io_info. */
+static inline unsigned held_get(struct ur_worker *u)
+{
+	return atomic_load_explicit(&u->held, memory_order_relaxed);
+}
+
+static inline void held_add(struct ur_worker *u, int d)
+{
+	atomic_store_explicit(&u->held, held_get(u) + (unsigned)d, memory_order_relaxed);
+}
+
+/*
+ * Whether a stream may keep a buffer: a kept buffer may stay out for a
+ * while (lent across a send), and a connection whose peer already sent
+ * more needs a second one meanwhile, so keeping is for a ring with
+ * buffers to spare: few kept (an eighth of the ring) and few completions
+ * waiting to be reaped (@backlog, each may hold one). Under a load that
+ * uses most of the ring, data is copied and its buffer recycled at once,
+ * so keeping never makes the ring run dry.
+ */
+static inline bool may_keep(struct ur_worker *u, unsigned backlog)
+{
+	unsigned held = held_get(u);
+
+	return held < u->nbufs / 8 && held + backlog < u->nbufs / 4;
+}
+
+static void ms_cqe(struct wf__worker *w, struct wf__ms *m, struct io_uring_cqe *cqe,
+		   unsigned backlog)
 {
 	struct ur_worker *u = urw(w);
 	bool more = cqe->flags & IORING_CQE_F_MORE;
@@ -260,12 +307,34 @@ static void ms_cqe(struct wf__worker *w, struct wf__ms *m, struct io_uring_cqe *
 		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 		data = u->bufs + (size_t)bid * u->bufsz;
 	}
-	wf__ms_cqe(m, cqe->res, more, data);
-	if (data) {
-		io_uring_buf_ring_add(u->br, data, u->bufsz, (unsigned short)bid,
-				      io_uring_buf_ring_mask(u->nbufs), 0);
-		/* Release: the entry before the tail the kernel reads. */
-		io_uring_buf_ring_advance(u->br, 1);
+	if (wf__ms_cqe(m, cqe->res, more, data, w, bid, data && may_keep(u, backlog))) {
+		held_add(u, 1);		/* the stream keeps it: given back later */
+		u->held_bits[bid / 64] |= 1ull << (bid % 64);
+	}
+	else if (data)
+		buf_recycle(u, bid);
+}
+
+/* Driving thread: back into the ring, the buffers given back from elsewhere. */
+static void ret_drain(struct ur_worker *u)
+{
+	unsigned words = (u->nbufs + 63) / 64;
+
+	if (!u->ret_bits || !atomic_load_explicit(&u->ret_n, memory_order_relaxed))
+		return;
+	atomic_exchange_explicit(&u->ret_n, 0, memory_order_acquire);
+	for (unsigned i = 0; i < words; i++) {
+		uint64_t b;
+
+		if (!atomic_load_explicit(&u->ret_bits[i], memory_order_relaxed))
+			continue;
+		b = atomic_exchange_explicit(&u->ret_bits[i], 0, memory_order_acquire);
+		u->held_bits[i] &= ~b;
+		held_add(u, -__builtin_popcountll(b));
+		while (b) {
+			buf_recycle(u, i * 64 + (unsigned)__builtin_ctzll(b));
+			b &= b - 1;
+		}
 	}
 }
 
@@ -358,7 +427,8 @@ static unsigned reap(struct wf__worker *w, bool bounded)
 		} else if (ud > UD_SPECIAL && (ud & UD_MS)) {
 			if (!(cqe->flags & IORING_CQE_F_MORE))
 				w->io_pending--;
-			ms_cqe(w, (struct wf__ms *)(uintptr_t)(ud & ~(uint64_t)UD_MS), cqe);
+			ms_cqe(w, (struct wf__ms *)(uintptr_t)(ud & ~(uint64_t)UD_MS), cqe,
+			       tail - head);
 		} else if (ud != LIBURING_UDATA_TIMEOUT) {
 			w->io_pending--;
 			if (ud > UD_SPECIAL)
@@ -471,6 +541,7 @@ static void ur_poll(struct wf__worker *w, bool idle)
 		drain_cancels(w);
 	if (atomic_load_explicit(&u->ms_cancels, memory_order_relaxed))
 		ms_drain(w);
+	ret_drain(u);
 	n = io_uring_sq_ready(&u->ring);
 	/*
 	 * COOP_TASKRUN: completion work the kernel queued for this thread
@@ -514,6 +585,7 @@ static void ur_park(struct wf__worker *w, uint64_t deadline)
 		drain_cancels(w);
 	if (atomic_load(&u->ms_cancels))
 		ms_drain(w);
+	ret_drain(u);
 	if (!u->efd_armed) {
 		struct io_uring_sqe *sqe = get_sqe(w);
 
@@ -636,14 +708,18 @@ static void ur_rt_fini(struct wf_runtime *rt)
 	rt->io_priv = NULL;
 }
 
-/* Every buffer to the kernel. */
+/* Every buffer not kept by a stream to the kernel. */
 static void buf_ring_fill(struct ur_worker *u)
 {
+	int n = 0;
+
 	io_uring_buf_ring_init(u->br);
 	for (unsigned i = 0; i < u->nbufs; i++)
-		io_uring_buf_ring_add(u->br, u->bufs + (size_t)i * u->bufsz, u->bufsz,
-				      (unsigned short)i, io_uring_buf_ring_mask(u->nbufs), (int)i);
-	io_uring_buf_ring_advance(u->br, (int)u->nbufs);
+		if (!(u->held_bits[i / 64] & (1ull << (i % 64))))
+			io_uring_buf_ring_add(u->br, u->bufs + (size_t)i * u->bufsz, u->bufsz,
+					      (unsigned short)i, io_uring_buf_ring_mask(u->nbufs),
+					      n++);
+	io_uring_buf_ring_advance(u->br, n);
 }
 
 /* The worker's provided buffer ring; 0, or -errno. */
@@ -661,7 +737,15 @@ static int buf_ring_init(struct wf__worker *w, struct ur_worker *u)
 	if (mem == MAP_FAILED)
 		return -errno;
 	u->bufs = malloc((size_t)rr->nbufs * rr->bufsz);
-	if (!u->bufs) {
+	u->ret_bits = calloc((rr->nbufs + 63) / 64, sizeof(*u->ret_bits));
+	u->held_bits = calloc((rr->nbufs + 63) / 64, sizeof(*u->held_bits));
+	if (!u->bufs || !u->ret_bits || !u->held_bits) {
+		free(u->bufs);
+		free((void *)u->ret_bits);
+		free(u->held_bits);
+		u->bufs = NULL;
+		u->ret_bits = NULL;
+		u->held_bits = NULL;
 		munmap(mem, sz);
 		return -ENOMEM;
 	}
@@ -672,7 +756,11 @@ static int buf_ring_init(struct wf__worker *w, struct ur_worker *u)
 	r = io_uring_register_buf_ring(&u->ring, &reg, 0);
 	if (r) {
 		free(u->bufs);
+		free((void *)u->ret_bits);
+		free(u->held_bits);
 		u->bufs = NULL;
+		u->ret_bits = NULL;
+		u->held_bits = NULL;
 		munmap(mem, sz);
 		return r;
 	}
@@ -749,6 +837,8 @@ static void ur_worker_fini(struct wf__worker *w)
 	if (u->br) {
 		munmap(u->br, u->br_size);
 		free(u->bufs);
+		free((void *)u->ret_bits);
+		free(u->held_bits);
 	}
 	close(u->efd);
 	free(u);
@@ -1173,6 +1263,39 @@ void wf__ur_ms_prep(struct wf__worker *w, struct wf__ms *m)
 	m->armed = true;
 	m->cancelled = false;
 	m->owner = w;
+}
+
+uint64_t wf__ur_kept(struct wf_runtime *rt)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; rt->workers && i < rt->nworkers; i++)
+		if (rt->workers[i].io) {
+			struct ur_worker *u = urw(&rt->workers[i]);
+
+			/* Less those given back and not yet in the ring again. */
+			n += held_get(u) - atomic_load_explicit(&u->ret_n, memory_order_relaxed);
+		}
+	return n;
+}
+
+void wf__ur_buf_return(struct wf__worker *ring, unsigned bid)
+{
+	struct wf__thread *th = wf__thread_cur();
+	struct wf__worker *w = th ? wf__core_enter(th) : NULL;
+	struct ur_worker *u = urw(ring);
+
+	if (w == ring) {
+		u->held_bits[bid / 64] &= ~(1ull << (bid % 64));
+		buf_recycle(u, bid);
+		held_add(u, -1);
+	} else {
+		atomic_fetch_or_explicit(&u->ret_bits[bid / 64], 1ull << (bid % 64),
+					 memory_order_release);
+		atomic_fetch_add_explicit(&u->ret_n, 1, memory_order_release);
+	}
+	if (th)
+		wf__core_exit(th, w);
 }
 
 void wf__ur_ms_push(struct wf__ms *m, struct wf__worker *to, bool remote)

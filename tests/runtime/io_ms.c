@@ -240,8 +240,14 @@ static void *pump(void *arg)
 	return NULL;
 }
 
-/* Read through a stream until end of file; check every byte in order. */
-static long drain_stream(int fd, unsigned seed, size_t want, bool yields)
+enum { RD_RECV, RD_BORROW, RD_MIXED };
+
+/*
+ * Read through a stream until end of file; check every byte in order.
+ * @how: wf_stream_recv, wf_stream_borrow (checked in place, sometimes
+ * after a yield, then released), or either at random.
+ */
+static long drain_stream_how(int fd, unsigned seed, size_t want, bool yields, int how)
 {
 	unsigned char buf[5000];
 	uint32_t rng = seed + 99;
@@ -253,12 +259,32 @@ static long drain_stream(int fd, unsigned seed, size_t want, bool yields)
 		return -1;
 	for (;;) {
 		size_t n = 1 + xorshift(&rng) % sizeof(buf);
+		bool borrow = how == RD_BORROW || (how == RD_MIXED && xorshift(&rng) % 2);
 
-		r = wf_stream_recv(s, buf, n, ms_from_now(20000));
-		if (r <= 0)
-			break;
-		if ((size_t)r > n || !io_check_pattern(buf, (size_t)r, seed, off))
-			return -2;
+		if (borrow) {
+			const void *d = NULL;
+
+			r = wf_stream_borrow(s, &d, ms_from_now(20000));
+			if (r <= 0) {
+				if (d)
+					return -4;	/* *data NULL on anything but a count */
+				break;
+			}
+			if (!d || !io_check_pattern(d, (size_t)r, seed, off))
+				return -5;
+			if (yields && xorshift(&rng) % 4 == 0)
+				wf_yield();	/* maybe released on another thread */
+			if (!io_check_pattern(d, (size_t)r, seed, off))
+				return -6;	/* changed while lent */
+			if (wf_stream_release(s))
+				return -7;
+		} else {
+			r = wf_stream_recv(s, buf, n, ms_from_now(20000));
+			if (r <= 0)
+				break;
+			if ((size_t)r > n || !io_check_pattern(buf, (size_t)r, seed, off))
+				return -2;
+		}
 		off += (size_t)r;
 		if (yields && xorshift(&rng) % 4 == 0)
 			wf_yield();
@@ -267,6 +293,11 @@ static long drain_stream(int fd, unsigned seed, size_t want, bool yields)
 	if (r < 0)
 		return r;
 	return off == want ? 0 : -3;
+}
+
+static long drain_stream(int fd, unsigned seed, size_t want, bool yields)
+{
+	return drain_stream_how(fd, seed, want, yields, RD_RECV);
 }
 
 /* 4 buffers of 16 bytes per ring: the ring runs dry again and again. */
@@ -332,16 +363,17 @@ IO_TEST(stream_slow_reader_tcp)
 struct hop {
 	int fd;
 	unsigned seed;
+	int how;	/* RD_* */
 };
 
 static void *hop_reader(void *arg)
 {
 	struct hop *h = arg;
 
-	return (void *)drain_stream(h->fd, h->seed, 256u << 10, true);
+	return (void *)drain_stream_how(h->fd, h->seed, 256u << 10, true, h->how);
 }
 
-static void *stolen(bool unix_pairs)
+static void *stolen_how(bool unix_pairs, int how)
 {
 	enum { N = 16 };
 	int sv[N][2];
@@ -354,7 +386,7 @@ static void *stolen(bool unix_pairs)
 				       : tcp_pair(sv[i]));
 		p[i] = (struct pump){ .fd = sv[i][0], .seed = 100u + (unsigned)i,
 				      .len = 256u << 10, .close_after = true };
-		h[i] = (struct hop){ .fd = sv[i][1], .seed = 100u + (unsigned)i };
+		h[i] = (struct hop){ .fd = sv[i][1], .seed = 100u + (unsigned)i, .how = how };
 		CHECK_EQ(0, wf_spawn(&r[i], hop_reader, &h[i]));
 		CHECK_EQ(0, wf_spawn(&w[i], pump, &p[i]));
 	}
@@ -365,6 +397,11 @@ static void *stolen(bool unix_pairs)
 		wf_close(sv[i][1]);
 	}
 	return NULL;
+}
+
+static void *stolen(bool unix_pairs)
+{
+	return stolen_how(unix_pairs, RD_RECV);
 }
 
 IO_TEST_W(stream_stolen_tasks, 4, 60)
@@ -657,6 +694,166 @@ TEST_TIMEOUT(current_thread_two_threads_uring, 60)
 TEST_TIMEOUT(current_thread_two_threads_epoll, 60)
 {
 	ct_two_threads(_metadata, "epoll");
+}
+
+/* --- borrowed receives (wf_stream_borrow) ------------------------------------------------ */
+
+/* Borrowed and copied receives mixed, 2 workers: every byte, in order. */
+IO_TEST(stream_borrow_in_order)
+{
+	int sv[2];
+	struct pump p;
+	wf_task *t;
+
+	CHECK_EQ(0, tcp_pair(sv));
+	p = (struct pump){ .fd = sv[0], .seed = 7, .len = STREAM_BYTES, .close_after = true };
+	CHECK_EQ(0, wf_spawn(&t, pump, &p));
+	CHECK_EQ(0L, drain_stream_how(sv[1], 7, STREAM_BYTES, true, RD_MIXED));
+	CHECK_EQ(0L, join_long(t));
+	if (ms_on(WF_IO_F_RECV_MULTISHOT))
+		CHECK(WAIT_FOR(ms_info().ms_kept == 0));	/* all given back */
+	wf_close(sv[0]);
+	wf_close(sv[1]);
+	return NULL;
+}
+
+/* Only borrows, through a ring that runs dry: one-shot scratch path too. */
+IO_TEST_ENV(stream_borrow_small_buffer_ring, IO_WORKERS, "WEFT_IO_BUF_RING", "4x16")
+{
+	int sv[2];
+	struct pump p;
+	wf_task *t;
+
+	CHECK_EQ(0, tcp_pair(sv));
+	p = (struct pump){ .fd = sv[0], .seed = 8, .len = STREAM_BYTES, .close_after = true };
+	CHECK_EQ(0, wf_spawn(&t, pump, &p));
+	CHECK_EQ(0L, drain_stream_how(sv[1], 8, STREAM_BYTES, false, RD_BORROW));
+	CHECK_EQ(0L, join_long(t));
+	wf_close(sv[0]);
+	wf_close(sv[1]);
+	return NULL;
+}
+
+/*
+ * Borrowing tasks moved between 4 workers, releasing on other threads than
+ * the ring's: the buffers they kept go back through the return bits.
+ */
+IO_TEST_W(stream_borrow_stolen_tasks, 4, 60)
+{
+	void *r = stolen_how(false, RD_MIXED);
+
+	if (r)
+		return r;
+	if (ms_on(WF_IO_F_RECV_MULTISHOT))
+		CHECK(WAIT_FOR(ms_info().ms_kept == 0));
+	return NULL;
+}
+
+IO_TEST_W(stream_borrow_stolen_tasks_unix, 4, 60)
+{
+	return stolen_how(true, RD_MIXED);
+}
+
+/* The rules: one borrow out at a time, nothing else meanwhile, bad calls. */
+IO_TEST(stream_borrow_rules)
+{
+	const void *d = (const void *)1;
+	unsigned char b[8];
+	wf_stream *s;
+	int sv[2];
+
+	CHECK_EQ(0, tcp_pair(sv));
+	CHECK_EQ(0, wf_stream_new(&s, sv[1]));
+	CHECK_EQ(-EINVAL, wf_stream_borrow(NULL, &d, WF_FOREVER));
+	CHECK_EQ(-EINVAL, wf_stream_borrow(s, NULL, WF_FOREVER));
+	CHECK_EQ(-EINVAL, wf_stream_release(NULL));
+	CHECK_EQ(-EINVAL, wf_stream_release(s));		/* nothing lent */
+	CHECK_EQ(-ETIMEDOUT, wf_stream_borrow(s, &d, ms_from_now(20)));
+	CHECK(d == NULL);
+	CHECK_EQ(6, wf_send_all(sv[0], "abcdef", 6, 0));
+	CHECK_EQ(6, wf_stream_borrow(s, &d, ms_from_now(5000)));
+	CHECK(d && !memcmp(d, "abcdef", 6));
+	CHECK_EQ(-EBUSY, wf_stream_borrow(s, &d, WF_FOREVER));
+	CHECK_EQ(-EBUSY, wf_stream_recv(s, b, sizeof(b), WF_FOREVER));
+	CHECK_EQ(-EBUSY, wf_stream_free(s));
+	CHECK_EQ(0, wf_stream_release(s));
+	CHECK_EQ(-EINVAL, wf_stream_release(s));		/* released already */
+	/* Mixed with copies: a message read in part, then borrowed. */
+	CHECK_EQ(5, wf_send_all(sv[0], "ghijk", 5, 0));
+	CHECK_EQ(2, wf_stream_recv(s, b, 2, ms_from_now(5000)));
+	CHECK(!memcmp(b, "gh", 2));
+	CHECK_EQ(3, wf_stream_borrow(s, &d, ms_from_now(5000)));
+	CHECK(!memcmp(d, "ijk", 3));
+	CHECK_EQ(0, wf_stream_release(s));
+	/* End of file: 0, and no pointer. */
+	CHECK_EQ(0, wf_shutdown(sv[0], SHUT_WR));
+	d = (const void *)1;
+	CHECK_EQ(0, wf_stream_borrow(s, &d, ms_from_now(5000)));
+	CHECK(d == NULL);
+	CHECK_EQ(0, wf_stream_free(s));
+	wf_close(sv[0]);
+	wf_close(sv[1]);
+	return NULL;
+}
+
+/*
+ * Keeping is capped at an eighth of each ring (64 buffers here: 8), the rest
+ * of the data is queued, no receive finds the ring dry, and every kept
+ * buffer comes back: once read, and when its stream is freed unread.
+ */
+#define KEEP_N 20
+
+static void *kept_round(bool read_them)
+{
+	int sv[KEEP_N][2];
+	wf_stream *s[KEEP_N];
+	unsigned char b[128];
+
+	for (int i = 0; i < KEEP_N; i++) {
+		CHECK_EQ(0, tcp_pair(sv[i]));
+		CHECK_EQ(0, wf_stream_new(&s[i], sv[i][1]));
+		/* The first byte goes to a waiter; the op stays armed. */
+		CHECK_EQ(1, wf_send_all(sv[i][0], "x", 1, 0));
+		CHECK_EQ(1, wf_stream_recv(s[i], b, 1, ms_from_now(5000)));
+	}
+	for (int i = 0; i < KEEP_N; i++) {
+		io_pattern(b, 99, (unsigned)i, 0);
+		CHECK_EQ(99, wf_send_all(sv[i][0], b, 99, 0));
+		wf_sleep_ns(2 * WF_NSEC_PER_MSEC);	/* reaped one by one */
+	}
+	wf_sleep_ns(20 * WF_NSEC_PER_MSEC);	/* all arrived, nobody waiting */
+	if (ms_on(WF_IO_F_RECV_MULTISHOT)) {
+		struct wf_io_info i = ms_info();
+
+		CHECK_EQ(8, i.ms_kept);		/* an eighth of 64 */
+		CHECK_EQ(0, i.ms_nobufs);
+	}
+	for (int i = 0; i < KEEP_N; i++) {
+		if (read_them) {
+			size_t got = 0;
+
+			while (got < 99) {
+				ssize_t r = wf_stream_recv(s[i], b + got, 99 - got, ms_from_now(5000));
+
+				CHECK(r > 0);
+				got += (size_t)r;
+			}
+			CHECK(io_check_pattern(b, 99, (unsigned)i, 0));
+		}
+		CHECK_EQ(0, wf_stream_free(s[i]));
+		wf_close(sv[i][0]);
+		wf_close(sv[i][1]);
+	}
+	if (ms_on(WF_IO_F_RECV_MULTISHOT))
+		CHECK_EQ(0, ms_info().ms_kept);
+	return NULL;
+}
+
+IO_TEST_ENV(stream_kept_buffers_capped_and_given_back, 1, "WEFT_IO_BUF_RING", "64x4096")
+{
+	void *r = kept_round(true);
+
+	return r ? r : kept_round(false);
 }
 
 TEST_HARNESS_MAIN

@@ -83,7 +83,8 @@ struct wf_io_info {
 				 * went through a one-shot recv into the caller's buffer */
 	uint64_t ms_fallbacks;	/* calls that ran one-shot for another reason: no
 				 * core (stall compensation), buffer ring missing */
-	uint64_t reserved[1];
+	uint64_t ms_kept;	/* provided buffers streams keep now, to be read or
+				 * lent in place (at most half of each ring's) */
 };
 
 /*
@@ -311,10 +312,35 @@ int wf_stream_new(wf_stream **sp, int fd);
 ssize_t wf_stream_recv(wf_stream *s, void *buf, size_t len, uint64_t deadline_ns);
 
 /*
+ * wf_stream_borrow - the next bytes of the stream, in place: *@data
+ * points to the returned count (> 0) of bytes, valid and unchanged until
+ * wf_stream_release(@s), which must come before the next receive on @s.
+ * Under io_uring with multishot receive they are, when possible, the
+ * ring's provided buffer the kernel wrote (no copy at all: an echo or a
+ * proxy sends them straight on); else data queued in the stream, or (the
+ * one-shot path: epoll, Unix sockets, no buffer ring) a buffer of the
+ * stream's that wf_recv() filled. Same order and guarantees as
+ * wf_stream_recv(), with which it mixes freely. Returns the count; 0
+ * once the peer has closed and everything before was returned; the
+ * errors of wf_stream_recv(), -EBUSY also while borrowed bytes are not
+ * released; -EINVAL: NULL @s or @data (*@data is NULL on any result
+ * but a count).
+ */
+ssize_t wf_stream_borrow(wf_stream *s, const void **data, uint64_t deadline_ns);
+
+/*
+ * wf_stream_release - give back the bytes of the last
+ * wf_stream_borrow(); *data must not be read any more. Any thread.
+ * Returns 0; -EINVAL: NULL @s, or nothing is borrowed.
+ */
+int wf_stream_release(wf_stream *s);
+
+/*
  * wf_stream_free - cancel the armed receive, wait (even if the task is
  * cancelled) until the kernel has posted its last completion, free @s
  * and the data queued in it. Does not close the socket. NULL is
- * accepted. Returns 0; -EBUSY while a task waits in wf_stream_recv();
+ * accepted. Returns 0; -EBUSY while a task waits in wf_stream_recv() or
+ * borrowed bytes are not released;
  * -EPERM outside a task with a receive armed.
  */
 int wf_stream_free(wf_stream *s);
