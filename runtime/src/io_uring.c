@@ -43,11 +43,12 @@
  * until then.
  *
  * Features are probed once per process (wf__io_uring_probe). Multi-thread
- * runtimes use SUBMIT_ALL of the setup flags: COOP_TASKRUN, SINGLE_ISSUER
- * with DEFER_TASKRUN and registered ring descriptors all tie a ring to the
- * thread that submitted to it, and a core (with its ring) moves to another
- * thread in wf_block_in_place() while the old thread blocks: completions
- * would then wait for that thread. A current-thread runtime's core never
+ * runtimes use SUBMIT_ALL and COOP_TASKRUN with TASKRUN_FLAG of the setup
+ * flags (ur_rt_init says why the latter is safe when a core changes
+ * threads); SINGLE_ISSUER with DEFER_TASKRUN and registered ring
+ * descriptors tie a ring to one thread, and a core (with its ring) moves
+ * to another thread in wf_block_in_place() and under stall compensation
+ * while the old thread blocks. A current-thread runtime's core never
  * moves within a session: its ring adds SINGLE_ISSUER, DEFER_TASKRUN and
  * TASKRUN_FLAG (ur_attach). Listeners and streams (io_ms.c) use multishot
  * accept and recv, the latter with a provided buffer ring per ring
