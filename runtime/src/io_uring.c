@@ -373,11 +373,20 @@ static inline const void *ms_waiter_hint(const struct wf__ms *m)
 #endif
 }
 
-static inline void reap_prefetch(struct ur_worker *u, unsigned head, unsigned tail)
+static inline void reap_prefetch(struct ur_worker *u, unsigned head, unsigned *tailp)
 {
 	const struct io_uring_cqe *c;
+	unsigned tail = *tailp;
 	uint64_t ud;
 
+	/*
+	 * The loop goes on past the tail read at its start when the kernel
+	 * posts more meanwhile: read it again then, never look at a slot at
+	 * or past it (a stale CQE of the ring's last lap, naming a request
+	 * or stream that may be gone).
+	 */
+	if ((int)(tail - head) <= (int)REAP_AHEAD)
+		*tailp = tail = io_uring_smp_load_acquire(u->ring.cq.ktail);
 	if (tail - head > REAP_AHEAD) {
 		c = &u->ring.cq.cqes[(head + REAP_AHEAD) & u->ring.cq.ring_mask];
 		ud = c->user_data;
@@ -422,7 +431,7 @@ static unsigned reap(struct wf__worker *w, bool bounded)
 
 		if (bounded && !reap_room(w))
 			break;
-		reap_prefetch(u, head, tail);
+		reap_prefetch(u, head, &tail);
 		if (ud == UD_EFD) {
 			u->efd_armed = false;
 		} else if (ud > UD_SPECIAL && (ud & UD_MS)) {
