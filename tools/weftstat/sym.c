@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse.h"
 #include "sym.h"
 #include "wfreg.h"
 
@@ -108,86 +109,6 @@ void sym_user_close(void)
 	dwfl = NULL;
 }
 
-/*
- * Rust's legacy symbol mangling, "_ZN" then length-prefixed path segments,
- * the last "h" and 16 hex digits (a hash), then "E": written out as
- * "a::b::c" with the hash dropped and the "$..$" escapes decoded. Anything
- * else (C, C++, Rust v0 "_R" names) is copied as it is. The name is
- * untrusted: every length is checked against the string and the output.
- */
-static void demangle_rust(const char *in, char *out, size_t len)
-{
-	static const struct {
-		const char *esc, *to;
-	} esc[] = {
-		{ "$LT$", "<" }, { "$GT$", ">" }, { "$LP$", "(" }, { "$RP$", ")" },
-		{ "$C$", "," }, { "$RF$", "&" }, { "$BP$", "*" }, { "$SP$", "@" },
-		{ "$u7b$", "{" }, { "$u7d$", "}" }, { "$u20$", " " }, { "$u27$", "'" },
-		{ "$u5b$", "[" }, { "$u5d$", "]" }, { "$u7e$", "~" }, { "$u3b$", ";" },
-		{ "$u2b$", "+" }, { "$u22$", "\"" },
-	};
-	const char *p = in + 3, *hash = NULL;
-	size_t o = 0, n;
-
-	snprintf(out, len, "%s", in);
-	if (strncmp(in, "_ZN", 3) || len < 2)
-		return;
-	/* Find the last segment: it must be the hash, then "E" and nothing. */
-	for (const char *q = p; *q != 'E';) {
-		char *e;
-
-		if (*q < '1' || *q > '9')
-			return;
-		n = strtoul(q, &e, 10);
-		if (n > strlen(e))
-			return;
-		if (n == 17 && e[0] == 'h' && strspn(e + 1, "0123456789abcdef") >= 16)
-			hash = q;
-		q = e + n;
-	}
-	/* "E", or "E.llvm.123" and the like (a suffix LLVM adds): dropped. */
-	if (!hash || hash[2 + 17] != 'E' || (hash[2 + 17 + 1] && hash[2 + 17 + 1] != '.'))
-		return;
-	while (p < hash && o + 1 < len) {
-		char *e;
-
-		n = strtoul(p, &e, 10);
-		if (o && o + 3 < len)
-			o += (size_t)snprintf(out + o, len - o, "::");
-		/* A segment starting with an escape is written "_$...": no "_". */
-		if (n >= 2 && e[0] == '_' && e[1] == '$') {
-			e++;
-			n--;
-			p++;
-		}
-		for (size_t i = 0; i < n && o + 1 < len;) {
-			size_t k;
-
-			if (e[i] == '.' && i + 1 < n && e[i + 1] == '.') {
-				if (o + 3 >= len)
-					break;
-				o += (size_t)snprintf(out + o, len - o, "::");
-				i += 2;
-				continue;
-			}
-			for (k = 0; k < sizeof(esc) / sizeof(esc[0]); k++) {
-				size_t el = strlen(esc[k].esc);
-
-				if (i + el <= n && !strncmp(e + i, esc[k].esc, el))
-					break;
-			}
-			if (k < sizeof(esc) / sizeof(esc[0])) {
-				out[o++] = esc[k].to[0];
-				i += strlen(esc[k].esc);
-			} else {
-				out[o++] = e[i++];
-			}
-		}
-		p = e + n;
-	}
-	out[o] = '\0';
-}
-
 bool sym_user(uint64_t addr, struct sym *out)
 {
 	Dwfl_Module *mod;
@@ -211,7 +132,7 @@ bool sym_user(uint64_t addr, struct sym *out)
 	}
 	name = dwfl_module_addrinfo(mod, addr, &off, &s, NULL, NULL, NULL);
 	if (name) {
-		demangle_rust(name, out->func, sizeof(out->func));
+		ws_demangle_rust(name, out->func, sizeof(out->func));
 		out->offset = off;
 	}
 	ln = dwfl_module_getsrc(mod, addr);

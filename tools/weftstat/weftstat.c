@@ -43,6 +43,7 @@
 #include <bpf/libbpf.h>
 
 #include "json.h"
+#include "parse.h"
 #include "sym.h"
 #include "weftstat.h"
 #include "weftstat.skel.h"
@@ -321,17 +322,17 @@ static int refresh_workers(struct weftstat_bpf *s, bool first)
 /* A thread's name (comm): 0, or -1 when the thread is gone. */
 static int thread_comm(pid_t tid, char *buf, size_t len)
 {
-	char fn[64];
+	char fn[64], raw[64];
+	size_t n;
 	FILE *f;
 
 	snprintf(fn, sizeof(fn), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
 	f = fopen(fn, "re");
 	if (!f)
 		return -1;
-	if (!fgets(buf, (int)len, f))
-		buf[0] = '\0';
+	n = fread(raw, 1, sizeof(raw), f);
 	fclose(f);
-	buf[strcspn(buf, "\n")] = '\0';
+	ws_comm(raw, n, buf, len);
 	return 0;
 }
 
@@ -444,33 +445,7 @@ static bool after_call(uint64_t ret)
 {
 	unsigned char b[7];
 
-	if (ret < 7 || peek(ret - 7, b, sizeof(b)))
-		return false;
-#if defined(__x86_64__)
-	/* call rel32; call *r/m with ModRM reg=2 in its 2, 3, 6 and 7 byte forms */
-	if (b[2] == 0xe8)
-		return true;
-	if (b[5] == 0xff && (b[6] & 0x38) == 0x10)
-		return true;
-	if (b[4] == 0xff && (b[5] & 0x38) == 0x10)
-		return true;
-	if (b[1] == 0xff && (b[2] & 0x38) == 0x10)
-		return true;
-	if (b[0] == 0xff && (b[1] & 0x38) == 0x10)
-		return true;
-	return false;
-#elif defined(__aarch64__)
-	{
-		uint32_t insn;
-
-		memcpy(&insn, b + 3, 4);
-		/* bl imm26, blr xN */
-		return (insn & 0xfc000000u) == 0x94000000u ||
-		       (insn & 0xfffffc1fu) == 0xd63f0000u;
-	}
-#else
-	return false;
-#endif
+	return ret >= 7 && !peek(ret - 7, b, sizeof(b)) && ws_after_call(b);
 }
 
 static bool in_text(uint64_t a)
@@ -482,19 +457,8 @@ static bool in_text(uint64_t a)
 
 static void read_task(struct site *st, uint64_t task_addr, uint64_t task_id)
 {
-	struct wf_reg_task t;
-
-	if (!task_addr || peek(task_addr, &t, sizeof(t)) || t.id != task_id)
-		return;
-	memcpy(st->task_name, t.name, sizeof(t.name));
-	st->task_name[sizeof(t.name)] = '\0';
-	st->task_line = t.line;
-	if (t.file_addr && !peek(t.file_addr, st->task_file, sizeof(st->task_file) - 1))
-		st->task_file[sizeof(st->task_file) - 1] = '\0';
-	else
-		st->task_file[0] = '\0';
-	/* A shorter string may end before the page does: peek bytes, then cut. */
-	st->task_file[strnlen(st->task_file, sizeof(st->task_file) - 1)] = '\0';
+	ws_task_info(task_addr, task_id, st->task_name, sizeof(st->task_name), st->task_file,
+		     sizeof(st->task_file), &st->task_line);
 }
 
 /* Return addresses among the words at the top of a user stack (at most SITE_CANDS). */
@@ -1468,7 +1432,7 @@ static void lost_counts(struct weftstat_bpf *s, uint64_t *lost)
 /* Gone, or a zombie waiting for its parent: either way, done. */
 static bool target_alive(void)
 {
-	char fn[64], buf[512], *p;
+	char fn[64], buf[512], c;
 	FILE *f;
 	size_t n;
 
@@ -1478,32 +1442,27 @@ static bool target_alive(void)
 	f = fopen(fn, "re");
 	if (!f)
 		return errno != ENOENT;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
+	n = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');	/* the name may hold anything: the state follows the last ')' */
-	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+	c = ws_stat_state(buf, n);
+	return c != 'Z' && c != 'X';
 }
 
 /* The process a thread id belongs to (the id itself when unknown). */
 static pid_t tgid_of(pid_t tid)
 {
-	char fn[64], line[128];
-	pid_t tgid = tid;
+	char fn[64], text[4096];
+	size_t n;
 	FILE *f;
-	int v;
 
 	snprintf(fn, sizeof(fn), "/proc/%d/status", (int)tid);
 	f = fopen(fn, "re");
 	if (!f)
 		return tid;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Tgid: %d", &v) == 1 && v > 0) {
-			tgid = v;
-			break;
-		}
+	n = fread(text, 1, sizeof(text) - 1, f);
 	fclose(f);
-	return tgid;
+	text[n] = '\0';
+	return ws_status_tgid(text, tid);
 }
 
 /*
@@ -1577,21 +1536,6 @@ static void print_folded(struct weftstat_bpf *s)
 	free(fr);
 }
 
-/* A Prometheus label value: \\, " and newlines escaped, other controls dropped. */
-static void prom_label(FILE *f, const char *v, size_t max)
-{
-	for (size_t i = 0; i < max && v[i]; i++) {
-		unsigned char c = (unsigned char)v[i];
-
-		if (c == '\\' || c == '"')
-			fprintf(f, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c >= 0x20 && c != 0x7f)
-			fputc(c, f);
-	}
-}
-
 static void prom_head(FILE *f, const char *name, const char *type, const char *help)
 {
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -1604,7 +1548,7 @@ static void prom_worker(FILE *f, size_t i)
 		workers[i].tid);
 	if (thread_mode) {
 		fputs(",thread=\"", f);
-		prom_label(f, workers[i].comm, sizeof(workers[i].comm));
+		ws_prom_label(f, workers[i].comm, sizeof(workers[i].comm));
 		fputc('"', f);
 	}
 	fputc('}', f);
@@ -1697,9 +1641,9 @@ static void print_prometheus(FILE *f, struct weftstat_bpf *s, const struct total
 		const char *sys = syscall_name(st->sys_nr);
 
 		fprintf(f, "weftstat_blocking_site_seconds{pid=\"%d\",function=\"", (int)pid);
-		prom_label(f, c ? c->s.func : "?", sizeof(c->s.func));
+		ws_prom_label(f, c ? c->s.func : "?", sizeof(c->s.func));
 		fputs("\",file=\"", f);
-		prom_label(f, c ? c->s.file : "", sizeof(c->s.file));
+		ws_prom_label(f, c ? c->s.file : "", sizeof(c->s.file));
 		fprintf(f, "\",line=\"%d\",syscall=\"", c ? c->s.line : 0);
 		if (sys)
 			fputs(sys, f);
@@ -1709,7 +1653,7 @@ static void print_prometheus(FILE *f, struct weftstat_bpf *s, const struct total
 			fprintf(f, "\",tid=\"%" PRIu64 "\",thread=\"", st->task_id);
 		else
 			fputs("\",task=\"", f);
-		prom_label(f, st->task_name, sizeof(st->task_name));
+		ws_prom_label(f, st->task_name, sizeof(st->task_name));
 		fprintf(f, "\"} %.6f\n", sec(st->total_ns));
 	}
 	prom_head(f, "weftstat_lost_total", "counter",
@@ -1869,7 +1813,7 @@ static void read_tasks(struct weftstat_bpf *s)
 /* A --threads thread's scheduler state, from /proc. */
 static void proc_state(uint32_t tid, char *buf, size_t len)
 {
-	char fn[64], st[512], *p;
+	char fn[64], st[512], c;
 	FILE *f;
 	size_t n;
 
@@ -1878,19 +1822,18 @@ static void proc_state(uint32_t tid, char *buf, size_t len)
 	f = fopen(fn, "re");
 	if (!f)
 		return;
-	n = fread(st, 1, sizeof(st) - 1, f);
+	n = fread(st, 1, sizeof(st), f);
 	fclose(f);
-	st[n] = '\0';
-	p = strrchr(st, ')');
-	if (!p || p[1] != ' ')
+	c = ws_stat_state(st, n);
+	if (!c)
 		return;
-	switch (p[2]) {
+	switch (c) {
 	case 'R': snprintf(buf, len, "running"); break;
 	case 'S': snprintf(buf, len, "sleeping"); break;
 	case 'D': snprintf(buf, len, "disk"); break;
 	case 'T': case 't': snprintf(buf, len, "stopped"); break;
 	case 'Z': case 'X': snprintf(buf, len, "dead"); break;
-	default: snprintf(buf, len, "%c", p[2]); break;
+	default: snprintf(buf, len, "%c", c); break;
 	}
 }
 
@@ -2112,30 +2055,19 @@ static int find_threads(struct weftstat_bpf *s)
 /* Parse -p: the process (a thread id is taken for its process); 0 on error. */
 static pid_t parse_pid(const char *arg)
 {
-	char *e;
-	long long p;
+	pid_t p = ws_parse_pid(arg);
 
-	errno = 0;
-	p = strtoll(arg, &e, 10);
-	if (errno || *e || e == arg || p <= 0 || p > INT_MAX) {
+	if (!p)
 		say("-p wants a process id, not '%s'", arg);
-		return 0;
-	}
-	return (pid_t)p;
+	return p;
 }
 
 static bool parse_seconds(const char *opt, const char *arg, double lo, double hi, double *out)
 {
-	char *e;
-	double v;
-
-	errno = 0;
-	v = strtod(arg, &e);
-	if (errno || *e || e == arg || !isfinite(v) || v < lo || v > hi) {
+	if (ws_parse_seconds(arg, lo, hi, out)) {
 		say("%s wants seconds between %g and %g, not '%s'", opt, lo, hi, arg);
 		return false;
 	}
-	*out = v;
 	return true;
 }
 
@@ -2278,9 +2210,7 @@ static int cmd_top(int argc, char **argv)
 			}
 			break;
 		case 'n':
-			errno = 0;
-			iters = strtoll(optarg, &e, 10);
-			if (errno || *e || e == optarg || iters < 1 || iters > 1000000000) {
+			if (ws_parse_count(optarg, 1, 1000000000, &iters)) {
 				say("-n wants a number of frames from 1, not '%s'", optarg);
 				return WS_EXIT_USAGE;
 			}
