@@ -205,6 +205,48 @@ void ws_prom_label(FILE *f, const char *v, size_t max)
 }
 
 
+bool ws_debuglink_safe(const char *name)
+{
+	size_t n = strnlen(name, 256);
+
+	if (!n || n > 255 || !strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return false;
+	if (!strchr(name, '/'))
+		return true;
+	/* A path (.gnu_debugaltlink's): only below /usr/lib/debug, no "..". */
+	if (strncmp(name, WS_DEBUG_DIR "/", sizeof(WS_DEBUG_DIR)))
+		return false;
+	for (const char *p = name; (p = strstr(p, "..")); p += 2)
+		if (p[-1] == '/' && (p[2] == '/' || !p[2]))
+			return false;
+	return true;
+}
+
+int ws_buildid_path(const unsigned char *id, size_t n, char *out, size_t cap)
+{
+	size_t o;
+	int w;
+
+	if (n < 2 || n > 64)
+		return -1;
+	w = snprintf(out, cap, WS_DEBUG_DIR "/.build-id/%02x/", id[0]);
+	if (w < 0 || (size_t)w >= cap)
+		return -1;
+	o = (size_t)w;
+	for (size_t i = 1; i < n; i++, o += 2)
+		if (o + 3 > cap)
+			return -1;
+		else
+			snprintf(out + o, cap - o, "%02x", id[i]);
+	if (o + sizeof(".debug") > cap)
+		return -1;
+	memcpy(out + o, ".debug", sizeof(".debug"));
+	return 0;
+}
+
 /* --- --listen: the HTTP request ------------------------------------------------------- */
 
 bool ws_http_head_done(const char *req, size_t n)

@@ -51,6 +51,16 @@ void ws_demangle_rust(const char *in, char *out, size_t len);
 /* A Prometheus label value (at most max bytes of v): \\, " and newlines escaped. */
 void ws_prom_label(FILE *f, const char *v, size_t max);
 
+#define WS_DEBUG_DIR "/usr/lib/debug"
+/*
+ * May a debug link from the target's file (.gnu_debuglink, a plain name;
+ * .gnu_debugaltlink, a path) be opened? Plain names, or paths below
+ * WS_DEBUG_DIR without "..": never a path of the target's choosing.
+ */
+bool ws_debuglink_safe(const char *name);
+/* WS_DEBUG_DIR/.build-id/xx/yyyy.debug for a build-id of n bytes (2 to 64): 0, or -1. */
+int ws_buildid_path(const unsigned char *id, size_t n, char *out, size_t cap);
+
 /* --- --listen: the HTTP request ------------------------------------------------------- */
 
 /* Has the request head (n bytes) ended: an empty line, CRLF or LF? */
