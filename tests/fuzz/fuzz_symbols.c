@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memset(path, 'Z', sizeof(path));
 		if (!ws_buildid_path(data, size, path, cap)) {
 			FUZZ_CHECK(size >= 2 && size <= 64);
-			FUZZ_CHECK(strlen(path) == strlen(WS_DEBUG_DIR) + 11 + 2 * size + 6);
+			FUZZ_CHECK(strlen(path) == strlen(WS_DEBUG_DIR) + 12 + 2 * size + 6);
 			FUZZ_CHECK(strlen(path) < cap);
 		}
 	}
