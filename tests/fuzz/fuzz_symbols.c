@@ -46,6 +46,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	f = sink(&buf, &blen);
+	ws_folded_name(f, s);
+	fclose(f);
+	FUZZ_CHECK(!memchr(buf, ';', blen) && !memchr(buf, ' ', blen) && !memchr(buf, '\n', blen));
+	free(buf);
+	buf = NULL;
+	f = sink(&buf, &blen);
 	ws_prom_label(f, s, 200);
 	fclose(f);
 	for (size_t i = 0; i < blen; i++)

@@ -198,5 +198,9 @@ put("symbols", "seed-debugaltlink", "/usr/lib/debug/.dwz/x86_64-linux-gnu/libwef
 # relative to the module's directory, and read it to the end for its CRC:
 # a FIFO hung weftstat, /dev/zero never ended (sym.c, find_debuginfo_safe).
 put("symbols", "wrong-debuglink-escape", "../../../../dev/zero")
+# wrong: a symbol name with a newline (symbol tables hold any byte but NUL)
+# was printed as it is in --folded output: one frame became two lines, the
+# second a stack with a count of the target's choosing.
+put("symbols", "wrong-folded-newline", "innocent\nmain;evil 999999999")
 put("symbols", "seed-buildid", bytes.fromhex("0123456789abcdef0123456789abcdef01234567"))
 put("symbols", "seed-bytes", b"a\"b\\c\nd\te\x01\x7f\xc3\xa9\xff\xe2\x82")

@@ -224,12 +224,12 @@ void print_folded(struct weftstat_bpf *s)
 			if (strcmp(y->func, "?")) {
 				/* ';' separates frames, a space the count: neither in a name. */
 				printf("%s", first ? "" : ";");
-				for (const char *c = y->func; *c; c++)
-					putchar(*c == ';' ? ',' : *c == ' ' ? '_' : *c);
-			}
-			else if (y->module[0])
-				printf("%s%s+0x%" PRIx64, first ? "" : ";", y->module, y->offset);
-			else
+				ws_folded_name(stdout, y->func);
+			} else if (y->module[0]) {
+				printf("%s", first ? "" : ";");
+				ws_folded_name(stdout, y->module);
+				printf("+0x%" PRIx64, y->offset);
+			} else
 				printf("%s0x%" PRIx64, first ? "" : ";", (uint64_t)fr[j].addr);
 			first = false;
 		}

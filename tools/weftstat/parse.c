@@ -205,6 +205,15 @@ void ws_prom_label(FILE *f, const char *v, size_t max)
 }
 
 
+void ws_folded_name(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		putc(c == ';' ? ',' : c == ' ' ? '_' : c < 0x20 || c == 0x7f ? '?' : c, f);
+	}
+}
+
 bool ws_debuglink_safe(const char *name)
 {
 	size_t n = strnlen(name, 256);

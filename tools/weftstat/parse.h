@@ -51,6 +51,13 @@ void ws_demangle_rust(const char *in, char *out, size_t len);
 /* A Prometheus label value (at most max bytes of v): \\, " and newlines escaped. */
 void ws_prom_label(FILE *f, const char *v, size_t max);
 
+/*
+ * A frame name (a function or a module, from the target's files) in a
+ * --folded line: ';' (the frame separator) becomes ',', ' ' (before the
+ * count) '_', control bytes '?': one name never makes two frames or lines.
+ */
+void ws_folded_name(FILE *f, const char *s);
+
 #define WS_DEBUG_DIR "/usr/lib/debug"
 /*
  * May a debug link from the target's file (.gnu_debuglink, a plain name;
