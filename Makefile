@@ -396,6 +396,7 @@ help:
 	@echo '  bench-weftstat  what attaching weftstat costs (root; figures only)'
 	@echo '  install         PREFIX=$(PREFIX) DESTDIR= ; uninstall removes it again'
 	@echo '  bpf             the BPF objects and skeletons only (weftstat)'
+	@echo '  fuzz            the parsers of untrusted input under libFuzzer (FUZZ_SECONDS=10 each)'
 	@echo '  kernel-check    compare kconfig/kernel.config with the running kernel'
 	@echo '  deps            install the Debian packages the build and tests need'
 	@echo 'Configuration:'

@@ -144,3 +144,69 @@ $(obj)/tests/runtime/stall_bpf: $(obj)/tests/runtime/stall_bpf.o $(harness-lib) 
 else
 tests-y += tests/runtime/stall_bpf
 endif
+
+# --- the parsers of untrusted input, fuzzed (docs/weftstat.md, "Untrusted
+# input"). tests/fuzz/fuzz_NAME.c feeds one family of parsers; it is linked
+# with replay.c under ASan and UBSan as replay_NAME, which the test
+# tests/fuzz/weftstat_fuzz.sh runs over the corpus in tests/fuzz/corpus/NAME
+# plus a few hundred deterministic mutations (make check), and with clang's
+# libFuzzer as $(obj)/fuzz/fuzz_NAME by `make fuzz` (FUZZ_SECONDS per
+# target, default 10; FUZZ_TARGETS to choose). New inputs libFuzzer finds
+# go to $(obj)/fuzz/corpus/NAME, crashes to $(obj)/fuzz/artifacts/.
+fuzz-targets := maps elf registry proc http cmdline symbols
+fuzz-parsers := tools/weftstat/parse.c tools/lib/wfreg.c tools/weftstat/http.c tools/weftstat/top.c
+fuzz-headers := $(addprefix $(srctree)/,tests/fuzz/fuzz.h tools/weftstat/parse.h \
+	tools/weftstat/ws.h tools/lib/wfreg.h runtime/src/json.h runtime/include/weft/registry.h)
+fuzz-san := -fsanitize=address,undefined -fno-sanitize-recover=all
+fuzz-cflags := -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE \
+	-I$(srctree)/runtime/include -I$(srctree)/runtime/src -I$(srctree)/tools/lib \
+	-I$(srctree)/tools/weftstat -I$(srctree)/tests/fuzz
+# The sanitizer runtimes of $(CC), probed once (gcc has them with libgcc;
+# clang needs libclang-rt-14-dev, in the check packages): without them the
+# replay still runs, unsanitized, and says so.
+fuzz-san-ok = $(eval fuzz-san-ok := $(shell printf 'int main(void){return 0;}\n' | \
+	$(CC) $(fuzz-san) -x c - -o /dev/null 2>/dev/null && echo y))$(fuzz-san-ok)
+
+ifneq ($(filter weftstat,$(bpf-y)),)
+fuzz-replay := $(addprefix $(obj)/tests/fuzz/replay_,$(fuzz-targets))
+tests-sh-y += tests/fuzz/weftstat_fuzz.sh
+$(obj)/tests/fuzz/weftstat_fuzz.sh: | $(fuzz-replay)
+
+quiet_cmd_fuzz_replay = LD SAN  $(patsubst $(objtree)/%,%,$@)
+      cmd_fuzz_replay = $(CC) $(fuzz-cflags) $(if $(fuzz-san-ok),$(fuzz-san)) -o $@ \
+		$(filter %.c,$^) $(if $(fuzz-san-ok),,-DFUZZ_NO_SANITIZER)
+
+$(fuzz-replay): $(obj)/tests/fuzz/replay_%: $(srctree)/tests/fuzz/fuzz_%.c \
+		$(srctree)/tests/fuzz/replay.c $(addprefix $(srctree)/,$(fuzz-parsers)) \
+		$(fuzz-headers) FORCE
+	@mkdir -p $(dir $@)
+	$(call if_changed,fuzz_replay)
+endif
+
+# make fuzz: libFuzzer, clang only (the eBPF toolchain's $(CLANG)).
+FUZZ_SECONDS ?= 10
+FUZZ_TARGETS ?= $(fuzz-targets)
+fuzz-progs := $(addprefix $(obj)/fuzz/fuzz_,$(fuzz-targets))
+
+quiet_cmd_fuzz_lf = LD FUZZ $(patsubst $(objtree)/%,%,$@)
+      cmd_fuzz_lf = $(CLANG) $(fuzz-cflags) -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all -o $@ $(filter %.c,$^)
+
+$(fuzz-progs): $(obj)/fuzz/fuzz_%: $(srctree)/tests/fuzz/fuzz_%.c \
+		$(addprefix $(srctree)/,$(fuzz-parsers)) $(fuzz-headers) FORCE
+	@mkdir -p $(dir $@)
+	$(call if_changed,fuzz_lf)
+
+PHONY += fuzz
+fuzz: deps-check
+	$(Q)$(MAKE) --no-print-directory $(addprefix $(obj)/fuzz/fuzz_,$(FUZZ_TARGETS))
+	$(Q)set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(obj)/fuzz/corpus/$$t $(obj)/fuzz/artifacts; \
+		echo "  FUZZ    $$t ($(FUZZ_SECONDS) s)"; \
+		$(obj)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+			-artifact_prefix=$(obj)/fuzz/artifacts/$$t- \
+			$(obj)/fuzz/corpus/$$t $(srctree)/tests/fuzz/corpus/$$t \
+			>$(obj)/fuzz/$$t.log 2>&1 || { tail -n 40 $(obj)/fuzz/$$t.log; exit 1; }; \
+		grep -h '^stat::number_of_executed_units\|^#.*DONE' $(obj)/fuzz/$$t.log | tail -n 2; \
+	done

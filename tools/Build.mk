@@ -87,9 +87,11 @@ $(obj)/tools/weft-registry/weft-registry: $(wfreg-obj)
 # dynamically.
 ifneq ($(filter weftstat,$(bpf-y)),)
 tools-y += tools/weftstat/weftstat
-weftstat-objs := $(addprefix $(obj)/tools/weftstat/,doctor.o sym.o top.o http.o)
+weftstat-objs := $(addprefix $(obj)/tools/weftstat/,doctor.o sym.o top.o http.o parse.o \
+	attach.o collect.o diagnose.o text.o formats.o topcmd.o)
 $(obj)/tools/weftstat/weftstat: $(weftstat-objs) $(wfreg-obj)
-$(obj)/tools/weftstat/weftstat.o $(obj)/tools/weftstat/doctor.o: $(obj)/bpf/weftstat.skel.h
+$(addprefix $(obj)/tools/weftstat/,weftstat.o doctor.o attach.o collect.o diagnose.o \
+	text.o formats.o topcmd.o): $(obj)/bpf/weftstat.skel.h
 $(obj)/tools/weftstat/%.o: WEFT_CPPFLAGS += -I$(obj)/bpf -I$(srctree)/bpf -I$(obj)/tools/weftstat
 $(obj)/tools/weftstat/doctor.o: $(obj)/tools/weftstat/kernel_config.h
 

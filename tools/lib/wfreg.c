@@ -52,6 +52,8 @@
 #define MAX_WORKERS 4096		/* worker slots per runtime */
 #define MAX_STRUCT 4096			/* largest size field accepted */
 #define SEQ_TRIES 1000			/* sequence-count retries per slot */
+#define SEQ_BUDGET 16384		/* retries per walk, all slots together */
+#define MAX_WALK_WORKERS 4096		/* worker slots per walk, all runtimes together */
 #define WALK_TRIES 8			/* retries when the runtime list changed */
 #define SCAN_CHUNK (1u << 20)
 #define SCAN_PER_MAP (256ull << 20)
@@ -111,6 +113,8 @@ void __attribute__((noreturn)) wfreg_die_gone(void)
  * Read len bytes at the target's addr. 0, -EFAULT (unmapped), or dies;
  * with wfreg_soft_gone, a target that is gone returns -ESRCH instead.
  */
+int (*wfreg_read_hook)(uint64_t addr, void *buf, size_t len);
+
 int wfreg_remote_read(uint64_t addr, void *buf, size_t len)
 {
 	struct iovec l = { buf, len }, r;
@@ -118,6 +122,8 @@ int wfreg_remote_read(uint64_t addr, void *buf, size_t len)
 
 	if (addr > UINTPTR_MAX || len > UINTPTR_MAX - addr)
 		return -EFAULT;
+	if (wfreg_read_hook)
+		return wfreg_read_hook(addr, buf, len);
 	r.iov_base = (void *)(uintptr_t)addr;
 	r.iov_len = len;
 	n = process_vm_readv(pid, &l, 1, &r, 1, 0);
@@ -138,9 +144,13 @@ int wfreg_remote_str(uint64_t addr, char *out, size_t cap)
 {
 	size_t got = 0;
 
+	if (!cap)
+		return -EINVAL;
 	out[0] = '\0';
 	if (!addr)
 		return -EFAULT;
+	if (page_size <= 0)
+		page_size = 4096;
 	while (got + 1 < cap) {
 		uint64_t a = addr + got;
 		size_t room = (size_t)page_size - (size_t)(a % (uint64_t)page_size);
@@ -164,6 +174,40 @@ int wfreg_remote_str(uint64_t addr, char *out, size_t cap)
 struct wfreg_map *wfreg_maps;
 size_t wfreg_nmaps;
 
+/*
+ * One line of /proc/PID/maps: "start-end perms offset maj:min inode path".
+ * Fills m (m->path malloc'd, NULL for an anonymous mapping): 0, -EINVAL
+ * for a line that does not parse (or an empty range), -ENOMEM.
+ */
+int wfreg_parse_maps_line(const char *line, struct wfreg_map *m)
+{
+	unsigned long long s, e, o, ino;
+	unsigned maj, min;
+	char perms[8];
+	int pos = 0;
+	const char *p;
+	size_t n;
+
+	memset(m, 0, sizeof(*m));
+	if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &s, &e, perms, &o, &maj, &min,
+		   &ino, &pos) < 7 || e <= s)
+		return -EINVAL;
+	m->start = s;
+	m->end = e;
+	m->off = o;
+	m->inode = ino;
+	snprintf(m->perms, sizeof(m->perms), "%.4s", perms);
+	/* %n is not reached on a line that ends right after the inode. */
+	p = pos ? line + pos : "";
+	n = strcspn(p, "\n");
+	if (n) {
+		m->path = strndup(p, n);
+		if (!m->path)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static void read_maps(void)
 {
 	char fn[64], *line = NULL;
@@ -183,29 +227,12 @@ static void read_maps(void)
 	if (!wfreg_maps)
 		wfreg_die(WFREG_EXIT_NOWEFT, "out of memory");
 	while (wfreg_nmaps < MAX_MAPS && getline(&line, &cap, f) > 0) {
-		struct wfreg_map *m = &wfreg_maps[wfreg_nmaps];
-		unsigned long long s, e, o, ino;
-		unsigned maj, min;
-		char perms[8];
-		int pos = 0;
-		char *p;
+		int r = wfreg_parse_maps_line(line, &wfreg_maps[wfreg_nmaps]);
 
-		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &s, &e, perms, &o, &maj, &min,
-			   &ino, &pos) < 7 || e <= s)
-			continue;
-		m->start = s;
-		m->end = e;
-		m->off = o;
-		m->inode = ino;
-		snprintf(m->perms, sizeof(m->perms), "%.4s", perms);
-		p = line + pos;
-		p[strcspn(p, "\n")] = '\0';
-		if (*p) {
-			m->path = strdup(p);
-			if (!m->path)
-				wfreg_die(WFREG_EXIT_NOWEFT, "out of memory");
-		}
-		wfreg_nmaps++;
+		if (r == -ENOMEM)
+			wfreg_die(WFREG_EXIT_NOWEFT, "out of memory");
+		if (!r)
+			wfreg_nmaps++;
 	}
 	free(line);
 	if (ferror(f) && (errno == EACCES || errno == EPERM))
@@ -233,6 +260,7 @@ const struct wfreg_map *wfreg_map_of(uint64_t addr, uint64_t len)
 
 struct elf {
 	int fd;
+	const unsigned char *mem;	/* the file in memory instead (fuzzers), or NULL */
 	uint64_t size;
 	bool is64;
 	Elf64_Ehdr eh;		/* normalised to the 64-bit form */
@@ -245,6 +273,10 @@ static int file_read(const struct elf *e, uint64_t off, void *buf, size_t len)
 
 	if (off > e->size || len > e->size - off)
 		return -EINVAL;
+	if (e->mem) {
+		memcpy(buf, e->mem + off, len);
+		return 0;
+	}
 	while (done < len) {
 		ssize_t n = pread(e->fd, (char *)buf + done, len - done, (off_t)(off + done));
 
@@ -429,27 +461,64 @@ static int elf_section(const struct elf *e, const char *name, uint64_t *addr, ui
  * a mapping at file offset off comes from the PT_LOAD whose page-aligned
  * p_offset is off, and sits at bias + page-aligned p_vaddr.
  */
-static int elf_bias(const struct elf *e, const struct wfreg_map *file_map, uint64_t *bias)
+static int elf_load_vaddr(const struct elf *e, uint64_t off, uint64_t *vaddr)
 {
 	uint64_t pmask = ~((uint64_t)page_size - 1);
 
+	for (uint64_t j = 0; j < e->phnum; j++) {
+		Elf64_Phdr ph;
+
+		if (read_phdr(e, j, &ph))
+			return -ENOEXEC;
+		if (ph.p_type != PT_LOAD || (ph.p_offset & pmask) != off)
+			continue;
+		*vaddr = ph.p_vaddr & pmask;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int elf_bias(const struct elf *e, const struct wfreg_map *file_map, uint64_t *bias)
+{
 	for (size_t i = 0; i < wfreg_nmaps; i++) {
 		const struct wfreg_map *m = &wfreg_maps[i];
+		uint64_t vaddr;
+		int r;
 
 		if (!m->path || m->inode != file_map->inode || strcmp(m->path, file_map->path))
 			continue;
-		for (uint64_t j = 0; j < e->phnum; j++) {
-			Elf64_Phdr ph;
-
-			if (read_phdr(e, j, &ph))
-				return -ENOEXEC;
-			if (ph.p_type != PT_LOAD || (ph.p_offset & pmask) != m->off)
-				continue;
-			*bias = m->start - (ph.p_vaddr & pmask);
-			return 0;
-		}
+		r = elf_load_vaddr(e, m->off, &vaddr);
+		if (r == -ENOENT)
+			continue;
+		if (r)
+			return r;
+		*bias = m->start - vaddr;
+		return 0;
 	}
 	return -ENOENT;
+}
+
+/*
+ * The checks find_in_files() applies to a mapped file, on a file in
+ * memory: the ELF headers, the WF_REG_SECTION section (*addr, *size) and
+ * the page-aligned p_vaddr of the PT_LOAD mapped from file offset map_off
+ * (*vaddr). 0, -ENOEXEC (not usable ELF), -ENOENT (no such section or
+ * segment), -ENOMEM.
+ */
+int wfreg_elf_probe(const void *buf, size_t len, uint64_t map_off, uint64_t *addr,
+		    uint64_t *size, uint64_t *vaddr)
+{
+	struct elf e = { .fd = -1, .mem = buf, .size = len };
+	int r;
+
+	if (page_size <= 0)
+		page_size = 4096;
+	r = elf_open(&e);
+	if (!r)
+		r = elf_section(&e, WF_REG_SECTION, addr, size);
+	if (!r)
+		r = elf_load_vaddr(&e, map_off, vaddr);
+	return r;
 }
 
 /*
@@ -502,11 +571,12 @@ int wfreg_open_mapped(const struct wfreg_map *m)
 static struct wfreg_found found[MAX_REGISTRIES];
 static size_t nfound;
 
-/* Read and validate a root at addr. */
-static int root_check(uint64_t addr, struct wf_registry *r)
+/*
+ * Validate a root copied from the target: 0, -ENOENT (no magic), -EPROTO
+ * (another version or layout). Terminates lib_version.
+ */
+int wfreg_root_valid(struct wf_registry *r)
 {
-	if (wfreg_remote_read(addr, r, sizeof(*r)))
-		return -EFAULT;
 	if (memcmp(r->magic, WF_REG_MAGIC, sizeof(r->magic)))
 		return -ENOENT;
 	if (r->version != WF_REG_VERSION || r->size < sizeof(*r) || r->size > MAX_STRUCT ||
@@ -516,6 +586,14 @@ static int root_check(uint64_t addr, struct wf_registry *r)
 		return -EPROTO;
 	r->lib_version[sizeof(r->lib_version) - 1] = '\0';
 	return 0;
+}
+
+/* Read and validate a root at addr. */
+static int root_check(uint64_t addr, struct wf_registry *r)
+{
+	if (wfreg_remote_read(addr, r, sizeof(*r)))
+		return -EFAULT;
+	return wfreg_root_valid(r);
 }
 
 static void add_found(uint64_t addr, const char *object, const char *how)
@@ -653,12 +731,23 @@ static void scan_memory(void)
 /* --- reading the registry -------------------------------------------------------------- */
 
 
+/*
+ * Retries left in this walk: a target whose slots always look mid-write
+ * (an odd sequence count, by accident or on purpose) must not cost
+ * SEQ_TRIES reads for each of thousands of slots.
+ */
+static unsigned seq_budget;
+
 /* Copy a slot under its sequence count: seq, fields, seq again. */
 static bool read_slot(uint64_t addr, struct wf_reg_worker *s)
 {
 	for (int i = 0; i < SEQ_TRIES; i++) {
 		uint32_t seq1, seq2;
 
+		if (i && !seq_budget)
+			return false;
+		if (i)
+			seq_budget--;
 		if (wfreg_remote_read(addr, &seq1, sizeof(seq1)))
 			return false;
 		if (seq1 & 1)
@@ -687,11 +776,36 @@ static void read_worker(const struct wf_registry *root, uint64_t addr, struct wf
 	(void)root;
 }
 
+/*
+ * The monotonic offset in the text of /proc/PID/timens_offsets ("monotonic
+ * SECONDS NANOSECONDS" lines; the last one counts), in nanoseconds; 0 when
+ * there is none. The kernel keeps offsets within +-KTIME_MAX/2; larger
+ * values (garbage) are ignored rather than overflowed.
+ */
+int64_t wfreg_parse_timens(const char *text)
+{
+	const int64_t max_s = INT64_MAX / 1000000000 / 2;
+	int64_t off = 0;
+
+	for (const char *l = text; *l;) {
+		const char *nl = strchr(l, '\n');
+		long long s, ns;
+
+		if (sscanf(l, "monotonic %lld %lld", &s, &ns) == 2 && s >= -max_s && s <= max_s &&
+		    ns > -1000000000 && ns < 1000000000)
+			off = (int64_t)s * 1000000000 + ns;
+		if (!nl)
+			break;
+		l = nl + 1;
+	}
+	return off;
+}
+
 /* CLOCK_MONOTONIC as the target sees it (time namespaces offset it). */
 int64_t wfreg_timens_offset(pid_t p)
 {
-	char fn[64], line[128];
-	int64_t off = 0;
+	char fn[64], text[512];
+	size_t n;
 	FILE *f;
 
 	if (p)
@@ -701,14 +815,10 @@ int64_t wfreg_timens_offset(pid_t p)
 	f = fopen(fn, "re");
 	if (!f)
 		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		long long s, ns;
-
-		if (sscanf(line, "monotonic %lld %lld", &s, &ns) == 2)
-			off = (int64_t)s * 1000000000 + ns;
-	}
+	n = fread(text, 1, sizeof(text) - 1, f);
 	fclose(f);
-	return off;
+	text[n] = '\0';
+	return wfreg_parse_timens(text);
 }
 
 uint64_t wfreg_target_now(void)
@@ -759,9 +869,11 @@ int wfreg_read_runtimes(const struct wfreg_found *fd, struct wfreg_runtime_view 
 	for (int attempt = 0; attempt < WALK_TRIES; attempt++) {
 		struct wf_registry root;
 		uint64_t gen, gen2, addr;
+		uint32_t slots = MAX_WALK_WORKERS;
 		int n = 0;
 		bool bad = false;
 
+		seq_budget = SEQ_BUDGET;
 		if (root_check(fd->addr, &root))
 			return -1;
 		gen = root.generation;
@@ -781,6 +893,10 @@ int wfreg_read_runtimes(const struct wfreg_found *fd, struct wfreg_runtime_view 
 				break;
 			}
 			v->r.thread_name[sizeof(v->r.thread_name) - 1] = '\0';
+			/* Slots past the walk's limit are not read (nor traced). */
+			if (v->r.nworkers > slots)
+				v->r.nworkers = slots;
+			slots -= v->r.nworkers;
 			v->w = calloc(v->r.nworkers ? v->r.nworkers : 1, sizeof(*v->w));
 			if (!v->w) {
 				bad = true;

@@ -95,4 +95,25 @@ const char *wfreg_flavor_name(uint32_t f);
 /* Untrusted text for a terminal: non-printable bytes become '?'. */
 void wfreg_put_safe(FILE *f, const char *s);
 
+/*
+ * The parsers of target-controlled input, pure functions of their bytes:
+ * what the fuzzers (tests/fuzz/) feed. wfreg_read_hook, when set, replaces
+ * process_vm_readv for every read of the target's memory (the fuzzers'
+ * memory image).
+ */
+extern int (*wfreg_read_hook)(uint64_t addr, void *buf, size_t len);
+/* One /proc/PID/maps line into m (m->path malloc'd or NULL): 0, -EINVAL, -ENOMEM. */
+int wfreg_parse_maps_line(const char *line, struct wfreg_map *m);
+/* A root as read: 0, -ENOENT (no magic), -EPROTO (unsupported); terminates lib_version. */
+int wfreg_root_valid(struct wf_registry *r);
+/* The monotonic offset of a timens_offsets text, in ns (0: none or out of range). */
+int64_t wfreg_parse_timens(const char *text);
+/*
+ * An ELF file in memory as find_in_files() checks a mapped one: the
+ * registry section's link-time address and size, and the page-aligned
+ * p_vaddr of the PT_LOAD at file offset map_off. 0, -ENOEXEC, -ENOENT, -ENOMEM.
+ */
+int wfreg_elf_probe(const void *buf, size_t len, uint64_t map_off, uint64_t *addr,
+		    uint64_t *size, uint64_t *vaddr);
+
 #endif /* WEFT_TOOLS_WFREG_H */

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parse.h"
 #include "ws.h"
 
 #define REQ_MAX 8192		/* request head read, at most */
@@ -187,11 +188,11 @@ int ws_http_answer(int lfd, const char *body, size_t len)
 {
 	static const char text[] = "text/plain; charset=utf-8";
 	static const char prom[] = "text/plain; version=0.0.4; charset=utf-8";
-	char req[REQ_MAX + 1], *sp, *path, *end;
+	char req[REQ_MAX + 1];
 	uint64_t deadline = mono_ms() + REQ_DEADLINE_MS;
 	size_t got = 0;
 	bool head;
-	int fd, r;
+	int fd, r, code;
 
 	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
@@ -203,8 +204,7 @@ int ws_http_answer(int lfd, const char *body, size_t len)
 
 		if (n > 0) {
 			got += (size_t)n;
-			req[got] = '\0';
-			if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
+			if (ws_http_head_done(req, got))
 				break;
 			continue;
 		}
@@ -214,25 +214,13 @@ int ws_http_answer(int lfd, const char *body, size_t len)
 		}
 		poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, (int)(deadline - now));
 	}
-	req[got] = '\0';
-	end = strpbrk(req, "\r\n");
-	if (end)
-		*end = '\0';
-	sp = strchr(req, ' ');
-	path = sp ? sp + 1 : NULL;
-	if (path) {
-		*sp = '\0';
-		sp = strchr(path, ' ');
-		if (sp)
-			*sp = '\0';
-	}
-	head = !strcmp(req, "HEAD");
-	if (!path)
+	code = ws_http_route(req, got, &head);
+	if (code == 400)
 		r = respond(fd, "400 Bad Request", text, "bad request\n", 12, false, deadline);
-	else if (strcmp(req, "GET") && !head)
+	else if (code == 405)
 		r = respond(fd, "405 Method Not Allowed", text, "GET /metrics\n", 13, false,
 			    deadline);
-	else if (strcmp(path, "/metrics") && strncmp(path, "/metrics?", 9))
+	else if (code == 404)
 		r = respond(fd, "404 Not Found", text, "GET /metrics\n", 13, head, deadline);
 	else
 		r = respond(fd, "200 OK", prom, body, len, head, deadline);

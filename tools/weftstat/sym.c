@@ -6,7 +6,8 @@
  * /proc/PID/maps (load biases included, so PIE and ASLR need nothing
  * more); their files are opened inside the target's root (its mount
  * namespace) as the registry reader opens them, and their debug
- * information found in the file itself, then /usr/lib/debug by build-id. A function name comes from the symbol
+ * information found in the file itself, then /usr/lib/debug by build-id
+ * or by a debug link that names no path of the target's choosing. A function name comes from the symbol
  * table; the file and line from DWARF when the object has it.
  *
  * Kernel addresses: /proc/kallsyms, sorted, binary search. Without root
@@ -14,11 +15,16 @@
  */
 #include <elfutils/libdwfl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "parse.h"
 #include "sym.h"
 #include "wfreg.h"
 
@@ -26,32 +32,97 @@ static Dwfl *dwfl;
 static char *debuginfo_path;
 
 /*
+ * Open a file named by the target (its mappings, its debug links) without
+ * trusting it: never blocking (a FIFO), regular files only. The fd, with
+ * *name a copy of path, or -1.
+ */
+static int open_regular(const char *path, char **name)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	*name = strdup(path);
+	return fd;
+}
+
+/*
  * Open a module's file the way the registry reader does: inside the
  * target's root (its mount namespace), checked against the mapping's
- * inode, else through /proc/PID/map_files. Anything else ([vdso]) is
+ * inode, else through /proc/PID/map_files. A library mapped since the
+ * registry reader read the mappings is opened by name, as libdw would, but
+ * never blocking and regular files only. Anything else ([vdso]) is
  * libdw's own business.
  */
 static int find_elf_in_root(Dwfl_Module *mod, void **userdata, const char *modname,
 			    Dwarf_Addr base, char **file_name, Elf **elfp)
 {
-	for (size_t i = 0; modname && modname[0] == '/' && i < wfreg_nmaps; i++) {
-		const struct wfreg_map *m = &wfreg_maps[i];
-		int fd;
+	if (modname && modname[0] == '/') {
+		for (size_t i = 0; i < wfreg_nmaps; i++) {
+			const struct wfreg_map *m = &wfreg_maps[i];
+			int fd;
 
-		if (!m->path || strcmp(m->path, modname))
-			continue;
-		fd = wfreg_open_mapped(m);
-		if (fd < 0)
-			break;
-		*file_name = strdup(modname);
-		return fd;
+			if (!m->path || strcmp(m->path, modname))
+				continue;
+			fd = wfreg_open_mapped(m);
+			if (fd < 0)
+				break;
+			*file_name = strdup(modname);
+			return fd;
+		}
+		return open_regular(modname, file_name);
 	}
 	return dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
 }
 
+/*
+ * Separate debug information, in place of dwfl_standard_find_debuginfo,
+ * which opens (and reads to the end, for its CRC) whatever path the
+ * target's .gnu_debuglink names, relative to the module's directory: a
+ * FIFO there hangs us, /dev/zero never ends. Here: by build-id under
+ * /usr/lib/debug, then the debug link if it is a plain name (or a path
+ * below /usr/lib/debug), under /usr/lib/debug and the module's directory;
+ * regular files only, opened without blocking.
+ */
+static int find_debuginfo_safe(Dwfl_Module *mod, void **userdata, const char *modname,
+			       Dwarf_Addr base, const char *file_name,
+			       const char *debuglink_file, GElf_Word debuglink_crc,
+			       char **debuginfo_file_name)
+{
+	const unsigned char *id;
+	char path[PATH_MAX];
+	GElf_Addr vaddr;
+	const char *slash;
+	int n, fd;
+
+	n = dwfl_module_build_id(mod, &id, &vaddr);
+	if (n > 0 && !ws_buildid_path(id, (size_t)n, path, sizeof(path))) {
+		fd = open_regular(path, debuginfo_file_name);
+		if (fd >= 0)
+			return fd;
+	}
+	if (!debuglink_file || !ws_debuglink_safe(debuglink_file))
+		return -1;
+	if (debuglink_file[0] == '/')
+		return open_regular(debuglink_file, debuginfo_file_name);
+	slash = file_name && file_name[0] == '/' ? strrchr(file_name, '/') : NULL;
+	if (!slash)
+		return -1;
+	n = snprintf(path, sizeof(path), WS_DEBUG_DIR "%.*s/%s", (int)(slash - file_name),
+		     file_name, debuglink_file);
+	if (n < 0 || (size_t)n >= sizeof(path) || !ws_debuglink_safe(path))
+		return -1;
+	return open_regular(path, debuginfo_file_name);
+}
+
 static const Dwfl_Callbacks proc_callbacks = {
 	.find_elf = find_elf_in_root,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_debuginfo = find_debuginfo_safe,
 	.debuginfo_path = &debuginfo_path,
 };
 
@@ -108,86 +179,6 @@ void sym_user_close(void)
 	dwfl = NULL;
 }
 
-/*
- * Rust's legacy symbol mangling, "_ZN" then length-prefixed path segments,
- * the last "h" and 16 hex digits (a hash), then "E": written out as
- * "a::b::c" with the hash dropped and the "$..$" escapes decoded. Anything
- * else (C, C++, Rust v0 "_R" names) is copied as it is. The name is
- * untrusted: every length is checked against the string and the output.
- */
-static void demangle_rust(const char *in, char *out, size_t len)
-{
-	static const struct {
-		const char *esc, *to;
-	} esc[] = {
-		{ "$LT$", "<" }, { "$GT$", ">" }, { "$LP$", "(" }, { "$RP$", ")" },
-		{ "$C$", "," }, { "$RF$", "&" }, { "$BP$", "*" }, { "$SP$", "@" },
-		{ "$u7b$", "{" }, { "$u7d$", "}" }, { "$u20$", " " }, { "$u27$", "'" },
-		{ "$u5b$", "[" }, { "$u5d$", "]" }, { "$u7e$", "~" }, { "$u3b$", ";" },
-		{ "$u2b$", "+" }, { "$u22$", "\"" },
-	};
-	const char *p = in + 3, *hash = NULL;
-	size_t o = 0, n;
-
-	snprintf(out, len, "%s", in);
-	if (strncmp(in, "_ZN", 3) || len < 2)
-		return;
-	/* Find the last segment: it must be the hash, then "E" and nothing. */
-	for (const char *q = p; *q != 'E';) {
-		char *e;
-
-		if (*q < '1' || *q > '9')
-			return;
-		n = strtoul(q, &e, 10);
-		if (n > strlen(e))
-			return;
-		if (n == 17 && e[0] == 'h' && strspn(e + 1, "0123456789abcdef") >= 16)
-			hash = q;
-		q = e + n;
-	}
-	/* "E", or "E.llvm.123" and the like (a suffix LLVM adds): dropped. */
-	if (!hash || hash[2 + 17] != 'E' || (hash[2 + 17 + 1] && hash[2 + 17 + 1] != '.'))
-		return;
-	while (p < hash && o + 1 < len) {
-		char *e;
-
-		n = strtoul(p, &e, 10);
-		if (o && o + 3 < len)
-			o += (size_t)snprintf(out + o, len - o, "::");
-		/* A segment starting with an escape is written "_$...": no "_". */
-		if (n >= 2 && e[0] == '_' && e[1] == '$') {
-			e++;
-			n--;
-			p++;
-		}
-		for (size_t i = 0; i < n && o + 1 < len;) {
-			size_t k;
-
-			if (e[i] == '.' && i + 1 < n && e[i + 1] == '.') {
-				if (o + 3 >= len)
-					break;
-				o += (size_t)snprintf(out + o, len - o, "::");
-				i += 2;
-				continue;
-			}
-			for (k = 0; k < sizeof(esc) / sizeof(esc[0]); k++) {
-				size_t el = strlen(esc[k].esc);
-
-				if (i + el <= n && !strncmp(e + i, esc[k].esc, el))
-					break;
-			}
-			if (k < sizeof(esc) / sizeof(esc[0])) {
-				out[o++] = esc[k].to[0];
-				i += strlen(esc[k].esc);
-			} else {
-				out[o++] = e[i++];
-			}
-		}
-		p = e + n;
-	}
-	out[o] = '\0';
-}
-
 bool sym_user(uint64_t addr, struct sym *out)
 {
 	Dwfl_Module *mod;
@@ -211,7 +202,7 @@ bool sym_user(uint64_t addr, struct sym *out)
 	}
 	name = dwfl_module_addrinfo(mod, addr, &off, &s, NULL, NULL, NULL);
 	if (name) {
-		demangle_rust(name, out->func, sizeof(out->func));
+		ws_demangle_rust(name, out->func, sizeof(out->func));
 		out->offset = off;
 	}
 	ln = dwfl_module_getsrc(mod, addr);

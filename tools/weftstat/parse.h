@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * parse.h - weftstat's parsers of untrusted input, as pure functions of
+ * their bytes: the target's /proc files, its memory (code bytes, task
+ * records), its symbol names, the --listen HTTP request and the command
+ * line. Each is bounded by its arguments and fed by a fuzzer
+ * (tests/fuzz/, docs/weftstat.md "Untrusted input"). The parsers of the
+ * registry, /proc/PID/maps and the target's ELF files are tools/lib/wfreg.h's.
+ */
+#ifndef WEFT_WEFTSTAT_PARSE_H
+#define WEFT_WEFTSTAT_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* --- the target's /proc files ------------------------------------------------------ */
+
+/*
+ * The state letter of a /proc/PID/stat line of n bytes ('R', 'S', ...;
+ * after the last ')', as the name may hold anything), or 0 when the line
+ * does not parse.
+ */
+char ws_stat_state(const char *buf, size_t n);
+/* The Tgid: field of a /proc/PID/status text, or def when there is none. */
+pid_t ws_status_tgid(const char *text, pid_t def);
+/*
+ * A thread name (/proc/PID/task/TID/comm, n bytes read) into out (cap
+ * bytes): up to the first newline or NUL, always terminated.
+ */
+void ws_comm(const char *raw, size_t n, char *out, size_t cap);
+
+/* --- the target's memory ------------------------------------------------------------ */
+
+/* Do the 7 bytes before a return address end with a call instruction? */
+bool ws_after_call(const unsigned char b[7]);
+/*
+ * A task's name and spawn site from its registry record at addr, if the
+ * record still holds task id (tasks are freed and reused): true with name,
+ * file ("" when unreadable) and *line set. Reads through wfreg_remote_read.
+ */
+bool ws_task_info(uint64_t addr, uint64_t id, char *name, size_t name_cap, char *file,
+		  size_t file_cap, unsigned *line);
+
+/* --- symbol names, labels -------------------------------------------------------------- */
+
+/* A Rust legacy-mangled name ("_ZN...17h<hash>E") as "a::b::c"; others copied. */
+void ws_demangle_rust(const char *in, char *out, size_t len);
+/* A Prometheus label value (at most max bytes of v): \\, " and newlines escaped. */
+void ws_prom_label(FILE *f, const char *v, size_t max);
+
+/*
+ * A frame name (a function or a module, from the target's files) in a
+ * --folded line: ';' (the frame separator) becomes ',', ' ' (before the
+ * count) '_', control bytes '?': one name never makes two frames or lines.
+ */
+void ws_folded_name(FILE *f, const char *s);
+
+#define WS_DEBUG_DIR "/usr/lib/debug"
+/*
+ * May a debug link from the target's file (.gnu_debuglink, a plain name;
+ * .gnu_debugaltlink, a path) be opened? Plain names, or paths below
+ * WS_DEBUG_DIR without "..": never a path of the target's choosing.
+ */
+bool ws_debuglink_safe(const char *name);
+/* WS_DEBUG_DIR/.build-id/xx/yyyy.debug for a build-id of n bytes (2 to 64): 0, or -1. */
+int ws_buildid_path(const unsigned char *id, size_t n, char *out, size_t cap);
+
+/* --- --listen: the HTTP request ------------------------------------------------------- */
+
+/* Has the request head (n bytes) ended: an empty line, CRLF or LF? */
+bool ws_http_head_done(const char *req, size_t n);
+/*
+ * Route a request head of n bytes: 200 (GET or HEAD /metrics, with or
+ * without a query), 400 (no request line, or a NUL in it), 404 (another
+ * path), 405 (another method). *head: a HEAD request.
+ */
+int ws_http_route(const char *req, size_t n, bool *head);
+
+/* --- the command line ------------------------------------------------------------------- */
+
+/* -p: a process id from 1 to INT_MAX, or 0. */
+pid_t ws_parse_pid(const char *arg);
+/* Seconds from lo to hi, finite: 0 with *out set, or -1. */
+int ws_parse_seconds(const char *arg, double lo, double hi, double *out);
+/* A count from lo to hi: 0 with *out set, or -1. */
+int ws_parse_count(const char *arg, long long lo, long long hi, long long *out);
+
+#endif /* WEFT_WEFTSTAT_PARSE_H */
