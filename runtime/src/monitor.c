@@ -140,8 +140,9 @@
  *      sleep, then a futex wake-up). The poll path gains a load and a
  *      compare of a word only its thread writes; no read-modify-write, no
  *      fence, and a peer only reads (acquire) the ownership words above.
- *      Coverage: a core *hints* while its hint_at is less than one period
- *      old (it polled or parked briefly within the last 2 ms). With two
+ *      Coverage: a core *hints* while its last look at its peers is less
+ *      than two periods (2 ms) old and was not made before a long park
+ *      (hint_at is then at most one period in the past). With two
  *      hinting cores, whichever core gets stuck, another one sees it, so
  *      the backoff may go up to 40 ms (NAP_COVERED). A core about to park
  *      for longer than two periods stops hinting first (hint_at = 0,
