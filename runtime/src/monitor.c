@@ -125,8 +125,8 @@
  *      strand age, then what the classification asks for (a quarter of
  *      the threshold; 40 us doubling while a spare starts; a quarter
  *      again after a hand-off; for a thread waiting for a CPU, a quarter
- *      doubling up to the threshold: it is never handed over, and looks
- *      at it take CPU from a machine short of it), and the backoff
+ *      then half the threshold: it is never handed over, and looks at
+ *      it take CPU from a machine short of it), and the backoff
  *      resumes from there.
  *   2. Hints from the workers. The thread driving a core reads the clock
  *      at every poll end anyway (per-poll metrics); when that time passes
@@ -721,12 +721,14 @@ static uint64_t stall_check(struct monitor *m, struct wf__worker *w, uint64_t no
 	 * Waiting for a CPU: never handed over (a spare would wait too),
 	 * and on a machine short of CPUs the monitor's own looks take from
 	 * the threads it watches. Look again a quarter of the threshold
-	 * later, doubling up to the threshold while the poll keeps waiting.
+	 * later, doubling up to half the threshold while the poll keeps
+	 * waiting (a thread that gets a third of a CPU in slices of a few ms
+	 * is still seen on CPU soon enough).
 	 */
 	if (cls == STALL_WAITING) {
 		look->wait_ns = look->wait_ns ? 2 * look->wait_ns : BLOCKED_NS / 4;
-		if (look->wait_ns > BLOCKED_NS)
-			look->wait_ns = BLOCKED_NS;
+		if (look->wait_ns > BLOCKED_NS / 2)
+			look->wait_ns = BLOCKED_NS / 2;
 		return look->wait_ns;
 	}
 	/*
