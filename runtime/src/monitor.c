@@ -132,7 +132,9 @@
  *      at every poll end anyway (per-poll metrics); when that time passes
  *      w->hint_at (written by that thread only, moves with the core) it
  *      sets it WF_MONITOR_HINT_NS (1 ms) later and calls
- *      wf__monitor_hint(), which it also calls before it parks.
+ *      wf__monitor_hint(), which it also calls before it parks (which
+ *      looks only if a period has passed too: a worker that parks and
+ *      wakes often does not pull its peers' hot lines each time).
  *      wf__monitor_hint() reads monitor_nap and, only if the monitor is in
  *      a backoff sleep (NAP_LONG, NAP_COVERED), the other cores' in_poll,
  *      poll_start_pub, queues and driver's own word: a suspect poll there
@@ -893,22 +895,24 @@ void wf__monitor_wake_slow(struct wf_runtime *rt)
 
 /*
  * A hint ("Cadence", 2.): the thread driving core w looks at the other
- * cores at time now, after a poll (wf__monitor_peek, at most once per
- * WF_MONITOR_HINT_NS, @park_until 0) or before it parks until
- * @park_until (UINT64_MAX: no deadline), and wakes the monitor out of
- * its backoff sleep if one of them runs a suspect poll, or out of a
- * covered one if this park takes w's hints away. Only loads, but for the
- * CAS that wakes the monitor and, before a long park, a seq_cst store.
+ * cores at time now, after a poll (wf__monitor_peek, @park_until 0) or
+ * before it parks until @park_until (UINT64_MAX: no deadline), at most
+ * once per WF_MONITOR_HINT_NS either way, and wakes the monitor out of
+ * its backoff sleep if one of them runs a suspect poll; before a long
+ * park it also stops hinting, and wakes the monitor out of a covered
+ * sleep. Only loads, but for the CAS that wakes the monitor and, before
+ * a long park, a seq_cst store.
  */
 void wf__monitor_hint(struct wf__worker *w, uint64_t now, uint64_t park_until)
 {
 	struct wf_runtime *rt = w->rt;
+	bool look = now >= atomic_load_explicit(&w->hint_at, memory_order_relaxed);
 	uint32_t nap;
 
 	if (park_until && park_until > now + 2 * WF_MONITOR_HINT_NS) {
 		/*
 		 * [hint_at = not hinting; read nap] against the monitor's
-		 * [nap = COVERED; read hint_at]: see monitor_nap_covered().
+		 * [nap = COVERED; read hint_at]: see monitor_nap().
 		 */
 		atomic_store(&w->hint_at, 0);
 		nap = atomic_load(&rt->monitor_nap);
@@ -918,11 +922,13 @@ void wf__monitor_hint(struct wf__worker *w, uint64_t now, uint64_t park_until)
 			return;	/* it looks now, at every core */
 		}
 	} else {
+		if (!look)
+			return;	/* looked less than a period ago */
 		atomic_store_explicit(&w->hint_at, now + WF_MONITOR_HINT_NS, memory_order_relaxed);
 		nap = atomic_load_explicit(&rt->monitor_nap, memory_order_relaxed);
 	}
 	/* Awake, or already coming back for a suspect poll: nothing to say. */
-	if (nap != NAP_LONG && nap != NAP_COVERED)
+	if (!look || (nap != NAP_LONG && nap != NAP_COVERED))
 		return;
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		struct wf__worker *v = &rt->workers[i];
