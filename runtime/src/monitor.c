@@ -120,8 +120,9 @@
  *      poll it sleeps twice as long as after the last one, up to
  *      WF_MONITOR_MAX_NS (10 ms), or up to WF_MONITOR_COVERED_NS (40 ms)
  *      while at least two cores hint (2.). A look that finds a suspect
- *      poll sleeps only until that poll's next look is due: /proc's first
- *      look at half the threshold, BPF's one look at the threshold, the
+ *      poll (or one a quarter of the suspect age old: the look is paid
+ *      for already) sleeps only until that poll's next look is due:
+ *      /proc's first look at half the threshold, BPF's one look at the threshold, the
  *      strand age, then what the classification asks for (a quarter of
  *      the threshold; 40 us doubling while a spare starts; a quarter
  *      again after a hand-off; for a thread waiting for a CPU, a quarter
@@ -674,13 +675,17 @@ static uint64_t stall_check(struct monitor *m, struct wf__worker *w, uint64_t no
 	start = atomic_load_explicit(&w->poll_start_pub, memory_order_relaxed);
 	age = now > start ? now - start : 0;
 	/*
-	 * Not suspect (young, or nothing waits behind it): no need to
-	 * hurry; the backoff or a worker's hint brings the monitor back.
+	 * Young (under a quarter of the suspect age), or nothing waits
+	 * behind it: no need to hurry; the backoff or a worker's hint brings
+	 * the monitor back. A poll a quarter of the suspect age old is
+	 * followed already: this look is here anyway, and a poll that
+	 * started just before it (after an idle spell, say) would otherwise
+	 * wait for the next backoff look.
 	 */
-	if (age < WF_MONITOR_SUSPECT_NS || !core_has_work(w, word, now))
+	if (age < WF_MONITOR_SUSPECT_NS / 4 || !core_has_work(w, word, now))
 		return 0;
 	/*
-	 * Suspect: be back for its first look. A source that answers in one
+	 * Be back for its first look. A source that answers in one
 	 * look (BPF) is asked when the poll crosses the threshold; /proc
 	 * needs two looks, the first at half the threshold.
 	 */
@@ -719,6 +724,13 @@ static uint64_t stall_check(struct monitor *m, struct wf__worker *w, uint64_t no
 		}
 		return BLOCKED_NS / 4;
 	}
+	/*
+	 * Blocked, not yet for the threshold: back when it will be (at
+	 * least an eighth of the threshold on, so that the look that hands
+	 * it over still judges a span of some length), not a quarter later.
+	 */
+	if (cls == STALL_BLOCKED && age < BLOCKED_NS)
+		return BLOCKED_NS - age > BLOCKED_NS / 8 ? BLOCKED_NS - age : BLOCKED_NS / 8;
 	/*
 	 * Waiting for a CPU: never handed over (a spare would wait too),
 	 * and on a machine short of CPUs the monitor's own looks take from
