@@ -756,7 +756,7 @@ static uint64_t stall_check(struct monitor *m, struct wf__worker *w, uint64_t no
 /*
  * Cores whose driver looked at its peers within the last two hint periods
  * at time now, and does not park for long ("Cadence", coverage); the
- * loads are seq_cst for monitor_nap_covered().
+ * loads are seq_cst for monitor_nap().
  */
 static unsigned hinting_cores(struct wf_runtime *rt, uint64_t now)
 {
