@@ -311,6 +311,11 @@ struct wf__worker {
 	bool searching;
 	uint64_t poll_start;
 	uint64_t poll_end;
+	/*
+	 * Next look at the other cores for the monitor (monitor.c, "Cadence"):
+	 * written by the driver only, read by the monitor; UINT64_MAX: never.
+	 */
+	_Atomic uint64_t hint_at;
 	struct wf_task *pin_head, *pin_tail;	/* local pinned FIFO */
 	struct wf_task *again;		/* yielded with nothing else queued: runs next */
 	struct wf__pool stacks;		/* CONFIG_WEFT_STACK_POOL free stacks */
@@ -422,7 +427,8 @@ struct wf_runtime {
 	/* The monitor thread (monitor.c). */
 	pthread_t monitor;
 	bool monitor_running;
-	_Atomic uint32_t monitor_stop;	/* also the monitor's futex word */
+	_Atomic uint32_t monitor_stop;
+	_Atomic uint32_t monitor_nap;	/* futex word of its timed sleep (monitor.c) */
 	_Atomic uint32_t monitor_idle;	/* the monitor sleeps until a worker unparks
 					   (futex word of that sleep) */
 	_Atomic uint64_t monitor_unstrands;
@@ -630,6 +636,19 @@ static inline void wf__monitor_wake(struct wf_runtime *rt)
 {
 	if (atomic_load(&rt->monitor_idle))
 		wf__monitor_wake_slow(rt);
+}
+void wf__monitor_hint(struct wf__worker *w, uint64_t now, uint64_t park_until);
+
+/*
+ * After a poll that ended at @now: at most once per millisecond, look at
+ * the other cores for a suspect poll the monitor should see (monitor.c,
+ * "Cadence"). A load and a compare on the poll path (the word is written
+ * by this thread only: relaxed, a plain mov).
+ */
+static inline void wf__monitor_peek(struct wf__worker *w, uint64_t now)
+{
+	if (unlikely(now >= atomic_load_explicit(&w->hint_at, memory_order_relaxed)))
+		wf__monitor_hint(w, now, 0);
 }
 bool wf__worker_has_work(struct wf__worker *w);
 bool wf__core_poll_lost(struct wf__thread *th, struct wf__worker *w);

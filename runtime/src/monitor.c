@@ -106,17 +106,97 @@
  * is handed over once older than CONFIG_WEFT_STALL_BLOCKED_US, any other
  * once older than CONFIG_WEFT_STALL_CPU_US.
  *
- * Cost: the monitor sleeps short while a poll nears the threshold (a
- * quarter of it, or until it crosses it with the BPF source, or from
- * 40 us on while the spare for a hand-off starts), up to 1 ms while
- * workers run polls and backs off to 10 ms when none does; when every
- * worker is parked it sleeps without a deadline until one leaves park()
- * (monitor_idle, below), so an idle runtime costs nothing; a look reads a
- * few words per worker, and two small /proc files (or, with BPF, one
- * 64-byte slot) only for a poll that is already long. Polls and core
- * sections pay a store and a load each, no atomic read-modify-write; a
- * claim pays a membarrier() (an interrupt to each CPU running one of the
- * process's threads).
+ * Cadence (written before the code). A look costs the monitor 6-25 us
+ * of CPU on a KVM guest (measured: more the longer it slept and the busier
+ * the machine), nearly all of it the timed futex wait around it (the
+ * wake-up, two context switches, the timer), so a monitor that looked
+ * every millisecond while the runtime is busy cost about 1% of a core
+ * with nothing stuck. It now looks rarely unless a poll is *suspect*: in
+ * progress for at least WF_MONITOR_SUSPECT_NS (half the off-CPU threshold,
+ * at most the strand age: 1 ms by default) on a core with runnable work
+ * behind it (core_has_work). Three things bring it to a suspect poll:
+ *
+ *   1. Its own backoff (Go's sysmon's): after a look that found no suspect
+ *      poll it sleeps twice as long as after the last one, up to
+ *      WF_MONITOR_MAX_NS (10 ms), or up to WF_MONITOR_COVERED_NS (40 ms)
+ *      while at least two cores hint (2.). A look that finds a suspect
+ *      poll (or one a quarter of the suspect age old: the look is paid
+ *      for already) sleeps only until that poll's next look is due:
+ *      /proc's first look at half the threshold, BPF's one look at the threshold, the
+ *      strand age, then what the classification asks for (a quarter of
+ *      the threshold; 40 us doubling while a spare starts; a quarter
+ *      again after a hand-off; for a thread waiting for a CPU, a quarter
+ *      then half the threshold: it is never handed over, and looks at
+ *      it take CPU from a machine short of it), and the backoff
+ *      resumes from there.
+ *   2. Hints from the workers. The thread driving a core reads the clock
+ *      at every poll end anyway (per-poll metrics); when that time passes
+ *      w->hint_at (written by that thread only, moves with the core) it
+ *      sets it WF_MONITOR_HINT_NS (1 ms) later and calls
+ *      wf__monitor_hint(), which it also calls before it parks (which
+ *      looks only if a period has passed too: a worker that parks and
+ *      wakes often does not pull its peers' hot lines each time).
+ *      wf__monitor_hint() reads monitor_nap and, only if the monitor is in
+ *      a backoff sleep (NAP_LONG, NAP_COVERED), the other cores' in_poll,
+ *      poll_start_pub, queues and driver's own word: a suspect poll there
+ *      wakes the monitor (a CAS of monitor_nap to 0, so one waker per
+ *      sleep, then a futex wake-up). The poll path gains a load and a
+ *      compare of a word only its thread writes; no read-modify-write, no
+ *      fence, and a peer only reads (acquire) the ownership words above.
+ *      Coverage: a core *hints* while its last look at its peers is less
+ *      than two periods (2 ms) old and was not made before a long park
+ *      (hint_at is then at most one period in the past). With two
+ *      hinting cores, whichever core gets stuck, another one sees it, so
+ *      the backoff may go up to 40 ms (NAP_COVERED). A core about to park
+ *      for longer than two periods stops hinting first (hint_at = 0,
+ *      seq_cst) and then, if the monitor is in a covered sleep, wakes it
+ *      to count again; the monitor publishes NAP_COVERED (seq_cst) and
+ *      then counts the hinting cores, and sleeps NAP_LONG (10 ms at most)
+ *      if fewer than two are left (Dekker's pattern: it sees the park, or
+ *      the parker sees the covered sleep).
+ *   3. Every worker parked and nothing polled since the last look: the
+ *      monitor sleeps with no deadline on monitor_idle, and the first
+ *      worker to leave park() wakes it (below); its first sleep after that
+ *      is WF_MONITOR_FIRST_NS (half the threshold, at most 1 ms), then the
+ *      backoff doubles again, so a poll that blocks right after a quiet
+ *      spell is caught as before, and a runtime that is woken every
+ *      millisecond (timers) does not wake the monitor with it.
+ *
+ * What that guarantees. A suspect poll is looked at within 40 ms whatever
+ * the workers do, within 10 ms unless two cores hinted at the monitor's
+ * last look (the backoff's bounds: no hint is needed for correctness, and
+ * a hint that is lost, or that finds the poll ended by the time the
+ * monitor looks, costs a look or some latency, never a wrong hand-off).
+ * While another core hints (it polls, or parks for at most 2 ms), it sees
+ * the poll within 1 ms of its becoming suspect, so the monitor's first
+ * look comes 1-2 ms into a blocked poll and the hand-off 2-2.5 ms into it
+ * with /proc, as with the old 1 ms cadence (BPF: at the threshold). With
+ * nobody to hint (one worker, the others parked for longer, or every
+ * worker stuck at once), the first look comes up to 10 ms into the poll
+ * (40 ms if the monitor's last look saw two hinting cores that all stopped
+ * hinting without parking since: stuck, or in long polls with nothing
+ * queued), and the hand-off up to a quarter threshold after that with
+ * /proc; 1-2.5 ms into a poll that starts just after an idle spell (3.).
+ * Idle, the monitor costs nothing; busy with nothing stuck, a look per
+ * 40 ms (10 ms with one worker, or one active), plus the looks at polls
+ * that are long for other reasons (a worker preempted inside a poll by
+ * other load, computations of a few ms). The two small /proc reads (or,
+ * with BPF, one 64-byte slot) happen only for a suspect poll. Polls and
+ * core sections pay a store and a load each for ownership and a load
+ * and a compare for hints, no atomic read-modify-write; a claim pays a
+ * membarrier() (an interrupt to each CPU running one of the process's
+ * threads).
+ *
+ * monitor_nap, the futex word of the monitor's timed sleep: 0 while it
+ * is awake, NAP_LONG or NAP_COVERED in a backoff sleep (a hint may wake
+ * it), NAP_SHORT while it sleeps towards a suspect poll's next look (no
+ * hint needed). The monitor stores it (seq_cst), checks monitor_stop,
+ * waits while the word is unchanged, and stores 0 when it wakes; a hint
+ * or wf__monitor_stop() that changes the word between the store and the
+ * wait makes the wait return at once. wf__monitor_stop() stores
+ * monitor_stop before it exchanges the word: either the monitor's check
+ * sees stop, or the exchange comes after the monitor's store and wakes it
+ * (Dekker's pattern, both sides sequentially consistent).
  */
 #include "internal.h"
 #include "probes.h"
@@ -141,12 +221,23 @@
 
 #define WF_MONITOR_STRAND_NS (1000ull * 1000)
 #define WF_MONITOR_MIN_NS (20ull * 1000)
-#define WF_MONITOR_BUSY_NS (1000ull * 1000)
-#define WF_MONITOR_IDLE_NS (10ull * 1000 * 1000)
+/* The first sleep after the idle one: half the off-CPU threshold, at most 1 ms. */
+#define WF_MONITOR_FIRST_NS (BLOCKED_NS / 2 < 1000000ull ? BLOCKED_NS / 2 : 1000000ull)
+#define WF_MONITOR_MAX_NS (10ull * 1000 * 1000)
+#define WF_MONITOR_COVERED_NS (40ull * 1000 * 1000)
+#define WF_MONITOR_HINT_NS (1000ull * 1000)
 #define WF_STALL_WARN_NS (1000ull * 1000 * 1000)
 
 #define BLOCKED_NS ((uint64_t)CONFIG_WEFT_STALL_BLOCKED_US * 1000ull)
 #define CPU_NS ((uint64_t)CONFIG_WEFT_STALL_CPU_US * 1000ull)
+/* A poll this old with work behind it is suspect ("Cadence"). */
+#define WF_MONITOR_SUSPECT_NS                                                  \
+	(BLOCKED_NS / 2 < WF_MONITOR_STRAND_NS ? BLOCKED_NS / 2 : WF_MONITOR_STRAND_NS)
+
+/* monitor_nap: the monitor's timed sleep ("Cadence"). */
+#define NAP_LONG 1u	/* its backoff sleep, up to 10 ms: a hint may wake it */
+#define NAP_SHORT 2u	/* towards a suspect poll's next look */
+#define NAP_COVERED 3u	/* up to 40 ms, on the strength of two hinting cores */
 
 /* --- core sections and poll ends (called by the poll's thread) ---------- */
 
@@ -429,6 +520,28 @@ static bool core_has_work(struct wf__worker *w, uint64_t word, uint64_t now)
 	       atomic_load_explicit(&w->timers.next_ns, memory_order_relaxed) <= now + BLOCKED_NS;
 }
 
+/*
+ * Core w runs a suspect poll at time now ("Cadence"): in a poll for at
+ * least WF_MONITOR_SUSPECT_NS, with runnable work behind it. Read by a
+ * peer (wf__monitor_hint): loads only, racy, a hint.
+ */
+static bool poll_suspect(struct wf__worker *w, uint64_t now)
+{
+	struct wf__thread *th;
+	uint64_t start, word = 0;
+
+	if (!atomic_load_explicit(&w->in_poll, memory_order_acquire))
+		return false;
+	start = atomic_load_explicit(&w->poll_start_pub, memory_order_relaxed);
+	if (now < start || now - start < WF_MONITOR_SUSPECT_NS)
+		return false;
+	/* Its "again" and pinned FIFO show only in the driver's word (OWN_PRIV). */
+	th = atomic_load_explicit(&w->driver, memory_order_acquire);
+	if (th)
+		word = atomic_load_explicit(&th->own, memory_order_acquire);
+	return core_has_work(w, word, now);
+}
+
 /* --- hand-off ------------------------------------------------------------- */
 
 struct monitor {
@@ -541,7 +654,7 @@ static uint64_t stall_check(struct monitor *m, struct wf__worker *w, uint64_t no
 {
 	struct wf__thread *th = atomic_load_explicit(&w->driver, memory_order_acquire);
 	struct stall_look *look = &m->looks[w->index];
-	uint64_t word, start, age, c;
+	uint64_t word, start, age, c, first;
 	struct stall_query q;
 	int cls;
 
@@ -561,24 +674,28 @@ static uint64_t stall_check(struct monitor *m, struct wf__worker *w, uint64_t no
 	/* Read after the word (acquire): this poll's start or a later one's. */
 	start = atomic_load_explicit(&w->poll_start_pub, memory_order_relaxed);
 	age = now > start ? now - start : 0;
-	if (age < BLOCKED_NS / 2) {
-		/*
-		 * A source that answers in one look (BPF) is asked when the
-		 * poll crosses the threshold, not before: be back then if
-		 * work waits. /proc needs two looks from half the threshold
-		 * on; the busy cadence (1 ms) takes the monitor there.
-		 */
-		if (m->src->one_look && core_has_work(w, word, now))
-			return BLOCKED_NS - age < WF_MONITOR_BUSY_NS ? BLOCKED_NS - age
-								      : WF_MONITOR_BUSY_NS;
+	/*
+	 * Young (under a quarter of the suspect age), or nothing waits
+	 * behind it: no need to hurry; the backoff or a worker's hint brings
+	 * the monitor back. A poll a quarter of the suspect age old is
+	 * followed already: this look is here anyway, and a poll that
+	 * started just before it (after an idle spell, say) would otherwise
+	 * wait for the next backoff look.
+	 */
+	if (age < WF_MONITOR_SUSPECT_NS / 4 || !core_has_work(w, word, now))
 		return 0;
-	}
+	/*
+	 * Be back for its first look. A source that answers in one
+	 * look (BPF) is asked when the poll crosses the threshold; /proc
+	 * needs two looks, the first at half the threshold.
+	 */
+	first = m->src->one_look ? BLOCKED_NS : BLOCKED_NS / 2;
+	if (age < first)
+		return first - age;
 	if (look->seq != own_seq(word)) {
 		memset(look, 0, sizeof(*look));
 		look->seq = own_seq(word);
 	}
-	if (!core_has_work(w, word, now))
-		return 0;	/* nothing waits behind it: no need to hurry */
 	/* The slot first: the source checks the slot's TID against this TID. */
 	q.slot = atomic_load_explicit(&w->stall_slot, memory_order_acquire);
 	q.tid = atomic_load(&w->tid);
@@ -608,24 +725,83 @@ static uint64_t stall_check(struct monitor *m, struct wf__worker *w, uint64_t no
 		return BLOCKED_NS / 4;
 	}
 	/*
-	 * One look decides: none is needed before the poll crosses the
-	 * threshold, nor before the time the source named (a sleep that
-	 * would by then be long enough). /proc: a quarter of the threshold.
+	 * Blocked, not yet for the threshold: back when it will be (at
+	 * least an eighth of the threshold on, so that the look that hands
+	 * it over still judges a span of some length), not a quarter later.
 	 */
-	{
-		uint64_t again = look->again_ns;
-
-		if (m->src->one_look && age < BLOCKED_NS && BLOCKED_NS - age > again)
-			again = BLOCKED_NS - age;
-		return again ? again : BLOCKED_NS / 4;
+	if (cls == STALL_BLOCKED && age < BLOCKED_NS)
+		return BLOCKED_NS - age > BLOCKED_NS / 8 ? BLOCKED_NS - age : BLOCKED_NS / 8;
+	/*
+	 * Waiting for a CPU: never handed over (a spare would wait too),
+	 * and on a machine short of CPUs the monitor's own looks take from
+	 * the threads it watches. Look again a quarter of the threshold
+	 * later, doubling up to half the threshold while the poll keeps
+	 * waiting (a thread that gets a third of a CPU in slices of a few ms
+	 * is still seen on CPU soon enough).
+	 */
+	if (cls == STALL_WAITING) {
+		look->wait_ns = look->wait_ns ? 2 * look->wait_ns : BLOCKED_NS / 4;
+		if (look->wait_ns > BLOCKED_NS / 2)
+			look->wait_ns = BLOCKED_NS / 2;
+		return look->wait_ns;
 	}
+	/*
+	 * Not yet: back at the time the source named (BPF: a sleep that
+	 * would by then be long enough), else a quarter of the threshold
+	 * (/proc's next look; BPF's for a poll on CPU).
+	 */
+	return look->again_ns ? look->again_ns : BLOCKED_NS / 4;
+}
+
+/*
+ * Cores whose driver looked at its peers within the last two hint periods
+ * at time now, and does not park for long ("Cadence", coverage); the
+ * loads are seq_cst for monitor_nap().
+ */
+static unsigned hinting_cores(struct wf_runtime *rt, uint64_t now)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		uint64_t at = atomic_load(&rt->workers[i].hint_at);
+
+		if (at != UINT64_MAX && at + WF_MONITOR_HINT_NS > now)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Sleep until now + delay, or a hint, or the stop ("Cadence"), at most
+ * *delay: a covered sleep (up to WF_MONITOR_COVERED_NS) if two cores
+ * still hint once NAP_COVERED is published, else at most
+ * WF_MONITOR_MAX_NS. Why a park cannot take the cover away unseen: the
+ * parker stores its hint_at then reads monitor_nap, we store monitor_nap
+ * then read hint_at, all seq_cst: we see it gone, or it sees COVERED and
+ * wakes us.
+ */
+static void monitor_nap(struct wf_runtime *rt, uint32_t nap, uint64_t *delay, uint64_t now)
+{
+	atomic_store(&rt->monitor_nap, nap);
+	if (nap == NAP_COVERED && hinting_cores(rt, now) < 2) {
+		uint32_t c = NAP_COVERED;
+
+		/* A CAS: a hint that cleared the word meanwhile is not lost. */
+		atomic_compare_exchange_strong(&rt->monitor_nap, &c, NAP_LONG);
+		nap = NAP_LONG;
+		if (*delay > WF_MONITOR_MAX_NS)
+			*delay = WF_MONITOR_MAX_NS;
+	}
+	if (!atomic_load(&rt->monitor_stop))
+		wf__futex_wait(&rt->monitor_nap, nap, wf__now() + *delay);
+	atomic_store(&rt->monitor_nap, 0);
 }
 
 static void *monitor_main(void *arg)
 {
 	struct monitor *m = arg;
 	struct wf_runtime *rt = m->rt;
-	uint64_t delay = WF_MONITOR_MIN_NS;
+	uint64_t delay = WF_MONITOR_FIRST_NS / 2;	/* doubled before the first sleep */
 
 	pthread_setname_np(pthread_self(), "weft-monitor");
 	/*
@@ -636,11 +812,12 @@ static void *monitor_main(void *arg)
 		prctl(PR_SET_TIMERSLACK, 10000UL, 0, 0, 0);
 	while (!atomic_load(&rt->monitor_stop)) {
 		uint64_t now = wf__now(), soon = 0;
-		bool stranded = false, busy = false;
+		bool stranded = false, busy = false, covered;
 
 		for (unsigned i = 0; i < rt->nworkers; i++) {
 			struct wf__worker *w = &rt->workers[i];
 			uint64_t ps = atomic_load_explicit(&w->poll_start_pub, memory_order_relaxed);
+			uint64_t age;
 
 			/* Polled since the last look: busy, even if between polls now. */
 			if (ps != m->last_start[i])
@@ -655,31 +832,36 @@ static void *monitor_main(void *arg)
 				if (d && (!soon || d < soon))
 					soon = d;
 			}
-			if (rt->nworkers < 2 ||
-			    now - atomic_load_explicit(&w->poll_start_pub, memory_order_relaxed) <
-				    WF_MONITOR_STRAND_NS)
+			if (rt->nworkers < 2)
 				continue;
-			if (wf__worker_has_work(w))
-				stranded = true;
+			ps = atomic_load_explicit(&w->poll_start_pub, memory_order_relaxed);
+			age = now > ps ? now - ps : 0;
+			if (age >= WF_MONITOR_STRAND_NS) {
+				if (wf__worker_has_work(w))
+					stranded = true;
+			} else if (age >= WF_MONITOR_SUSPECT_NS && wf__worker_has_work(w)) {
+				/* Suspect: be back when it strands its work. */
+				if (!soon || WF_MONITOR_STRAND_NS - age < soon)
+					soon = WF_MONITOR_STRAND_NS - age;
+			}
 		}
 		if (stranded) {
 			atomic_fetch_add_explicit(&rt->monitor_unstrands, 1, memory_order_relaxed);
 			wf__notify_parked(rt);
 		}
 		/*
-		 * Cadence: what stall_check asked for while a poll nears a
-		 * threshold (/proc: a quarter of it; BPF: the moment the
-		 * poll crosses it, or a quarter); otherwise from 20 us,
-		 * doubling each look, to 1 ms while workers run polls (one
-		 * is in a poll, or one started since the last look) and
-		 * 10 ms when none does.
+		 * Cadence ("Cadence" above): what a suspect poll asked for;
+		 * otherwise twice the last sleep, up to 10 ms.
 		 */
+		covered = !soon && rt->nworkers >= 2 && hinting_cores(rt, now) >= 2;
 		if (soon) {
 			delay = soon;
 		} else {
+			uint64_t max = covered ? WF_MONITOR_COVERED_NS : WF_MONITOR_MAX_NS;
+
 			delay *= 2;
-			if (delay > (busy ? WF_MONITOR_BUSY_NS : WF_MONITOR_IDLE_NS))
-				delay = busy ? WF_MONITOR_BUSY_NS : WF_MONITOR_IDLE_NS;
+			if (delay > max)
+				delay = max;
 		}
 		if (delay < WF_MONITOR_MIN_NS)
 			delay = WF_MONITOR_MIN_NS;
@@ -704,10 +886,10 @@ static void *monitor_main(void *arg)
 			    !atomic_load(&rt->monitor_stop))
 				wf__futex_wait(&rt->monitor_idle, 1, UINT64_MAX);
 			atomic_store(&rt->monitor_idle, 0);
-			delay = WF_MONITOR_MIN_NS;
+			delay = WF_MONITOR_FIRST_NS / 2;
 			continue;
 		}
-		wf__futex_wait(&rt->monitor_stop, 0, wf__now() + delay);
+		monitor_nap(rt, soon ? NAP_SHORT : covered ? NAP_COVERED : NAP_LONG, &delay, now);
 	}
 	free(m->looks);
 	free(m->capped_seq);
@@ -721,6 +903,54 @@ void wf__monitor_wake_slow(struct wf_runtime *rt)
 {
 	if (atomic_exchange(&rt->monitor_idle, 0))
 		wf__futex_wake(&rt->monitor_idle, 1);
+}
+
+/*
+ * A hint ("Cadence", 2.): the thread driving core w looks at the other
+ * cores at time now, after a poll (wf__monitor_peek, @park_until 0) or
+ * before it parks until @park_until (UINT64_MAX: no deadline), at most
+ * once per WF_MONITOR_HINT_NS either way, and wakes the monitor out of
+ * its backoff sleep if one of them runs a suspect poll; before a long
+ * park it also stops hinting, and wakes the monitor out of a covered
+ * sleep. Only loads, but for the CAS that wakes the monitor and, before
+ * a long park, a seq_cst store.
+ */
+void wf__monitor_hint(struct wf__worker *w, uint64_t now, uint64_t park_until)
+{
+	struct wf_runtime *rt = w->rt;
+	bool look = now >= atomic_load_explicit(&w->hint_at, memory_order_relaxed);
+	uint32_t nap;
+
+	if (park_until && park_until > now + 2 * WF_MONITOR_HINT_NS) {
+		/*
+		 * [hint_at = not hinting; read nap] against the monitor's
+		 * [nap = COVERED; read hint_at]: see monitor_nap().
+		 */
+		atomic_store(&w->hint_at, 0);
+		nap = atomic_load(&rt->monitor_nap);
+		if (nap == NAP_COVERED) {
+			if (atomic_compare_exchange_strong(&rt->monitor_nap, &nap, 0))
+				wf__futex_wake(&rt->monitor_nap, 1);
+			return;	/* it looks now, at every core */
+		}
+	} else {
+		if (!look)
+			return;	/* looked less than a period ago */
+		atomic_store_explicit(&w->hint_at, now + WF_MONITOR_HINT_NS, memory_order_relaxed);
+		nap = atomic_load_explicit(&rt->monitor_nap, memory_order_relaxed);
+	}
+	/* Awake, or already coming back for a suspect poll: nothing to say. */
+	if (!look || (nap != NAP_LONG && nap != NAP_COVERED))
+		return;
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		struct wf__worker *v = &rt->workers[i];
+
+		if (v == w || !poll_suspect(v, now))
+			continue;
+		if (atomic_compare_exchange_strong(&rt->monitor_nap, &nap, 0))
+			wf__futex_wake(&rt->monitor_nap, 1);
+		return;
+	}
 }
 
 /*
@@ -796,8 +1026,9 @@ void wf__monitor_stop(struct wf_runtime *rt)
 	if (!rt->monitor_running)
 		return;
 	atomic_store(&rt->monitor_stop, 1);
-	wf__futex_wake(&rt->monitor_stop, 1);
-	/* Seq_cst after the store: an idle monitor sees stop or is woken here. */
+	/* Seq_cst after the store: a napping or idle monitor sees stop or is woken here. */
+	if (atomic_exchange(&rt->monitor_nap, 0))
+		wf__futex_wake(&rt->monitor_nap, 1);
 	wf__monitor_wake_slow(rt);
 	pthread_join(rt->monitor, NULL);
 	rt->monitor_running = false;

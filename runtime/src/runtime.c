@@ -308,6 +308,9 @@ static void worker_init(struct wf_runtime *rt, struct wf__worker *w, int i)
 	w->rt = rt;
 	w->index = i;
 	w->rng = 0x9e3779b9u * (uint32_t)(i + 1);
+	/* Hints for the monitor need another core to look at (monitor.c). */
+	atomic_init(&w->hint_at,
+		    rt->flavor == WF_MULTI_THREAD && rt->nworkers >= 2 ? 0 : UINT64_MAX);
 	atomic_init(&w->stall_slot, -1);
 	pthread_mutex_init(&w->inbox_lock, NULL);
 	wf__timers_init(&w->timers);

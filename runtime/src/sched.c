@@ -1129,7 +1129,7 @@ static void park(struct wf__worker *w, uint64_t limit)
 {
 	struct wf_runtime *rt = w->rt;
 	bool last_searcher;
-	uint64_t deadline;
+	uint64_t deadline, now;
 
 	pthread_mutex_lock(&rt->idle_lock);
 	if (w->searching) {
@@ -1169,12 +1169,16 @@ static void park(struct wf__worker *w, uint64_t limit)
 
 	w->mb.parks++;
 	wf__clock_resync();
-	wf__metrics_flush(w, wf__now());
+	now = wf__now();
+	wf__metrics_flush(w, now);
 	wf__reg_state(w, WF_REG_W_PARKED);
 	WF_PROBE(park, w->index);
 	deadline = wf__timers_next(rt);
 	if (limit < deadline)
 		deadline = limit;
+	/* Before the sleep: a peer's suspect poll for the monitor (monitor.c). */
+	if (atomic_load_explicit(&w->hint_at, memory_order_relaxed) != UINT64_MAX)
+		wf__monitor_hint(w, now, deadline);
 	while (atomic_load(&w->park) == WF_PARK_SLEEPING) {
 		if (rt->io) {
 			rt->io->park(w, deadline);
@@ -1250,6 +1254,7 @@ bool wf__worker_loop(struct wf__thread *th, struct wf_task *until, uint64_t drai
 			if (!run_task(th, w, t, now))
 				return false;	/* the core is someone else's now */
 			now = w->poll_end;
+			wf__monitor_peek(w, now);
 			wf__io_poll(w, false);
 			if (now >= atomic_load_explicit(&w->timers.next_ns, memory_order_relaxed))
 				wf__timers_run(w, now);

@@ -37,6 +37,7 @@ struct stall_look {
 	uint64_t again_ns;	/* a source's wish: look again this much later (0: none) */
 	bool fell_back;		/* the BPF source had no data: /proc answered */
 	uint64_t retry_ns;	/* the monitor's: hand-off retry while a spare starts */
+	uint64_t wait_ns;	/* the monitor's: next look while it waits for a CPU */
 	int cls;		/* last classification */
 };
 

@@ -953,19 +953,22 @@ static pid_t monitor_tid(void)
 	return tid;
 }
 
-static uint64_t thread_cpu_ns(pid_t tid)
+/* CPU time of a thread (ns) and, in *runs, how many times it got a CPU. */
+static uint64_t thread_cpu_ns(pid_t tid, uint64_t *runs)
 {
 	char path[64];
-	unsigned long long ns = 0;
+	unsigned long long ns = 0, wait, n = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", (int)tid);
+	*runs = 0;
 	f = fopen(path, "r");
 	if (!f)
 		return 0;
-	if (fscanf(f, "%llu", &ns) != 1)
-		ns = 0;
+	if (fscanf(f, "%llu %llu %llu", &ns, &wait, &n) != 3)
+		ns = n = 0;
 	fclose(f);
+	*runs = n;
 	return ns;
 }
 
@@ -976,7 +979,7 @@ static void monitor_overhead(long workers, long iters)
 		struct wf_runtime_opts o = { .workers = (unsigned)workers,
 					     .stall_compensation = WF_STALL_ON };
 		struct stall_run *s = calloc(1, sizeof(*s));
-		uint64_t c0, c1, t0, t1;
+		uint64_t c0, c1, t0, t1, n0, n1;
 		wf_runtime *rt;
 		pid_t tid;
 		int r;
@@ -1002,10 +1005,10 @@ static void monitor_overhead(long workers, long iters)
 			free(s);
 			return;
 		}
-		c0 = thread_cpu_ns(tid);
+		c0 = thread_cpu_ns(tid, &n0);
 		t0 = wf_now_ns();
 		usleep(MONITOR_RUN_MS * 1000);
-		c1 = thread_cpu_ns(tid);
+		c1 = thread_cpu_ns(tid, &n1);
 		t1 = wf_now_ns();
 		atomic_store(&s->stop, 1);
 		if (busy)
@@ -1014,10 +1017,12 @@ static void monitor_overhead(long workers, long iters)
 		printf("{\"bench\":\"monitor_overhead\",\"impl\":\"%s\",\"ns_per_op\":%.0f,"
 		       "\"ops\":1,\"workers\":%ld,\"iters\":1,"
 		       "\"stat\":\"monitor CPU ns per wall second\",\"cpu_pct\":%.4f,"
-		       "\"tasks\":%d}\n",
+		       "\"tasks\":%d,\"wakeups_per_s\":%.1f,\"ns_per_wakeup\":%.0f}\n",
 		       busy ? "weft" : "weft-idle",
 		       (double)(c1 - c0) * 1e9 / (double)(t1 - t0), workers,
-		       (double)(c1 - c0) * 100.0 / (double)(t1 - t0), busy ? STALL_TASKS : 0);
+		       (double)(c1 - c0) * 100.0 / (double)(t1 - t0), busy ? STALL_TASKS : 0,
+		       (double)(n1 - n0) * 1e9 / (double)(t1 - t0),
+		       n1 > n0 ? (double)(c1 - c0) / (double)(n1 - n0) : 0.0);
 		fflush(stdout);
 		free(s);
 	}
