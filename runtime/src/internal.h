@@ -720,6 +720,7 @@ static inline bool wf__core_poll_end(struct wf__thread *th, struct wf__worker *w
 /* runtime.c */
 struct wf__thread *wf__spare_reserve(struct wf_runtime *rt, bool *capped);
 void wf__spare_unreserve(struct wf_runtime *rt, struct wf__thread *sp);
+void wf__spare_prewarm(struct wf_runtime *rt);
 void wf__spare_give(struct wf__thread *sp, struct wf__worker *w);
 
 /* blocking.c */

@@ -729,8 +729,12 @@ static uint64_t stall_check(struct monitor *m, struct wf__worker *w, uint64_t no
 	 * least an eighth of the threshold on, so that the look that hands
 	 * it over still judges a span of some length), not a quarter later.
 	 */
-	if (cls == STALL_BLOCKED && age < BLOCKED_NS)
+	if (cls == STALL_BLOCKED && age < BLOCKED_NS) {
+		wf__spare_prewarm(m->rt);	/* ready when the threshold comes */
 		return BLOCKED_NS - age > BLOCKED_NS / 8 ? BLOCKED_NS - age : BLOCKED_NS / 8;
+	}
+	if (cls == STALL_ONCPU && age >= CPU_NS / 2)
+		wf__spare_prewarm(m->rt);
 	/*
 	 * Waiting for a CPU: never handed over (a spare would wait too),
 	 * and on a machine short of CPUs the monitor's own looks take from

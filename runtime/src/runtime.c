@@ -257,6 +257,25 @@ out:
 	return sp;
 }
 
+/*
+ * wf__spare_prewarm - start an idle spare now, for a poll that may be
+ * handed over soon, unless one is idle or starting or the cap is
+ * reached: a new thread takes tens of microseconds to start, and 3-15 ms
+ * on a machine whose CPUs are busy, which was most of a hand-off's delay.
+ * Spares never exit, so this starts at most one thread more than the
+ * hand-offs would.
+ */
+void wf__spare_prewarm(struct wf_runtime *rt)
+{
+	pthread_mutex_lock(&rt->spare_lock);
+	if (!atomic_load(&rt->stop) && !rt->spares && !rt->spares_starting &&
+	    rt->nthreads < rt->nworkers + rt->spare_cap && thread_spawn_locked(rt, NULL) == 0) {
+		rt->threads->starting = true;
+		rt->spares_starting++;
+	}
+	pthread_mutex_unlock(&rt->spare_lock);
+}
+
 void wf__spare_unreserve(struct wf_runtime *rt, struct wf__thread *sp)
 {
 	pthread_mutex_lock(&rt->spare_lock);
