@@ -72,12 +72,18 @@ struct ws_worker {
 	 */
 	__u32 foreign;
 
-	/* the syscall in progress */
+	/*
+	 * The syscall in progress (raw_tp: from sys_enter to sys_exit; tp_btf:
+	 * the one of the last sleep, from the registers at the switch-out)
+	 */
 	__s64 sys_nr;		/* -1 when none */
 	__u64 sys_ts;
 	__u64 futex_addr;	/* futex word of a futex wait in progress */
 	__u32 futex_wait;	/* the syscall is a futex wait */
-	__u32 futex_idle;	/* ... by a thread not driving its worker slot then */
+	__u32 futex_idle;	/* ... idle: on the park futex, or by a thread not
+				 * driving its worker slot then */
+	__s32 lock_ustack_id;	/* tp_btf: the locks key of the wait in progress */
+	__u32 lock_pending;	/* ... which has a locks entry to add to */
 
 	/* totals over the trace */
 	__u64 oncpu_ns;

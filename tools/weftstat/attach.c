@@ -74,7 +74,13 @@ static bool sched_switch_has_prev_state(void)
 	return has;
 }
 
-static void set_flavour(struct weftstat_bpf *s, bool btf)
+/*
+ * btf: the tp_btf scheduler programs, else the raw_tp ones. sys_tp: the raw
+ * syscall tracepoints too (a program run per syscall of every thread on
+ * the machine); without them (tp_btf only) the syscall a thread sleeps in
+ * and its futex waits are read from its registers at the switch-out.
+ */
+static void set_flavour(struct weftstat_bpf *s, bool btf, bool sys_tp)
 {
 	bpf_program__set_autoload(s->progs.ws_switch_btf, btf);
 	bpf_program__set_autoload(s->progs.ws_wakeup_btf, btf);
@@ -82,6 +88,9 @@ static void set_flavour(struct weftstat_bpf *s, bool btf)
 	bpf_program__set_autoload(s->progs.ws_switch_raw, !btf);
 	bpf_program__set_autoload(s->progs.ws_wakeup_raw, !btf);
 	bpf_program__set_autoload(s->progs.ws_wakeup_new_raw, !btf);
+	bpf_program__set_autoload(s->progs.ws_sys_enter, sys_tp);
+	bpf_program__set_autoload(s->progs.ws_sys_exit, sys_tp);
+	s->rodata->sys_from_regs = !sys_tp;
 }
 
 int ws_load(struct weftstat_bpf **skel, pid_t tgid, bool usdt, const char **flavour,
@@ -91,11 +100,14 @@ int ws_load(struct weftstat_bpf **skel, pid_t tgid, bool usdt, const char **flav
 
 	libbpf_set_print(libbpf_quiet);
 	/*
-	 * tp_btf first (cheaper, typed); raw_tp when the kernel refuses it.
-	 * WEFTSTAT_RAW_TP=1 skips tp_btf (to test the fallback).
+	 * tp_btf first (cheaper, typed, no program on syscalls); raw_tp with
+	 * the syscall tracepoints when the kernel refuses it. WEFTSTAT_RAW_TP=1
+	 * skips tp_btf (to test the fallback); WEFTSTAT_SYS_TP=1 keeps tp_btf
+	 * but adds the syscall tracepoints (to compare, tp_btf+sys_tp).
 	 */
 	for (int btf = getenv("WEFTSTAT_RAW_TP") ? 0 : 1; btf >= 0; btf--) {
 		struct weftstat_bpf *s = weftstat_bpf__open();
+		bool sys_tp;
 
 		if (!s) {
 			r = -errno;
@@ -104,13 +116,14 @@ int ws_load(struct weftstat_bpf **skel, pid_t tgid, bool usdt, const char **flav
 		}
 		s->rodata->targ_tgid = (__u32)tgid;
 		s->rodata->has_prev_state = btf && sched_switch_has_prev_state();
-		set_flavour(s, btf);
+		sys_tp = !btf || getenv("WEFTSTAT_SYS_TP");
+		set_flavour(s, btf, sys_tp);
 		bpf_program__set_autoload(s->progs.ws_poll_start, usdt);
 		bpf_program__set_autoload(s->progs.ws_poll_end, usdt);
 		r = weftstat_bpf__load(s);
 		if (!r) {
 			*skel = s;
-			*flavour = btf ? "tp_btf" : "raw_tp";
+			*flavour = !btf ? "raw_tp" : sys_tp ? "tp_btf+sys_tp" : "tp_btf";
 			return 0;
 		}
 		snprintf(err, errlen, "the kernel refused the BPF programs (%s): %s",

@@ -267,8 +267,10 @@ static void check_bpf_load(void)
 		       err);
 		return;
 	}
-	result(0, "BPF programs", "weftstat's programs load (%s sched, raw_tp syscalls)",
-	       flavour);
+	result(0, "BPF programs", "weftstat's programs load (%s)",
+	       !strcmp(flavour, "tp_btf") ? "tp_btf sched, syscalls read from the registers"
+	       : !strcmp(flavour, "raw_tp") ? "raw_tp sched, raw_tp syscalls"
+					     : "tp_btf sched, raw_tp syscalls");
 	weftstat_bpf__destroy(s);
 }
 
