@@ -182,7 +182,7 @@ int refresh_workers(struct weftstat_bpf *s, bool first)
 	if (!rv)
 		return -ENOMEM;
 	for (size_t f = 0; f < nfound; f++) {
-		int n = wfreg_read_runtimes(&found[f], rv);
+		int n = wfreg_read_runtimes(&found[f], rv, 0);
 
 		for (int i = 0; i < n; i++) {
 			if (!thread_prefix[0])
