@@ -97,6 +97,15 @@ const volatile bool has_prev_state = false;
  * sys_exit tracepoints keep sys_nr up to date and time the futex waits.
  */
 const volatile bool sys_from_regs = false;
+/*
+ * Run-queue waits from the scheduler's own accounting (CONFIG_SCHED_INFO,
+ * tp_btf only): at the switch-in, the task's sched_info.run_delay grown
+ * since its switch-out plus the wait in progress (its run queue's clock,
+ * through se.cfs_rq->rq with CONFIG_FAIR_GROUP_SCHED, less
+ * sched_info.last_queued), so no program runs on wakeups. False: the
+ * sched_wakeup programs stamp the wakeup.
+ */
+const volatile bool runq_from_sched_info = false;
 /* The registry's slow-poll threshold, set by the loader after load (top). */
 __u64 slow_poll_ns = 0;
 
@@ -403,6 +412,8 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, bool
 	w->off_ts = now;
 	w->in_poll = 0;
 	w->lock_pending = 0;
+	if (btf && runq_from_sched_info)
+		w->run_delay0 = prev->sched_info.run_delay;
 	if (preempt || prev_state == TASK_RUNNING_) {
 		w->off_kind = WS_OFF_PREEMPT;
 		w->wake_ts = now;
@@ -489,10 +500,31 @@ static __always_inline void switch_in(struct task_struct *next, bool btf)
 		return;
 	}
 	off = now - w->off_ts;
-	runnable = w->wake_ts >= w->off_ts ? w->wake_ts : 0;
-	if (runnable && runnable <= now) {
-		runq = now - runnable;
+	if (btf && runq_from_sched_info) {
+		/*
+		 * Queued since the switch-out: what the scheduler added to
+		 * run_delay (a wait cut by a migration), and the wait it is
+		 * ending now, on the rq clock of the CPU it arrives on
+		 * (updated by __schedule() just before this tracepoint;
+		 * sched_clock, as last_queued and run_delay are).
+		 */
+		__u64 q = next->sched_info.last_queued, clk = next->se.cfs_rq->rq->clock;
+		__u64 rd = next->sched_info.run_delay;
+
+		runq = rd > w->run_delay0 ? rd - w->run_delay0 : 0;
+		if (q && clk > q)
+			runq += clk - q;
+		if (runq > off)
+			runq = off;
 		w->runq_hist[slot_of(runq) & (WS_HIST_SLOTS - 1)]++;
+		if (w->off_kind == WS_OFF_SLEEP)
+			w->nwakeups++;
+	} else {
+		runnable = w->wake_ts >= w->off_ts ? w->wake_ts : 0;
+		if (runnable && runnable <= now) {
+			runq = now - runnable;
+			w->runq_hist[slot_of(runq) & (WS_HIST_SLOTS - 1)]++;
+		}
 	}
 	w->runq_ns += runq;
 	w->sleep_ns += off - runq;

@@ -52,7 +52,9 @@ struct ws_worker {
 	/* the current on/off-CPU episode */
 	__u64 on_ts;		/* last switch-in */
 	__u64 off_ts;		/* last switch-out (0: on CPU or never seen) */
-	__u64 wake_ts;		/* runnable again since (wakeup or preemption) */
+	__u64 wake_ts;		/* runnable again since (wakeup or preemption; without
+				 * the wakeup programs, preemption only) */
+	__u64 run_delay0;	/* its sched_info.run_delay then (runq_from_sched_info) */
 	__u32 off_kind;		/* enum ws_off_kind */
 	__u32 in_poll;		/* switched out inside a poll */
 	__u64 task_id;		/* the task polled then */

@@ -74,23 +74,56 @@ static bool sched_switch_has_prev_state(void)
 	return has;
 }
 
+/* Has struct @type of the kernel's BTF @vm a member @member? */
+static bool btf_has_member(const struct btf *vm, const char *type, const char *member)
+{
+	int id = btf__find_by_name_kind(vm, type, BTF_KIND_STRUCT);
+	const struct btf_type *t = id > 0 ? btf__type_by_id(vm, (__u32)id) : NULL;
+
+	for (int i = 0; t && i < btf_vlen(t); i++)
+		if (!strcmp(btf__name_by_offset(vm, btf_members(t)[i].name_off), member))
+			return true;
+	return false;
+}
+
+/*
+ * Can run-queue waits come from the scheduler's accounting: per task
+ * (CONFIG_SCHED_INFO: task_struct.sched_info, always kept since 5.14) and
+ * a task's run queue clock (CONFIG_FAIR_GROUP_SCHED: se.cfs_rq->rq)?
+ */
+static bool kernel_has_sched_info(void)
+{
+	struct btf *vm = btf__load_vmlinux_btf();
+	bool has;
+
+	if (!vm)
+		return false;
+	has = btf_has_member(vm, "task_struct", "sched_info") &&
+	      btf_has_member(vm, "sched_entity", "cfs_rq") && btf_has_member(vm, "cfs_rq", "rq");
+	btf__free(vm);
+	return has;
+}
+
 /*
  * btf: the tp_btf scheduler programs, else the raw_tp ones. sys_tp: the raw
  * syscall tracepoints too (a program run per syscall of every thread on
  * the machine); without them (tp_btf only) the syscall a thread sleeps in
  * and its futex waits are read from its registers at the switch-out.
+ * wakeup_tp: the sched_wakeup programs; without them (tp_btf with
+ * sched_info) run-queue waits come from the scheduler's accounting.
  */
-static void set_flavour(struct weftstat_bpf *s, bool btf, bool sys_tp)
+static void set_flavour(struct weftstat_bpf *s, bool btf, bool sys_tp, bool wakeup_tp)
 {
 	bpf_program__set_autoload(s->progs.ws_switch_btf, btf);
-	bpf_program__set_autoload(s->progs.ws_wakeup_btf, btf);
-	bpf_program__set_autoload(s->progs.ws_wakeup_new_btf, btf);
+	bpf_program__set_autoload(s->progs.ws_wakeup_btf, btf && wakeup_tp);
+	bpf_program__set_autoload(s->progs.ws_wakeup_new_btf, btf && wakeup_tp);
 	bpf_program__set_autoload(s->progs.ws_switch_raw, !btf);
 	bpf_program__set_autoload(s->progs.ws_wakeup_raw, !btf);
 	bpf_program__set_autoload(s->progs.ws_wakeup_new_raw, !btf);
 	bpf_program__set_autoload(s->progs.ws_sys_enter, sys_tp);
 	bpf_program__set_autoload(s->progs.ws_sys_exit, sys_tp);
 	s->rodata->sys_from_regs = !sys_tp;
+	s->rodata->runq_from_sched_info = btf && !wakeup_tp;
 }
 
 int ws_load(struct weftstat_bpf **skel, pid_t tgid, bool usdt, const char **flavour,
@@ -103,11 +136,12 @@ int ws_load(struct weftstat_bpf **skel, pid_t tgid, bool usdt, const char **flav
 	 * tp_btf first (cheaper, typed, no program on syscalls); raw_tp with
 	 * the syscall tracepoints when the kernel refuses it. WEFTSTAT_RAW_TP=1
 	 * skips tp_btf (to test the fallback); WEFTSTAT_SYS_TP=1 keeps tp_btf
-	 * but adds the syscall tracepoints (to compare, tp_btf+sys_tp).
+	 * but adds the syscall tracepoints, WEFTSTAT_WAKEUP_TP=1 the wakeup
+	 * programs (to compare: "+sys_tp", "+wakeup_tp" in the flavour).
 	 */
 	for (int btf = getenv("WEFTSTAT_RAW_TP") ? 0 : 1; btf >= 0; btf--) {
 		struct weftstat_bpf *s = weftstat_bpf__open();
-		bool sys_tp;
+		bool sys_tp, wakeup_tp;
 
 		if (!s) {
 			r = -errno;
@@ -117,13 +151,18 @@ int ws_load(struct weftstat_bpf **skel, pid_t tgid, bool usdt, const char **flav
 		s->rodata->targ_tgid = (__u32)tgid;
 		s->rodata->has_prev_state = btf && sched_switch_has_prev_state();
 		sys_tp = !btf || getenv("WEFTSTAT_SYS_TP");
-		set_flavour(s, btf, sys_tp);
+		wakeup_tp = !btf || getenv("WEFTSTAT_WAKEUP_TP") || !kernel_has_sched_info();
+		set_flavour(s, btf, sys_tp, wakeup_tp);
 		bpf_program__set_autoload(s->progs.ws_poll_start, usdt);
 		bpf_program__set_autoload(s->progs.ws_poll_end, usdt);
 		r = weftstat_bpf__load(s);
 		if (!r) {
 			*skel = s;
-			*flavour = !btf ? "raw_tp" : sys_tp ? "tp_btf+sys_tp" : "tp_btf";
+			static char name[32];
+
+			snprintf(name, sizeof(name), "%s%s%s", btf ? "tp_btf" : "raw_tp",
+				 btf && sys_tp ? "+sys_tp" : "", btf && wakeup_tp ? "+wakeup_tp" : "");
+			*flavour = name;
 			return 0;
 		}
 		snprintf(err, errlen, "the kernel refused the BPF programs (%s): %s",
