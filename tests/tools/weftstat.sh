@@ -154,6 +154,10 @@ top -p 1 -s x
 top -p 1 -n 0
 top -p 1 -n abc
 top -p 1 --threads (
+top -p 1 --listen localhost:9464
+top -p 1 --listen 127.0.0.1
+top -p 1 --listen 127.0.0.1:99999
+top -p 1 -l [::1]
 top -p 1 --bogus
 top -p 1 extra
 doctor extra
@@ -165,6 +169,7 @@ EOF
 	grep -q -- '--threads REGEX' "$work/out" || fail_log "$work/out" "no --threads in report --help"
 	"$ws" top --help >"$work/out" 2>&1 || fail_log "$work/out" "top --help exited $?"
 	grep -q '^usage: weftstat top' "$work/out" || fail_log "$work/out" "no top usage line"
+	grep -q -- '--listen ADDR:PORT' "$work/out" || fail_log "$work/out" "no --listen in top --help"
 	"$ws" top -p 1 --threads '(' >"$work/out" 2>&1 || true
 	grep -q 'bad regular expression' "$work/out" ||
 		fail_log "$work/out" "the regex error is not said"
@@ -755,5 +760,51 @@ test_prometheus_listen()
 	[ "$code" = 404 ] || fail "GET /other answered $code, not 404"
 }
 tap_test prometheus_listen 30
+
+# top --listen: the same page, of the last frame's interval, while top
+# prints its frames; before the first frame, the interval so far.
+test_top_listen()
+{
+	local lpid addr i st code
+
+	need_bpf
+	command -v curl >/dev/null || skip "needs curl"
+	start_victim block
+	"$ws" top -p "$vpid" -i 0.5 --no-tasks --listen 127.0.0.1:0 >"$work/out" \
+		2>"$work/err" &
+	lpid=$!
+	wait_for "$work/err" 'serving http://' || fail_log "$work/err" "not serving"
+	grep -q 'the last frame of 0.5 s' "$work/err" || fail_log "$work/err" "no frame length said"
+	addr=$(sed -n 's|.*serving http://\([0-9.]*:[0-9]*\)/metrics.*|\1|p' "$work/err")
+	# The first scrape may come before the first frame: a page all the same.
+	curl -sf --max-time 5 "http://$addr/metrics" >"$work/prom0" ||
+		fail_log "$work/err" "GET /metrics before the first frame failed"
+	grep -q '^# TYPE weftstat_' "$work/prom0" || fail_log "$work/prom0" "not a Prometheus page"
+	for i in $(seq 40); do
+		curl -sf --max-time 5 "http://$addr/metrics" >"$work/prom" ||
+			fail_log "$work/err" "GET /metrics failed"
+		grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"[1-4]\"} 1$" \
+			"$work/prom" &&
+			grep -q '^weftstat_blocking_site_seconds{.*function="planted_block"' \
+				"$work/prom" && break
+		sleep 0.25
+	done
+	code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://$addr/other")
+	# The frames go on meanwhile (the page above may be of the first interval).
+	wait_for "$work/out" "^weftstat top: pid $vpid" || fail_log "$work/out" "no frames printed"
+	kill -TERM "$lpid"
+	wait "$lpid" && st=0 || st=$?
+	stop_victim
+	[ "$st" -eq 0 ] || fail_log "$work/err" "exited $st after SIGTERM, not 0"
+	grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"[1-4]\"} 1$" \
+		"$work/prom" || fail_log "$work/prom" "no scrape diagnosed the blocking"
+	grep -q '^weftstat_blocking_site_seconds{.*function="planted_block"' "$work/prom" ||
+		fail_log "$work/prom" "no planted_block site"
+	! grep -Ev '^# (HELP|TYPE) weftstat_[a-z_]+ |^weftstat_[a-z_]+\{[^}]*\} [0-9][0-9.]*$' \
+		"$work/prom" | grep -q . ||
+		fail_log "$work/prom" "a line is not in the text exposition format"
+	[ "$code" = 404 ] || fail "GET /other answered $code, not 404"
+}
+tap_test top_listen 30
 
 tap_main "$@"
