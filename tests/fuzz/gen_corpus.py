@@ -206,6 +206,14 @@ put("symbols", "seed-rust-escapes",
     "4drop17h1234567890abcdefE")
 put("symbols", "seed-rust-llvm", "_ZN3foo3bar17hfedcba9876543210E.llvm.4242")
 put("symbols", "seed-rust-bad", "_ZN999999999999999999999999999a17h0123456789abcdefE")
+# Rust v0 names: a trait impl with backreferences, generic arguments of
+# every kind of type and constant, a closure, a suffix.
+put("symbols", "seed-rust-v0-impl",
+    "_RNvXs0_Cs1234_7mycrateINtB5_3FooRShENtNtCs5678_4core3fmt5Debug3fmt")
+put("symbols", "seed-rust-v0-generics",
+    "_RINvCs1234_7mycrate3fooTmbEAhj4_FKCmEuDNtB2_3BarEL_Kanf_Kb1_Kc41_pE"
+    "Cs5678_3app.llvm.1")
+put("symbols", "seed-rust-v0-closure", "_RNCNCNvMs_NtCs1234_7mycrate3netNtB8_4Conn4read00Ba_")
 put("symbols", "seed-c", "planted_block")
 put("symbols", "seed-debuglink", "weftstat_victim.debug")
 put("symbols", "seed-debugaltlink", "/usr/lib/debug/.dwz/x86_64-linux-gnu/libweft.debug")

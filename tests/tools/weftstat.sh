@@ -571,9 +571,12 @@ tap_test threads_regex 30
 # A real Tokio program (tests/tools/tokio_victim, built offline with cargo
 # from Debian's crates, once, under the object tree): found by its thread
 # names, the planted usleep() named with its file:line.
-test_threads_tokio_real()
+# tokio_real TARGET [RUSTFLAGS]: build the Tokio victim into
+# $obj/tests/tools/tokio_victim/TARGET (RUSTFLAGS, when given, replace the
+# config's: keep frame pointers) and check weftstat finds its planted sleep.
+tokio_real()
 {
-	local cargo=${CARGO:-cargo} dst=$obj/tests/tools/tokio_victim top start end planted blocked
+	local cargo=${CARGO:-cargo} dst=$obj/tests/tools/tokio_victim tgt=$1 top start end planted blocked
 
 	need_bpf
 	command -v "$cargo" >/dev/null 2>&1 || skip "needs cargo (tools/deps.sh bench installs it)"
@@ -583,12 +586,12 @@ test_threads_tokio_real()
 	rm -rf "$dst/src" "$dst/.cargo" "$dst/Cargo.toml"
 	cp -pR "$src/tests/tools/tokio_victim/Cargo.toml" "$src/tests/tools/tokio_victim/src" \
 		"$src/tests/tools/tokio_victim/.cargo" "$dst/"
-	[ -x "$dst/target/debug/weftstat-tokio-victim" ] ||
+	[ -x "$dst/$tgt/debug/weftstat-tokio-victim" ] ||
 		diag "building the Tokio victim (cargo, offline; about half a minute)"
-	(cd "$dst" && CARGO_TARGET_DIR=$dst/target nice "$cargo" build --offline --quiet -j2) \
-		>"$work/cargo" 2>&1 ||
+	(cd "$dst" && env CARGO_TARGET_DIR="$dst/$tgt" ${2:+"RUSTFLAGS=$2"} \
+		nice "$cargo" build --offline --quiet -j2) >"$work/cargo" 2>&1 ||
 		skip "cargo could not build the Tokio victim: $(tail -n 3 "$work/cargo" | tr '\n' ' ')"
-	start_victim tokio "$dst/target/debug/weftstat-tokio-victim"
+	start_victim tokio "$dst/$tgt/debug/weftstat-tokio-victim"
 	"$ws" report -p "$vpid" -d 2 --json >"$work/json" 2>"$work/err" ||
 		fail_log "$work/err" "weftstat report --json exited $?"
 	stop_victim
@@ -608,7 +611,21 @@ test_threads_tokio_real()
 	awk -v p="$planted" -v b="$blocked" 'BEGIN { exit !(b >= 0.8 * p && b <= 1.2 * p) }' ||
 		fail "blocked $blocked ns is not within 20% of the planted $planted ns"
 }
+
+test_threads_tokio_real() { tokio_real target; }
 tap_test threads_tokio_real 180
+
+# The same built with Rust's v0 symbol mangling: its names demangled
+# (tools/weftstat/parse.c), none left as "_R...".
+test_threads_tokio_real_v0()
+{
+	tokio_real target-v0 "-C force-frame-pointers=yes -C symbol-mangling-version=v0"
+	! grep -o '"function":"_R[^"]*"' "$work/json" | head -n 3 | grep . ||
+		fail_log "$work/json" "v0 names left mangled"
+	grep -q '"function":"[^"]*tokio::runtime::' "$work/json" ||
+		fail_log "$work/json" "no demangled tokio::runtime frame"
+}
+tap_test threads_tokio_real_v0 180
 
 # --- top ----------------------------------------------------------------------------
 
