@@ -60,6 +60,13 @@
  * poll, select) or for signals. A --threads thread asleep in one of them is
  * idle, not blocked; asleep in any other syscall but a futex wait, it is.
  */
+/* A syscall's first argument in its saved user registers (a BTF pointer: a load). */
+#if defined(__TARGET_ARCH_x86)
+#define REGS_ARG0(regs) ((__u64)(regs)->di)
+#elif defined(__TARGET_ARCH_arm64)
+#define REGS_ARG0(regs) ((__u64)(regs)->orig_x0)
+#endif
+
 #if defined(__TARGET_ARCH_x86)
 #define WS_NR_FUTEX 202
 #define WS_EVENT_WAIT(nr) ((nr) == 7 || (nr) == 23 || (nr) == 232 || (nr) == 270 || \
@@ -83,6 +90,9 @@
 
 #define TASK_RUNNING_ 0
 #define WF_REG_W_POLLING_ 1
+#define WF_REG_W_PARKED_ 4
+/* A sleep that matches a worker's parking signature re-reads its slot once in this many. */
+#define PARK_RECHECK 64
 
 const volatile __u32 targ_tgid = 0;
 /*
@@ -314,14 +324,17 @@ static __always_inline void futex_start(struct ws_worker *w, struct pt_regs *reg
 	if (!is_futex_wait(nr, op))
 		return;
 	w->futex_wait = 1;
+	/* futex_waitv takes an array of waiters: no single word. */
+	if (nr != WS_NR_FUTEX_WAITV)
+		w->futex_addr = (__u64)PT_REGS_PARM1_CORE_SYSCALL(regs);
+	if (w->futex_addr && w->futex_addr == w->park_futex_addr) {
+		w->futex_idle = 1;
+		return;
+	}
 	if (w->slot_addr && !slot_known)
 		slot_known = !bpf_probe_read_user(&slot_tid, sizeof(slot_tid),
 						  (void *)(w->slot_addr + 8));
 	w->futex_idle = w->slot_addr && slot_known && slot_tid != (__s32)tid;
-	/* futex_waitv takes an array of waiters: no single word. */
-	if (nr != WS_NR_FUTEX_WAITV)
-		w->futex_addr = (__u64)PT_REGS_PARM1_CORE_SYSCALL(regs);
-	w->futex_idle |= w->futex_addr && w->futex_addr == w->park_futex_addr;
 }
 
 /*
@@ -396,10 +409,10 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, bool
 	struct ws_worker *w;
 	struct reg_worker slot;
 	struct pt_regs *regs = NULL;
-	bool slot_ok = false;
+	bool slot_ok = false, parked = false;
 	__s32 ustack = -2;	/* -2: not taken yet */
-	__u64 now;
-	long nr;
+	__u64 now, arg0 = 0;
+	long nr = -1;
 	__u32 tid;
 
 	w = worker_of(prev, btf, &tid);
@@ -423,7 +436,22 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, bool
 	w->off_kind = WS_OFF_SLEEP;
 	w->wake_ts = 0;
 	w->nswitch_vol++;
-	if (!w->foreign && w->slot_addr) {
+	if (btf)
+		regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+	if (btf && sys_from_regs) {
+		nr = regs ? task_syscall(regs) : -1;
+		arg0 = nr >= 0 && regs ? REGS_ARG0(regs) : 0;
+		/*
+		 * The runtime's own parking (the syscall and first argument a
+		 * worker was seen to sleep in while its slot said PARKED: its
+		 * io_uring ring or epoll fd, or its park futex) is not inside a
+		 * poll: the slot, the dearest read here, is skipped, but read
+		 * once in PARK_RECHECK times to check the signature still holds.
+		 */
+		parked = !w->foreign && w->park_nr > 0 && nr == w->park_nr &&
+			 arg0 == w->park_arg0 && ++w->park_hits % PARK_RECHECK;
+	}
+	if (!w->foreign && w->slot_addr && !parked) {
 		if (bpf_probe_read_user(&slot, sizeof(slot), (void *)w->slot_addr))
 			count(WS_CNT_SLOT_READ_FAIL);
 		else if (slot.seq & 1)
@@ -431,10 +459,16 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, bool
 		else
 			slot_ok = true;
 	}
-	if (btf)
-		regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+	if (btf && sys_from_regs && slot_ok && nr >= 0 && slot.tid == (__s32)tid) {
+		if (slot.state == WF_REG_W_PARKED_) {
+			w->park_nr = nr;
+			w->park_arg0 = arg0;
+		} else if (slot.state == WF_REG_W_POLLING_ && nr == w->park_nr &&
+			   arg0 == w->park_arg0) {
+			w->park_nr = 0;	/* a poll sleeps there too: no shortcut */
+		}
+	}
 	if (btf && sys_from_regs) {
-		nr = regs ? task_syscall(regs) : -1;
 		w->sys_nr = nr;
 		if (nr >= 0 && regs)
 			futex_start(w, regs, nr, tid, slot_ok, slot_ok ? slot.tid : 0);

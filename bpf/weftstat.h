@@ -84,6 +84,13 @@ struct ws_worker {
 	__u32 futex_wait;	/* the syscall is a futex wait */
 	__u32 futex_idle;	/* ... idle: on the park futex, or by a thread not
 				 * driving its worker slot then */
+	/*
+	 * tp_btf: the runtime's parking, learnt from sleeps while the slot
+	 * said PARKED: syscall (0: none known) and first argument
+	 */
+	__s64 park_nr;
+	__u64 park_arg0;
+	__u32 park_hits;	/* sleeps that matched it (one in 64 re-reads the slot) */
 	__s32 lock_ustack_id;	/* tp_btf: the locks key of the wait in progress */
 	__u32 lock_pending;	/* ... which has a locks entry to add to */
 
