@@ -11,9 +11,10 @@
  * Per worker, from the scheduler tracepoints:
  *   - sched_switch, worker leaving: on-CPU time ends; the episode is a
  *     voluntary sleep, or a preemption (the worker stays runnable, so it
- *     starts waiting in the run queue at once). On a sleep, the worker's
- *     registry slot is read from user memory (bpf_probe_read_user; the
- *     worker is current, so its mm is the one mapped): if the slot says
+ *     starts waiting in the run queue at once). On a sleep (other than in
+ *     the worker's own parking, once learnt: see switch_out()), the
+ *     worker's registry slot is read from user memory (bpf_probe_read_user;
+ *     the worker is current, so its mm is the one mapped): if the slot says
  *     POLLING, the worker is blocked inside a poll, and the task, the
  *     user and kernel stacks, the syscall in progress and the top of the
  *     user stack are kept for the episode.
