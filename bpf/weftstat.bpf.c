@@ -143,6 +143,13 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WS_MAX_WORKERS);
+	__type(key, __u32);
+	__type(value, struct ws_slot_move);
+} slot_moves SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, WS_MAX_LOCKS);
 	__type(key, struct ws_lock_key);
 	__type(value, struct ws_lock_val);
@@ -399,6 +406,20 @@ static __always_inline void futex_done(struct ws_worker *w, struct ws_lock_val *
 		v->max_ns = d;
 }
 
+/* Read @w's registry slot, whole and not being written: true, else counted. */
+static __always_inline bool read_slot(struct ws_worker *w, struct reg_worker *slot)
+{
+	if (bpf_probe_read_user(slot, sizeof(*slot), (void *)w->slot_addr)) {
+		count(WS_CNT_SLOT_READ_FAIL);
+		return false;
+	}
+	if (slot->seq & 1) {
+		count(WS_CNT_SLOT_UNSTABLE);
+		return false;
+	}
+	return true;
+}
+
 /*
  * The worker leaves its CPU. btf: the program is tp_btf, whose helpers
  * include bpf_task_pt_regs() (the user registers: the syscall, a futex
@@ -453,12 +474,18 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, bool
 			 arg0 == w->park_arg0 && ++w->park_hits % PARK_RECHECK;
 	}
 	if (!w->foreign && w->slot_addr && !parked) {
-		if (bpf_probe_read_user(&slot, sizeof(slot), (void *)w->slot_addr))
-			count(WS_CNT_SLOT_READ_FAIL);
-		else if (slot.seq & 1)
-			count(WS_CNT_SLOT_UNSTABLE);
-		else
-			slot_ok = true;
+		slot_ok = read_slot(w, &slot);
+		/* Not its slot (any more): has the thread moved to another? */
+		if (slot_ok && slot.tid != (__s32)tid) {
+			struct ws_slot_move *m = bpf_map_lookup_elem(&slot_moves, &tid);
+
+			if (m && m->slot_addr && m->slot_addr != w->slot_addr) {
+				w->slot_addr = m->slot_addr;
+				w->park_futex_addr = m->park_futex_addr;
+				w->park_nr = 0;
+				slot_ok = read_slot(w, &slot);
+			}
+		}
 	}
 	if (btf && sys_from_regs && slot_ok && nr >= 0 && slot.tid == (__s32)tid) {
 		if (slot.state == WF_REG_W_PARKED_) {

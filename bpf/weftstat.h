@@ -112,6 +112,17 @@ struct ws_worker {
 	__u64 futex_hist[WS_HIST_SLOTS];
 };
 
+/*
+ * A traced thread now driving another worker slot than its entry's (stall
+ * compensation's spares move between slots), keyed by TID: written by the
+ * loader, followed by the programs when the slot they read is not the
+ * thread's.
+ */
+struct ws_slot_move {
+	__u64 slot_addr;
+	__u64 park_futex_addr;
+};
+
 /* Futex waits on user locks, by futex word and user call stack. */
 struct ws_lock_key {
 	__u64 uaddr;		/* the futex word, 0 for futex_waitv */

@@ -204,6 +204,31 @@ static struct worker *worker_slot(uint64_t *untraced, bool *oom)
 
 /* no room in the workers map, most in one pass */
 
+/*
+ * Thread tid drives the slot at slot_addr: when it is traced already under
+ * another slot (a spare of stall compensation that drove one slot, gave it
+ * back and took another), or back on its own after driving another, tell
+ * the programs through slot_moves (they follow it at the thread's next
+ * sleep whose slot is not its own) and return true; false when tid is not
+ * traced yet, or traced for this slot and on it.
+ */
+static bool moved(struct weftstat_bpf *s, __u32 tid, uint64_t slot_addr, uint64_t park)
+{
+	for (size_t j = 0; j < nworkers; j++) {
+		struct ws_slot_move m = { .slot_addr = slot_addr, .park_futex_addr = park };
+		uint64_t now = workers[j].cur_slot ? workers[j].cur_slot : workers[j].slot_addr;
+
+		if (workers[j].tid != tid)
+			continue;
+		if (now == slot_addr)
+			return workers[j].slot_addr != slot_addr;
+		if (!bpf_map_update_elem(bpf_map__fd(s->maps.slot_moves), &tid, &m, BPF_ANY))
+			workers[j].cur_slot = slot_addr;
+		return true;
+	}
+	return false;
+}
+
 int refresh_workers(struct weftstat_bpf *s, bool first)
 {
 	struct wfreg_runtime_view *rv;
@@ -249,7 +274,10 @@ int refresh_workers(struct weftstat_bpf *s, bool first)
 						workers[j].reg_polls = w->s.polls;
 					}
 				}
-				if (seen)
+				/* (Also when seen: a thread back on its own slot.) */
+				if (moved(s, tid, rv[i].r.workers_addr +
+						  (uint64_t)k * found[f].root.worker_size,
+					  w->s.park_futex_addr) || seen)
 					continue;
 				nw = worker_slot(&untraced, &oom);
 				if (oom)

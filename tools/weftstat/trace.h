@@ -60,6 +60,7 @@ struct worker {
 	uint64_t reg_polls;
 	uint64_t reg_polls_prev;	/* reg_polls at the last frame (top) */
 	bool handed_off;	/* another thread drives its slot now */
+	uint64_t cur_slot;	/* the slot it drives now, when not slot_addr (slot_moves) */
 	struct ws_worker st;	/* read back from the map: the figures of the window */
 	struct ws_worker prev;	/* cumulative at the last window's end */
 };
