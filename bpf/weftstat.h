@@ -52,7 +52,9 @@ struct ws_worker {
 	/* the current on/off-CPU episode */
 	__u64 on_ts;		/* last switch-in */
 	__u64 off_ts;		/* last switch-out (0: on CPU or never seen) */
-	__u64 wake_ts;		/* runnable again since (wakeup or preemption) */
+	__u64 wake_ts;		/* runnable again since (wakeup or preemption; without
+				 * the wakeup programs, preemption only) */
+	__u64 run_delay0;	/* its sched_info.run_delay then (runq_from_sched_info) */
 	__u32 off_kind;		/* enum ws_off_kind */
 	__u32 in_poll;		/* switched out inside a poll */
 	__u64 task_id;		/* the task polled then */
@@ -72,12 +74,25 @@ struct ws_worker {
 	 */
 	__u32 foreign;
 
-	/* the syscall in progress */
+	/*
+	 * The syscall in progress (raw_tp: from sys_enter to sys_exit; tp_btf:
+	 * the one of the last sleep, from the registers at the switch-out)
+	 */
 	__s64 sys_nr;		/* -1 when none */
 	__u64 sys_ts;
 	__u64 futex_addr;	/* futex word of a futex wait in progress */
 	__u32 futex_wait;	/* the syscall is a futex wait */
-	__u32 futex_idle;	/* ... by a thread not driving its worker slot then */
+	__u32 futex_idle;	/* ... idle: on the park futex, or by a thread not
+				 * driving its worker slot then */
+	/*
+	 * tp_btf: the runtime's parking, learnt from sleeps while the slot
+	 * said PARKED: syscall (0: none known) and first argument
+	 */
+	__s64 park_nr;
+	__u64 park_arg0;
+	__u32 park_hits;	/* sleeps that matched it (one in 64 re-reads the slot) */
+	__s32 lock_ustack_id;	/* tp_btf: the locks key of the wait in progress */
+	__u32 lock_pending;	/* ... which has a locks entry to add to */
 
 	/* totals over the trace */
 	__u64 oncpu_ns;
@@ -95,6 +110,17 @@ struct ws_worker {
 	__u64 runq_hist[WS_HIST_SLOTS];
 	__u64 block_hist[WS_HIST_SLOTS];
 	__u64 futex_hist[WS_HIST_SLOTS];
+};
+
+/*
+ * A traced thread now driving another worker slot than its entry's (stall
+ * compensation's spares move between slots), keyed by TID: written by the
+ * loader, followed by the programs when the slot they read is not the
+ * thread's.
+ */
+struct ws_slot_move {
+	__u64 slot_addr;
+	__u64 park_futex_addr;
 };
 
 /* Futex waits on user locks, by futex word and user call stack. */

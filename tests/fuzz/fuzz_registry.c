@@ -36,7 +36,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wfreg_runtime_view *rv = calloc(WFREG_MAX_RUNTIMES, sizeof(*rv));
 	struct wfreg_found f = { .addr = FUZZ_BASE };
+	static char big[WFREG_MAX_STR + 1];
 	char name[33], file[256];
+	size_t names = 0;
 	unsigned line;
 	int n;
 
@@ -53,16 +55,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(strnlen(f.root.lib_version, sizeof(f.root.lib_version)) <
 				   sizeof(f.root.lib_version));
 	}
-	n = wfreg_read_runtimes(&f, rv);
+	/* The refresh's walk (slots only), then weft-registry's (tasks, names). */
+	n = wfreg_read_runtimes(&f, rv, 0);
 	FUZZ_CHECK(n >= -1 && n <= WFREG_MAX_RUNTIMES);
 	/* Bounded work, whatever the image says (each read costs a syscall). */
+	FUZZ_CHECK(reads <= 200000);
+	for (int i = 0; i < n; i++)
+		for (uint32_t k = 0; k < rv[i].r.nworkers; k++)
+			FUZZ_CHECK(!rv[i].w[k].have_task);
+	if (n > 0)
+		wfreg_free_runtimes(rv, (size_t)n);
+	reads = 0;
+	n = wfreg_read_runtimes(&f, rv, WFREG_READ_TASKS);
+	FUZZ_CHECK(n >= -1 && n <= WFREG_MAX_RUNTIMES);
 	FUZZ_CHECK(reads <= 200000);
 	for (int i = 0; i < n; i++) {
 		FUZZ_CHECK(strnlen(rv[i].r.thread_name, 16) < 16);
 		for (uint32_t k = 0; k < rv[i].r.nworkers; k++) {
 			const struct wfreg_worker_view *w = &rv[i].w[k];
+			int r = wfreg_task_file(w, big, sizeof(big));
 
-			FUZZ_CHECK(strnlen(w->file, sizeof(w->file)) < sizeof(w->file));
+			FUZZ_CHECK(strnlen(big, sizeof(big)) < WFREG_MAX_STR);
+			FUZZ_CHECK(!r || !big[0]);
+			/* Names read per walk stay within the budget, and use it up. */
+			if (!r)
+				names += strlen(big) + 1;
+			FUZZ_CHECK(names <= WFREG_NAME_BUDGET);
+			FUZZ_CHECK(r != -ENOSPC || names + 1 >= WFREG_NAME_BUDGET);
 			if (w->have_task)
 				FUZZ_CHECK(strnlen(w->task.name, 32) < 32);
 			if (w->stable && ws_task_info(w->s.task_addr, w->s.task_id, name,

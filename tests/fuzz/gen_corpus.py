@@ -155,6 +155,21 @@ for i in range(64):
 parts.append((0x1080, worker(1, 1, 1, 0)))
 put("registry", "hang-odd-seq-slots", image(parts))
 
+# hang: 64 runtimes sharing 64 slots, 4096 workers in all, each polling a
+# task whose spawn-site name runs 4 KiB without a terminator: every 0.1 s
+# refresh embedded a 4 KiB name buffer per worker and filled it, ~17 MB
+# touched and 4096 page-by-page string reads, before names were read only
+# for the tasks shown, within a budget per walk (WFREG_NAME_BUDGET).
+parts = [(0, root(BASE + 0x80))]
+for i in range(64):
+    nxt = BASE + 0x80 + (i + 1) * 64 if i < 63 else 0
+    parts.append((0x80 + i * 64, runtime(i + 1, nxt, BASE + 0x1080, 64)))
+for k in range(64):
+    parts.append((0x1080 + k * 64, worker(2, 1, 100 + k, k, 7, BASE + 0x2080)))
+parts.append((0x2080, task(7, BASE + 0x2100, 1, b"long")))
+parts.append((0x2100, b"/n" * 2100))
+put("registry", "hang-long-names", image(parts))
+
 # --- proc --------------------------------------------------------------------------
 put("proc", "seed-stat", "4242 (weft-worker-0) S 1 4242 4242 0 -1 4194368 100 0 0 0 5 3 "
     "0 0 20 0 3 0 123456 12345678 1234 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1\n")
@@ -191,6 +206,14 @@ put("symbols", "seed-rust-escapes",
     "4drop17h1234567890abcdefE")
 put("symbols", "seed-rust-llvm", "_ZN3foo3bar17hfedcba9876543210E.llvm.4242")
 put("symbols", "seed-rust-bad", "_ZN999999999999999999999999999a17h0123456789abcdefE")
+# Rust v0 names: a trait impl with backreferences, generic arguments of
+# every kind of type and constant, a closure, a suffix.
+put("symbols", "seed-rust-v0-impl",
+    "_RNvXs0_Cs1234_7mycrateINtB5_3FooRShENtNtCs5678_4core3fmt5Debug3fmt")
+put("symbols", "seed-rust-v0-generics",
+    "_RINvCs1234_7mycrate3fooTmbEAhj4_FKCmEuDNtB2_3BarEL_Kanf_Kb1_Kc41_pE"
+    "Cs5678_3app.llvm.1")
+put("symbols", "seed-rust-v0-closure", "_RNCNCNvMs_NtCs1234_7mycrate3netNtB8_4Conn4read00Ba_")
 put("symbols", "seed-c", "planted_block")
 put("symbols", "seed-debuglink", "weftstat_victim.debug")
 put("symbols", "seed-debugaltlink", "/usr/lib/debug/.dwz/x86_64-linux-gnu/libweft.debug")

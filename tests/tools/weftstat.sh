@@ -154,6 +154,10 @@ top -p 1 -s x
 top -p 1 -n 0
 top -p 1 -n abc
 top -p 1 --threads (
+top -p 1 --listen localhost:9464
+top -p 1 --listen 127.0.0.1
+top -p 1 --listen 127.0.0.1:99999
+top -p 1 -l [::1]
 top -p 1 --bogus
 top -p 1 extra
 doctor extra
@@ -165,6 +169,7 @@ EOF
 	grep -q -- '--threads REGEX' "$work/out" || fail_log "$work/out" "no --threads in report --help"
 	"$ws" top --help >"$work/out" 2>&1 || fail_log "$work/out" "top --help exited $?"
 	grep -q '^usage: weftstat top' "$work/out" || fail_log "$work/out" "no top usage line"
+	grep -q -- '--listen ADDR:PORT' "$work/out" || fail_log "$work/out" "no --listen in top --help"
 	"$ws" top -p 1 --threads '(' >"$work/out" 2>&1 || true
 	grep -q 'bad regular expression' "$work/out" ||
 		fail_log "$work/out" "the regex error is not said"
@@ -566,9 +571,12 @@ tap_test threads_regex 30
 # A real Tokio program (tests/tools/tokio_victim, built offline with cargo
 # from Debian's crates, once, under the object tree): found by its thread
 # names, the planted usleep() named with its file:line.
-test_threads_tokio_real()
+# tokio_real TARGET [RUSTFLAGS]: build the Tokio victim into
+# $obj/tests/tools/tokio_victim/TARGET (RUSTFLAGS, when given, replace the
+# config's: keep frame pointers) and check weftstat finds its planted sleep.
+tokio_real()
 {
-	local cargo=${CARGO:-cargo} dst=$obj/tests/tools/tokio_victim top start end planted blocked
+	local cargo=${CARGO:-cargo} dst=$obj/tests/tools/tokio_victim tgt=$1 top start end planted blocked
 
 	need_bpf
 	command -v "$cargo" >/dev/null 2>&1 || skip "needs cargo (tools/deps.sh bench installs it)"
@@ -578,12 +586,12 @@ test_threads_tokio_real()
 	rm -rf "$dst/src" "$dst/.cargo" "$dst/Cargo.toml"
 	cp -pR "$src/tests/tools/tokio_victim/Cargo.toml" "$src/tests/tools/tokio_victim/src" \
 		"$src/tests/tools/tokio_victim/.cargo" "$dst/"
-	[ -x "$dst/target/debug/weftstat-tokio-victim" ] ||
+	[ -x "$dst/$tgt/debug/weftstat-tokio-victim" ] ||
 		diag "building the Tokio victim (cargo, offline; about half a minute)"
-	(cd "$dst" && CARGO_TARGET_DIR=$dst/target nice "$cargo" build --offline --quiet -j2) \
-		>"$work/cargo" 2>&1 ||
+	(cd "$dst" && env CARGO_TARGET_DIR="$dst/$tgt" ${2:+"RUSTFLAGS=$2"} \
+		nice "$cargo" build --offline --quiet -j2) >"$work/cargo" 2>&1 ||
 		skip "cargo could not build the Tokio victim: $(tail -n 3 "$work/cargo" | tr '\n' ' ')"
-	start_victim tokio "$dst/target/debug/weftstat-tokio-victim"
+	start_victim tokio "$dst/$tgt/debug/weftstat-tokio-victim"
 	"$ws" report -p "$vpid" -d 2 --json >"$work/json" 2>"$work/err" ||
 		fail_log "$work/err" "weftstat report --json exited $?"
 	stop_victim
@@ -603,7 +611,21 @@ test_threads_tokio_real()
 	awk -v p="$planted" -v b="$blocked" 'BEGIN { exit !(b >= 0.8 * p && b <= 1.2 * p) }' ||
 		fail "blocked $blocked ns is not within 20% of the planted $planted ns"
 }
+
+test_threads_tokio_real() { tokio_real target; }
 tap_test threads_tokio_real 180
+
+# The same built with Rust's v0 symbol mangling: its names demangled
+# (tools/weftstat/parse.c), none left as "_R...".
+test_threads_tokio_real_v0()
+{
+	tokio_real target-v0 "-C force-frame-pointers=yes -C symbol-mangling-version=v0"
+	! grep -o '"function":"_R[^"]*"' "$work/json" | head -n 3 | grep . ||
+		fail_log "$work/json" "v0 names left mangled"
+	grep -q '"function":"[^"]*tokio::runtime::' "$work/json" ||
+		fail_log "$work/json" "no demangled tokio::runtime frame"
+}
+tap_test threads_tokio_real_v0 180
 
 # --- top ----------------------------------------------------------------------------
 
@@ -755,5 +777,51 @@ test_prometheus_listen()
 	[ "$code" = 404 ] || fail "GET /other answered $code, not 404"
 }
 tap_test prometheus_listen 30
+
+# top --listen: the same page, of the last frame's interval, while top
+# prints its frames; before the first frame, the interval so far.
+test_top_listen()
+{
+	local lpid addr i st code
+
+	need_bpf
+	command -v curl >/dev/null || skip "needs curl"
+	start_victim block
+	"$ws" top -p "$vpid" -i 0.5 --no-tasks --listen 127.0.0.1:0 >"$work/out" \
+		2>"$work/err" &
+	lpid=$!
+	wait_for "$work/err" 'serving http://' || fail_log "$work/err" "not serving"
+	grep -q 'the last frame of 0.5 s' "$work/err" || fail_log "$work/err" "no frame length said"
+	addr=$(sed -n 's|.*serving http://\([0-9.]*:[0-9]*\)/metrics.*|\1|p' "$work/err")
+	# The first scrape may come before the first frame: a page all the same.
+	curl -sf --max-time 5 "http://$addr/metrics" >"$work/prom0" ||
+		fail_log "$work/err" "GET /metrics before the first frame failed"
+	grep -q '^# TYPE weftstat_' "$work/prom0" || fail_log "$work/prom0" "not a Prometheus page"
+	for i in $(seq 40); do
+		curl -sf --max-time 5 "http://$addr/metrics" >"$work/prom" ||
+			fail_log "$work/err" "GET /metrics failed"
+		grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"[1-4]\"} 1$" \
+			"$work/prom" &&
+			grep -q '^weftstat_blocking_site_seconds{.*function="planted_block"' \
+				"$work/prom" && break
+		sleep 0.25
+	done
+	code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://$addr/other")
+	# The frames go on meanwhile (the page above may be of the first interval).
+	wait_for "$work/out" "^weftstat top: pid $vpid" || fail_log "$work/out" "no frames printed"
+	kill -TERM "$lpid"
+	wait "$lpid" && st=0 || st=$?
+	stop_victim
+	[ "$st" -eq 0 ] || fail_log "$work/err" "exited $st after SIGTERM, not 0"
+	grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"[1-4]\"} 1$" \
+		"$work/prom" || fail_log "$work/prom" "no scrape diagnosed the blocking"
+	grep -q '^weftstat_blocking_site_seconds{.*function="planted_block"' "$work/prom" ||
+		fail_log "$work/prom" "no planted_block site"
+	! grep -Ev '^# (HELP|TYPE) weftstat_[a-z_]+ |^weftstat_[a-z_]+\{[^}]*\} [0-9][0-9.]*$' \
+		"$work/prom" | grep -q . ||
+		fail_log "$work/prom" "a line is not in the text exposition format"
+	[ "$code" = 404 ] || fail "GET /other answered $code, not 404"
+}
+tap_test top_listen 30
 
 tap_main "$@"

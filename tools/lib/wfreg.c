@@ -760,20 +760,44 @@ static bool read_slot(uint64_t addr, struct wf_reg_worker *s)
 	return false;
 }
 
-static void read_worker(const struct wf_registry *root, uint64_t addr, struct wfreg_worker_view *v)
+/* Spawn-site name bytes left to read since the last walk (wfreg_task_file). */
+static size_t name_budget;
+
+static void read_worker(uint64_t addr, struct wfreg_worker_view *v, unsigned flags)
 {
 	memset(v, 0, sizeof(*v));
 	v->stable = read_slot(addr, &v->s);
-	if (!v->stable || v->s.state != WF_REG_W_POLLING || !v->s.task_addr)
+	if (!(flags & WFREG_READ_TASKS) || !v->stable || v->s.state != WF_REG_W_POLLING ||
+	    !v->s.task_addr)
 		return;
 	/* The task may finish and be freed meanwhile: its id must still match. */
 	if (wfreg_remote_read(v->s.task_addr, &v->task, sizeof(v->task)) || v->task.id != v->s.task_id)
 		return;
 	v->task.name[sizeof(v->task.name) - 1] = '\0';
 	v->have_task = true;
-	if (wfreg_remote_str(v->task.file_addr, v->file, sizeof(v->file)))
-		v->file[0] = '\0';
-	(void)root;
+}
+
+int wfreg_task_file(const struct wfreg_worker_view *w, char *out, size_t cap)
+{
+	size_t n;
+
+	if (!cap)
+		return -EINVAL;
+	out[0] = '\0';
+	if (!w->have_task)
+		return -EFAULT;
+	if (cap > WFREG_MAX_STR)
+		cap = WFREG_MAX_STR;
+	if (name_budget < cap)
+		cap = name_budget;
+	if (cap < 2)
+		return -ENOSPC;
+	if (wfreg_remote_str(w->task.file_addr, out, cap))
+		return -EFAULT;
+	/* What was copied, and the page the terminator was looked for in. */
+	n = strlen(out) + 1;
+	name_budget -= n < name_budget ? n : name_budget;
+	return 0;
 }
 
 /*
@@ -864,8 +888,16 @@ void wfreg_free_runtimes(struct wfreg_runtime_view *rv, size_t n)
  * changed meanwhile (generation). Returns the number of runtimes, -1 if
  * the list could not be read.
  */
-int wfreg_read_runtimes(const struct wfreg_found *fd, struct wfreg_runtime_view *rv)
+int wfreg_read_runtimes(const struct wfreg_found *fd, struct wfreg_runtime_view *rv,
+			unsigned flags)
 {
+	name_budget = WFREG_NAME_BUDGET;
+	/*
+	 * One budget of retries for all the attempts: an image whose list is
+	 * inconsistent (a read fails) is walked WALK_TRIES times, and each
+	 * walk must not spend SEQ_BUDGET retries again.
+	 */
+	seq_budget = SEQ_BUDGET;
 	for (int attempt = 0; attempt < WALK_TRIES; attempt++) {
 		struct wf_registry root;
 		uint64_t gen, gen2, addr;
@@ -873,7 +905,6 @@ int wfreg_read_runtimes(const struct wfreg_found *fd, struct wfreg_runtime_view 
 		int n = 0;
 		bool bad = false;
 
-		seq_budget = SEQ_BUDGET;
 		if (root_check(fd->addr, &root))
 			return -1;
 		gen = root.generation;
@@ -904,9 +935,8 @@ int wfreg_read_runtimes(const struct wfreg_found *fd, struct wfreg_runtime_view 
 			}
 			n++;
 			for (uint32_t i = 0; i < v->r.nworkers; i++)
-				read_worker(&root,
-					    v->r.workers_addr + (uint64_t)i * root.worker_size,
-					    &v->w[i]);
+				read_worker(v->r.workers_addr + (uint64_t)i * root.worker_size,
+					    &v->w[i], flags);
 			addr = v->r.next_addr;
 		}
 		if (wfreg_remote_read(fd->addr + offsetof(struct wf_registry, generation), &gen2,

@@ -42,12 +42,23 @@ struct wfreg_found {
 	struct wf_registry root;
 };
 
+/*
+ * Spawn-site file names read per walk, all workers together: a hostile
+ * registry can point every one of 4096 slots at a 4 KiB string, but the
+ * names are read only on demand (wfreg_task_file(), for the tasks shown)
+ * and at most this many bytes of them after each wfreg_read_runtimes().
+ */
+#define WFREG_NAME_BUDGET (256 * 1024)
+
+/* Flags of wfreg_read_runtimes(). */
+#define WFREG_READ_TASKS 1u	/* also the task record of each polling worker */
+
+/* One worker slot as read (about 140 bytes: no strings in it). */
 struct wfreg_worker_view {
 	struct wf_reg_worker s;
 	bool stable;
-	bool have_task;
+	bool have_task;		/* task: the record of s.task_id (WFREG_READ_TASKS) */
 	struct wf_reg_task task;
-	char file[WFREG_MAX_STR];
 };
 
 struct wfreg_runtime_view {
@@ -71,9 +82,18 @@ void wfreg_close(void);
 size_t wfreg_find(bool scan, const struct wfreg_found **out);
 /*
  * Walk fd's runtime list into rv (WFREG_MAX_RUNTIMES entries): the number
- * of runtimes, or -1 if the list could not be read consistently.
+ * of runtimes, or -1 if the list could not be read consistently. flags:
+ * WFREG_READ_TASKS also reads each polling worker's task record (weftstat's
+ * refresh, every 0.1 s, needs only the slots). Resets the name budget.
  */
-int wfreg_read_runtimes(const struct wfreg_found *fd, struct wfreg_runtime_view *rv);
+int wfreg_read_runtimes(const struct wfreg_found *fd, struct wfreg_runtime_view *rv,
+			unsigned flags);
+/*
+ * The spawn-site file name of w's task (w->have_task) into out (cap bytes,
+ * NUL-terminated, at most WFREG_MAX_STR): 0; -EFAULT when unreadable,
+ * -ENOSPC when the walk's WFREG_NAME_BUDGET is spent (out is "" then).
+ */
+int wfreg_task_file(const struct wfreg_worker_view *w, char *out, size_t cap);
 void wfreg_free_runtimes(struct wfreg_runtime_view *rv, size_t n);
 
 /* Read len bytes at the target's addr: 0, -EFAULT (unmapped), -ESRCH (gone, with

@@ -30,6 +30,7 @@ static pid_t pid;
 static void print_text(const struct wfreg_found *fd, const struct wfreg_runtime_view *rv, int n,
 		       uint64_t now)
 {
+	static char file[WFREG_MAX_STR];	/* a spawn site, read for the tasks shown */
 	const struct wf_registry *r = &fd->root;
 
 	printf("pid %d: weft registry at 0x%" PRIx64 " (%s%s%s), version %u, libweft ", (int)pid,
@@ -65,7 +66,8 @@ static void print_text(const struct wfreg_found *fd, const struct wfreg_runtime_
 				printf(" \"");
 				wfreg_put_safe(stdout, w->task.name);
 				printf("\" spawned at ");
-				wfreg_put_safe(stdout, w->file[0] ? w->file : "?");
+				wfreg_task_file(w, file, sizeof(file));
+				wfreg_put_safe(stdout, file[0] ? file : "?");
 				printf(":%u", w->task.line);
 			} else {
 				printf(" (task record gone)");
@@ -79,6 +81,7 @@ static void print_text(const struct wfreg_found *fd, const struct wfreg_runtime_
 static void print_json_one(const struct wfreg_found *fd, const struct wfreg_runtime_view *rv, int n,
 			   uint64_t now)
 {
+	static char file[WFREG_MAX_STR];	/* a spawn site, read for the tasks shown */
 	const struct wf_registry *r = &fd->root;
 
 	printf("{\"address\":\"0x%" PRIx64 "\",\"found_by\":\"%s\",\"object\":", fd->addr,
@@ -117,7 +120,8 @@ static void print_json_one(const struct wfreg_found *fd, const struct wfreg_runt
 					printf("{\"id\":%" PRIu64 ",\"name\":", w->task.id);
 					wf__json_str(stdout, w->task.name, PATH_MAX);
 					printf(",\"file\":");
-					wf__json_str(stdout, w->file, PATH_MAX);
+					wfreg_task_file(w, file, sizeof(file));
+					wf__json_str(stdout, file, PATH_MAX);
 					printf(",\"line\":%u,\"flags\":%u,\"spawn_ns\":%" PRIu64
 					       "}",
 					       w->task.line, w->task.flags, w->task.spawn_ns);
@@ -208,7 +212,7 @@ int main(int argc, char **argv)
 	if (json)
 		printf("{\"pid\":%d,\"registries\":[", (int)pid);
 	for (size_t i = 0; i < nfound; i++) {
-		int n = wfreg_read_runtimes(&found[i], rv);
+		int n = wfreg_read_runtimes(&found[i], rv, WFREG_READ_TASKS);
 		uint64_t now = wfreg_target_now();
 
 		if (n < 0) {

@@ -74,14 +74,56 @@ static bool sched_switch_has_prev_state(void)
 	return has;
 }
 
-static void set_flavour(struct weftstat_bpf *s, bool btf)
+/* Has struct @type of the kernel's BTF @vm a member @member? */
+static bool btf_has_member(const struct btf *vm, const char *type, const char *member)
+{
+	int id = btf__find_by_name_kind(vm, type, BTF_KIND_STRUCT);
+	const struct btf_type *t = id > 0 ? btf__type_by_id(vm, (__u32)id) : NULL;
+
+	for (int i = 0; t && i < btf_vlen(t); i++)
+		if (!strcmp(btf__name_by_offset(vm, btf_members(t)[i].name_off), member))
+			return true;
+	return false;
+}
+
+/*
+ * Can run-queue waits come from the scheduler's accounting: per task
+ * (CONFIG_SCHED_INFO: task_struct.sched_info, always kept since 5.14) and
+ * a task's run queue clock (CONFIG_FAIR_GROUP_SCHED: se.cfs_rq->rq)?
+ */
+static bool kernel_has_sched_info(void)
+{
+	struct btf *vm = btf__load_vmlinux_btf();
+	bool has;
+
+	if (!vm)
+		return false;
+	has = btf_has_member(vm, "task_struct", "sched_info") &&
+	      btf_has_member(vm, "sched_entity", "cfs_rq") && btf_has_member(vm, "cfs_rq", "rq");
+	btf__free(vm);
+	return has;
+}
+
+/*
+ * btf: the tp_btf scheduler programs, else the raw_tp ones. sys_tp: the raw
+ * syscall tracepoints too (a program run per syscall of every thread on
+ * the machine); without them (tp_btf only) the syscall a thread sleeps in
+ * and its futex waits are read from its registers at the switch-out.
+ * wakeup_tp: the sched_wakeup programs; without them (tp_btf with
+ * sched_info) run-queue waits come from the scheduler's accounting.
+ */
+static void set_flavour(struct weftstat_bpf *s, bool btf, bool sys_tp, bool wakeup_tp)
 {
 	bpf_program__set_autoload(s->progs.ws_switch_btf, btf);
-	bpf_program__set_autoload(s->progs.ws_wakeup_btf, btf);
-	bpf_program__set_autoload(s->progs.ws_wakeup_new_btf, btf);
+	bpf_program__set_autoload(s->progs.ws_wakeup_btf, btf && wakeup_tp);
+	bpf_program__set_autoload(s->progs.ws_wakeup_new_btf, btf && wakeup_tp);
 	bpf_program__set_autoload(s->progs.ws_switch_raw, !btf);
 	bpf_program__set_autoload(s->progs.ws_wakeup_raw, !btf);
 	bpf_program__set_autoload(s->progs.ws_wakeup_new_raw, !btf);
+	bpf_program__set_autoload(s->progs.ws_sys_enter, sys_tp);
+	bpf_program__set_autoload(s->progs.ws_sys_exit, sys_tp);
+	s->rodata->sys_from_regs = !sys_tp;
+	s->rodata->runq_from_sched_info = btf && !wakeup_tp;
 }
 
 int ws_load(struct weftstat_bpf **skel, pid_t tgid, bool usdt, const char **flavour,
@@ -91,11 +133,15 @@ int ws_load(struct weftstat_bpf **skel, pid_t tgid, bool usdt, const char **flav
 
 	libbpf_set_print(libbpf_quiet);
 	/*
-	 * tp_btf first (cheaper, typed); raw_tp when the kernel refuses it.
-	 * WEFTSTAT_RAW_TP=1 skips tp_btf (to test the fallback).
+	 * tp_btf first (cheaper, typed, no program on syscalls); raw_tp with
+	 * the syscall tracepoints when the kernel refuses it. WEFTSTAT_RAW_TP=1
+	 * skips tp_btf (to test the fallback); WEFTSTAT_SYS_TP=1 keeps tp_btf
+	 * but adds the syscall tracepoints, WEFTSTAT_WAKEUP_TP=1 the wakeup
+	 * programs (to compare: "+sys_tp", "+wakeup_tp" in the flavour).
 	 */
 	for (int btf = getenv("WEFTSTAT_RAW_TP") ? 0 : 1; btf >= 0; btf--) {
 		struct weftstat_bpf *s = weftstat_bpf__open();
+		bool sys_tp, wakeup_tp;
 
 		if (!s) {
 			r = -errno;
@@ -104,13 +150,19 @@ int ws_load(struct weftstat_bpf **skel, pid_t tgid, bool usdt, const char **flav
 		}
 		s->rodata->targ_tgid = (__u32)tgid;
 		s->rodata->has_prev_state = btf && sched_switch_has_prev_state();
-		set_flavour(s, btf);
+		sys_tp = !btf || getenv("WEFTSTAT_SYS_TP");
+		wakeup_tp = !btf || getenv("WEFTSTAT_WAKEUP_TP") || !kernel_has_sched_info();
+		set_flavour(s, btf, sys_tp, wakeup_tp);
 		bpf_program__set_autoload(s->progs.ws_poll_start, usdt);
 		bpf_program__set_autoload(s->progs.ws_poll_end, usdt);
 		r = weftstat_bpf__load(s);
 		if (!r) {
 			*skel = s;
-			*flavour = btf ? "tp_btf" : "raw_tp";
+			static char name[32];
+
+			snprintf(name, sizeof(name), "%s%s%s", btf ? "tp_btf" : "raw_tp",
+				 btf && sys_tp ? "+sys_tp" : "", btf && wakeup_tp ? "+wakeup_tp" : "");
+			*flavour = name;
 			return 0;
 		}
 		snprintf(err, errlen, "the kernel refused the BPF programs (%s): %s",
@@ -152,6 +204,31 @@ static struct worker *worker_slot(uint64_t *untraced, bool *oom)
 
 /* no room in the workers map, most in one pass */
 
+/*
+ * Thread tid drives the slot at slot_addr: when it is traced already under
+ * another slot (a spare of stall compensation that drove one slot, gave it
+ * back and took another), or back on its own after driving another, tell
+ * the programs through slot_moves (they follow it at the thread's next
+ * sleep whose slot is not its own) and return true; false when tid is not
+ * traced yet, or traced for this slot and on it.
+ */
+static bool moved(struct weftstat_bpf *s, __u32 tid, uint64_t slot_addr, uint64_t park)
+{
+	for (size_t j = 0; j < nworkers; j++) {
+		struct ws_slot_move m = { .slot_addr = slot_addr, .park_futex_addr = park };
+		uint64_t now = workers[j].cur_slot ? workers[j].cur_slot : workers[j].slot_addr;
+
+		if (workers[j].tid != tid)
+			continue;
+		if (now == slot_addr)
+			return workers[j].slot_addr != slot_addr;
+		if (!bpf_map_update_elem(bpf_map__fd(s->maps.slot_moves), &tid, &m, BPF_ANY))
+			workers[j].cur_slot = slot_addr;
+		return true;
+	}
+	return false;
+}
+
 int refresh_workers(struct weftstat_bpf *s, bool first)
 {
 	struct wfreg_runtime_view *rv;
@@ -169,7 +246,7 @@ int refresh_workers(struct weftstat_bpf *s, bool first)
 	if (!rv)
 		return -ENOMEM;
 	for (size_t f = 0; f < nfound; f++) {
-		int n = wfreg_read_runtimes(&found[f], rv);
+		int n = wfreg_read_runtimes(&found[f], rv, 0);
 
 		for (int i = 0; i < n; i++) {
 			if (!thread_prefix[0])
@@ -197,7 +274,10 @@ int refresh_workers(struct weftstat_bpf *s, bool first)
 						workers[j].reg_polls = w->s.polls;
 					}
 				}
-				if (seen)
+				/* (Also when seen: a thread back on its own slot.) */
+				if (moved(s, tid, rv[i].r.workers_addr +
+						  (uint64_t)k * found[f].root.worker_size,
+					  w->s.park_futex_addr) || seen)
 					continue;
 				nw = worker_slot(&untraced, &oom);
 				if (oom)

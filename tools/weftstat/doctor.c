@@ -267,8 +267,14 @@ static void check_bpf_load(void)
 		       err);
 		return;
 	}
-	result(0, "BPF programs", "weftstat's programs load (%s sched, raw_tp syscalls)",
-	       flavour);
+	result(0, "BPF programs", "weftstat's programs load (%s sched, %s, %s)",
+	       strncmp(flavour, "tp_btf", 6) ? "raw_tp" : "tp_btf",
+	       !strcmp(flavour, "tp_btf") || !strcmp(flavour, "tp_btf+wakeup_tp")
+		       ? "syscalls read from the registers"
+		       : "raw_tp syscalls",
+	       !strcmp(flavour, "tp_btf") || !strcmp(flavour, "tp_btf+sys_tp")
+		       ? "run-queue waits from sched_info"
+		       : "wakeup programs");
 	weftstat_bpf__destroy(s);
 }
 

@@ -384,3 +384,32 @@ void print_prometheus(FILE *f, struct weftstat_bpf *s, const struct totals *t,
 		(int)pid, sites_dropped);
 	free(fr);
 }
+
+char *ws_prom_render(struct weftstat_bpf *s, const struct totals *t, uint64_t window,
+		     const uint64_t *lost, bool exited, size_t *len)
+{
+	char *buf = NULL;
+	FILE *m = open_memstream(&buf, len);
+
+	if (!m)
+		return NULL;
+	print_prometheus(m, s, t, window, lost, exited);
+	if (fclose(m)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+char *ws_prom_page(struct weftstat_bpf *s, uint64_t now, uint64_t window, bool commit,
+		   bool exited, size_t *len)
+{
+	uint64_t lost[WS_CNT_NR];
+	struct totals t;
+
+	collect(s, now, commit);
+	read_locks(s, commit);
+	lost_counts(s, lost);
+	sum_up(&t, window);
+	return ws_prom_render(s, &t, window, lost, exited, len);
+}

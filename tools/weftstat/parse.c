@@ -7,6 +7,7 @@
  * runs as root and the target (its files, its memory) may be hostile.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -110,11 +111,582 @@ bool ws_task_info(uint64_t addr, uint64_t id, char *name, size_t name_cap, char 
 /* --- symbol names, labels -------------------------------------------------------------- */
 
 /*
+ * Rust's v0 symbol mangling (rustc -C symbol-mangling-version=v0; the
+ * grammar is in the rustc book, "v0 Symbol Format"): "_R", a path, an
+ * optional instantiating crate, an optional ".suffix". Written as
+ * rustc-demangle's "{:#}" form writes it: crate disambiguators and
+ * lifetimes' names dropped, closures as {closure#N}, impls as <T> and
+ * <T as Trait>, generic arguments (::<...> in value paths), types and
+ * integer, bool and char constants. Punycode identifiers are shown
+ * undecoded as punycode{...}; anything the grammar does not allow, and
+ * constants of other types, make the name be copied as it is.
+ *
+ * The name is untrusted: backreferences must point before themselves,
+ * nesting is limited to V0_MAX_DEPTH and the work to V0_MAX_STEPS (a
+ * backreference can repeat a subtree, so the work could be exponential
+ * in the name's length), the output is cut at its buffer.
+ */
+#define V0_MAX_DEPTH 64
+#define V0_MAX_STEPS 4096
+
+struct v0 {
+	const char *s;		/* the name after "_R" (backreferences count from here) */
+	size_t n, pos;
+	char *out;
+	size_t len, o;
+	unsigned depth, steps, quiet;
+	bool err, full;		/* full: the output is cut */
+};
+
+static void v0_put(struct v0 *d, const char *p, size_t n)
+{
+	if (d->quiet)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (d->o + 1 >= d->len) {
+			d->full = true;
+			return;
+		}
+		d->out[d->o++] = p[i];
+	}
+}
+
+static void v0_puts(struct v0 *d, const char *p)
+{
+	v0_put(d, p, strlen(p));
+}
+
+static void v0_putu(struct v0 *d, uint64_t v)
+{
+	char b[24];
+
+	snprintf(b, sizeof(b), "%" PRIu64, v);
+	v0_puts(d, b);
+}
+
+static int v0_peek(const struct v0 *d)
+{
+	return d->pos < d->n ? (unsigned char)d->s[d->pos] : 0;
+}
+
+static bool v0_eat(struct v0 *d, char c)
+{
+	if (v0_peek(d) != (unsigned char)c)
+		return false;
+	d->pos++;
+	return true;
+}
+
+/*
+ * Into a production: false when the name is bad or the limits are reached.
+ * A full output does not stop the parse: a name is shown cut only when it
+ * is valid to its end.
+ */
+static bool v0_enter(struct v0 *d)
+{
+	if (d->err)
+		return false;
+	if (d->depth >= V0_MAX_DEPTH || ++d->steps > V0_MAX_STEPS) {
+		d->err = true;
+		return false;
+	}
+	d->depth++;
+	return true;
+}
+
+/* Out of it: ok, unless the name was found bad. */
+static bool v0_leave(struct v0 *d, bool ok)
+{
+	d->depth--;
+	if (!ok)
+		d->err = true;
+	return ok && !d->err;
+}
+
+/* <base-62-number>: "_" is 0; digits 0-9a-zA-Z then "_" are their value + 1. */
+static bool v0_b62(struct v0 *d, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	if (v0_eat(d, '_')) {
+		*v = 0;
+		return true;
+	}
+	for (;;) {
+		int c = v0_peek(d), k;
+
+		if (c == '_')
+			break;
+		if (c >= '0' && c <= '9')
+			k = c - '0';
+		else if (c >= 'a' && c <= 'z')
+			k = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'Z')
+			k = c - 'A' + 36;
+		else
+			return false;
+		if (x > (UINT64_MAX - 1 - (uint64_t)k) / 62)
+			return false;
+		x = x * 62 + (uint64_t)k;
+		d->pos++;
+	}
+	d->pos++;
+	*v = x + 1;
+	return true;
+}
+
+/* An optional TAG <base-62-number> (disambiguator, binder): 0 when absent, else the number + 1. */
+static bool v0_opt_b62(struct v0 *d, char tag, uint64_t *v)
+{
+	*v = 0;
+	if (!v0_eat(d, tag))
+		return true;
+	if (!v0_b62(d, v) || *v == UINT64_MAX)
+		return false;
+	(*v)++;
+	return true;
+}
+
+static bool v0_dec(struct v0 *d, size_t *v)
+{
+	size_t x = 0;
+	int c = v0_peek(d);
+
+	if (c == '0') {
+		d->pos++;
+		*v = 0;
+		return true;
+	}
+	if (c < '1' || c > '9')
+		return false;
+	while ((c = v0_peek(d)) >= '0' && c <= '9') {
+		if (x > (SIZE_MAX - 9) / 10)
+			return false;
+		x = x * 10 + (size_t)(c - '0');
+		d->pos++;
+	}
+	*v = x;
+	return true;
+}
+
+struct v0_ident {
+	const char *p;
+	size_t n;
+	uint64_t dis;
+	bool puny;
+};
+
+/* [disambiguator] ["u"] <decimal-number> ["_"] <bytes> */
+static bool v0_ident(struct v0 *d, struct v0_ident *id, bool disambiguated)
+{
+	id->dis = 0;
+	if (disambiguated && !v0_opt_b62(d, 's', &id->dis))
+		return false;
+	id->puny = v0_eat(d, 'u');
+	if (!v0_dec(d, &id->n))
+		return false;
+	v0_eat(d, '_');
+	if (id->n > d->n - d->pos)
+		return false;
+	id->p = d->s + d->pos;
+	d->pos += id->n;
+	return true;
+}
+
+static void v0_put_ident(struct v0 *d, const struct v0_ident *id)
+{
+	if (id->puny)
+		v0_puts(d, "punycode{");
+	v0_put(d, id->p, id->n);
+	if (id->puny)
+		v0_puts(d, "}");
+}
+
+static bool v0_path(struct v0 *d, bool in_value);
+static bool v0_type(struct v0 *d);
+static bool v0_const(struct v0 *d);
+
+/* "B" <base-62-number>, the "B" eaten: parse again at an earlier position. */
+static bool v0_backref(struct v0 *d, int what, bool in_value)
+{
+	size_t at = d->pos - 1, back;
+	uint64_t i;
+	bool ok;
+
+	if (!v0_b62(d, &i) || i >= at)
+		return false;
+	back = d->pos;
+	d->pos = (size_t)i;
+	ok = what == 'p' ? v0_path(d, in_value) : what == 't' ? v0_type(d) : v0_const(d);
+	d->pos = back;
+	return ok;
+}
+
+static bool v0_lifetime_arg(struct v0 *d)
+{
+	uint64_t i;
+
+	if (!v0_b62(d, &i))
+		return false;
+	v0_puts(d, "'_");
+	return true;
+}
+
+static bool v0_generic_args(struct v0 *d)
+{
+	for (unsigned k = 0; !v0_eat(d, 'E'); k++) {
+		bool ok;
+
+		if (!v0_peek(d))
+			return false;
+		if (k)
+			v0_puts(d, ", ");
+		if (v0_eat(d, 'L'))
+			ok = v0_lifetime_arg(d);
+		else if (v0_eat(d, 'K'))
+			ok = v0_const(d);
+		else
+			ok = v0_type(d);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static bool v0_path(struct v0 *d, bool in_value)
+{
+	struct v0_ident id;
+	uint64_t dis;
+	bool ok = false;
+	int tag;
+
+	if (!v0_enter(d))
+		return false;
+	tag = v0_peek(d);
+	if (!tag)
+		return v0_leave(d, false);
+	d->pos++;
+	switch (tag) {
+	case 'C':	/* crate root */
+		ok = v0_ident(d, &id, true);
+		if (ok)
+			v0_put_ident(d, &id);
+		break;
+	case 'N': {	/* nested: namespace, parent, name */
+		int ns = v0_peek(d);
+
+		if (!((ns >= 'a' && ns <= 'z') || (ns >= 'A' && ns <= 'Z')))
+			break;
+		d->pos++;
+		if (!v0_path(d, in_value) || !v0_ident(d, &id, true))
+			break;
+		ok = true;
+		if (ns >= 'A' && ns <= 'Z') {
+			char c[2] = { (char)ns, 0 };
+
+			v0_puts(d, "::{");
+			v0_puts(d, ns == 'C' ? "closure" : ns == 'S' ? "shim" : c);
+			if (id.n) {
+				v0_puts(d, ":");
+				v0_put_ident(d, &id);
+			}
+			v0_puts(d, "#");
+			v0_putu(d, id.dis);
+			v0_puts(d, "}");
+		} else if (id.n) {
+			v0_puts(d, "::");
+			v0_put_ident(d, &id);
+		}
+		break;
+	}
+	case 'M':	/* inherent impl: <T> (the impl's own path is not shown) */
+	case 'X':	/* trait impl: <T as Trait> */
+		if (!v0_opt_b62(d, 's', &dis))
+			break;
+		d->quiet++;
+		ok = v0_path(d, false);
+		d->quiet--;
+		if (!ok)
+			break;
+		/* fall through */
+	case 'Y':	/* trait definition: <T as Trait> */
+		v0_puts(d, "<");
+		ok = v0_type(d);
+		if (ok && tag != 'M') {
+			v0_puts(d, " as ");
+			ok = v0_path(d, false);
+		}
+		v0_puts(d, ">");
+		break;
+	case 'I':	/* generic arguments */
+		if (!v0_path(d, in_value))
+			break;
+		v0_puts(d, in_value ? "::<" : "<");
+		ok = v0_generic_args(d);
+		v0_puts(d, ">");
+		break;
+	case 'B':
+		ok = v0_backref(d, 'p', in_value);
+		break;
+	}
+	return v0_leave(d, ok);
+}
+
+static const char *v0_basic(int c)
+{
+	switch (c) {
+	case 'a': return "i8";
+	case 'b': return "bool";
+	case 'c': return "char";
+	case 'd': return "f64";
+	case 'e': return "str";
+	case 'f': return "f32";
+	case 'h': return "u8";
+	case 'i': return "isize";
+	case 'j': return "usize";
+	case 'l': return "i32";
+	case 'm': return "u32";
+	case 'n': return "i128";
+	case 'o': return "u128";
+	case 'p': return "_";
+	case 's': return "i16";
+	case 't': return "u16";
+	case 'u': return "()";
+	case 'v': return "...";
+	case 'x': return "i64";
+	case 'y': return "u64";
+	case 'z': return "!";
+	}
+	return NULL;
+}
+
+/* fn-sig: [binder] ["U"] ["K" abi] {type} "E" type */
+static bool v0_fn_sig(struct v0 *d)
+{
+	struct v0_ident abi;
+	uint64_t b;
+
+	if (!v0_opt_b62(d, 'G', &b))
+		return false;
+	if (v0_eat(d, 'U'))
+		v0_puts(d, "unsafe ");
+	if (v0_eat(d, 'K')) {
+		v0_puts(d, "extern \"");
+		if (v0_eat(d, 'C')) {
+			v0_puts(d, "C");
+		} else {
+			if (!v0_ident(d, &abi, false) || abi.puny)
+				return false;
+			for (size_t i = 0; i < abi.n; i++)
+				v0_put(d, abi.p[i] == '_' ? "-" : &abi.p[i], 1);
+		}
+		v0_puts(d, "\" ");
+	}
+	v0_puts(d, "fn(");
+	for (unsigned k = 0; !v0_eat(d, 'E'); k++) {
+		if (!v0_peek(d))
+			return false;
+		if (k)
+			v0_puts(d, ", ");
+		if (!v0_type(d))
+			return false;
+	}
+	v0_puts(d, ")");
+	if (v0_eat(d, 'u'))
+		return true;
+	v0_puts(d, " -> ");
+	return v0_type(d);
+}
+
+/* dyn-bounds: [binder] {path {"p" name type}} "E", then a lifetime */
+static bool v0_dyn(struct v0 *d)
+{
+	uint64_t b;
+
+	if (!v0_opt_b62(d, 'G', &b))
+		return false;
+	v0_puts(d, "dyn ");
+	for (unsigned k = 0; !v0_eat(d, 'E'); k++) {
+		unsigned nb = 0;
+
+		if (!v0_peek(d))
+			return false;
+		if (k)
+			v0_puts(d, " + ");
+		if (!v0_path(d, false))
+			return false;
+		while (v0_eat(d, 'p')) {
+			struct v0_ident name;
+
+			if (!v0_ident(d, &name, false))
+				return false;
+			v0_puts(d, nb++ ? ", " : "<");
+			v0_put_ident(d, &name);
+			v0_puts(d, " = ");
+			if (!v0_type(d))
+				return false;
+		}
+		if (nb)
+			v0_puts(d, ">");
+	}
+	return v0_eat(d, 'L') && v0_b62(d, &b);
+}
+
+static bool v0_type(struct v0 *d)
+{
+	const char *basic;
+	uint64_t lt;
+	bool ok = false;
+	int tag;
+
+	if (!v0_enter(d))
+		return false;
+	tag = v0_peek(d);
+	if (!tag)
+		return v0_leave(d, false);
+	basic = v0_basic(tag);
+	d->pos++;
+	if (basic) {
+		v0_puts(d, basic);
+		return v0_leave(d, true);
+	}
+	switch (tag) {
+	case 'R':
+	case 'Q':
+		v0_puts(d, tag == 'R' ? "&" : "&mut ");
+		ok = (!v0_eat(d, 'L') || v0_b62(d, &lt)) && v0_type(d);
+		break;
+	case 'P':
+	case 'O':
+		v0_puts(d, tag == 'P' ? "*const " : "*mut ");
+		ok = v0_type(d);
+		break;
+	case 'A':
+	case 'S':
+		v0_puts(d, "[");
+		ok = v0_type(d);
+		if (ok && tag == 'A') {
+			v0_puts(d, "; ");
+			ok = v0_const(d);
+		}
+		v0_puts(d, "]");
+		break;
+	case 'T': {
+		unsigned k = 0;
+
+		v0_puts(d, "(");
+		for (ok = true; ok && !v0_eat(d, 'E'); k++) {
+			if (!v0_peek(d)) {
+				ok = false;
+				break;
+			}
+			if (k)
+				v0_puts(d, ", ");
+			ok = v0_type(d);
+		}
+		v0_puts(d, k == 1 ? ",)" : ")");
+		break;
+	}
+	case 'F':
+		ok = v0_fn_sig(d);
+		break;
+	case 'D':
+		ok = v0_dyn(d);
+		break;
+	case 'B':
+		ok = v0_backref(d, 't', false);
+		break;
+	default:	/* a path names a type too */
+		d->pos--;
+		ok = v0_path(d, false);
+		break;
+	}
+	return v0_leave(d, ok);
+}
+
+/* const: "p" (a placeholder), a backreference, or an integer, bool or char type and its value. */
+static bool v0_const(struct v0 *d)
+{
+	uint64_t v = 0;
+	size_t digits = 0;
+	bool ok = false, neg;
+	int tag;
+
+	if (!v0_enter(d))
+		return false;
+	tag = v0_peek(d);
+	if (!tag)
+		return v0_leave(d, false);
+	d->pos++;
+	if (tag == 'p') {
+		v0_puts(d, "_");
+		return v0_leave(d, true);
+	}
+	if (tag == 'B')
+		return v0_leave(d, v0_backref(d, 'c', false));
+	if (!strchr("abchijlmnostxy", tag))
+		return v0_leave(d, false);
+	neg = v0_eat(d, 'n');
+	for (int c; (c = v0_peek(d)) != '_'; d->pos++, digits++) {
+		int k = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+
+		if (k < 0 || digits >= 16)	/* 128-bit values beyond 64 bits: not shown */
+			return v0_leave(d, false);
+		v = v << 4 | (uint64_t)k;
+	}
+	d->pos++;
+	if (tag == 'b') {
+		ok = !neg && v <= 1;
+		v0_puts(d, v ? "true" : "false");
+	} else if (tag == 'c') {
+		char c[8];
+
+		ok = !neg && v <= 0x10ffff;
+		if (v >= 0x20 && v < 0x7f && v != '\'' && v != '\\')
+			snprintf(c, sizeof(c), "'%c'", (char)v);
+		else
+			snprintf(c, sizeof(c), "'?'");
+		v0_puts(d, c);
+	} else {
+		ok = !neg || strchr("alnsx", tag);	/* only signed types are negative */
+		if (neg)
+			v0_puts(d, "-");
+		v0_putu(d, v);
+	}
+	return v0_leave(d, ok);
+}
+
+/* A "_R" name demangled into out: true, else false (out is then garbage). */
+static bool demangle_v0(const char *in, char *out, size_t len)
+{
+	struct v0 d = { .s = in + 2, .n = strlen(in + 2), .out = out, .len = len };
+	int c;
+
+	/* An encoding version (a decimal number) would come first: only none is known. */
+	if (v0_peek(&d) >= '0' && v0_peek(&d) <= '9')
+		return false;
+	if (!v0_path(&d, true))
+		return false;
+	if ((c = v0_peek(&d)) && c != '.' && c != '$') {
+		/* The instantiating crate, not shown; then only a suffix. */
+		d.quiet++;
+		if (!v0_path(&d, false))
+			return false;
+		c = v0_peek(&d);
+		if (c && c != '.' && c != '$')
+			return false;
+	}
+	out[d.o] = '\0';
+	return true;
+}
+
+/*
  * Rust's legacy symbol mangling, "_ZN" then length-prefixed path segments,
  * the last "h" and 16 hex digits (a hash), then "E": written out as
- * "a::b::c" with the hash dropped and the "$..$" escapes decoded. Anything
- * else (C, C++, Rust v0 "_R" names) is copied as it is. The name is
- * untrusted: every length is checked against the string and the output.
+ * "a::b::c" with the hash dropped and the "$..$" escapes decoded; v0
+ * names ("_R...") by demangle_v0() above. Anything else (C, C++) is
+ * copied as it is. The name is untrusted: every length is checked against
+ * the string and the output.
  */
 void ws_demangle_rust(const char *in, char *out, size_t len)
 {
@@ -130,6 +702,10 @@ void ws_demangle_rust(const char *in, char *out, size_t len)
 	const char *p = in + 3, *hash = NULL;
 	size_t o = 0, n;
 
+	if (!len)
+		return;
+	if (!strncmp(in, "_R", 2) && len >= 2 && demangle_v0(in, out, len))
+		return;
 	snprintf(out, len, "%s", in);
 	if (strncmp(in, "_ZN", 3) || len < 2)
 		return;

@@ -46,7 +46,12 @@ bool ws_task_info(uint64_t addr, uint64_t id, char *name, size_t name_cap, char 
 
 /* --- symbol names, labels -------------------------------------------------------------- */
 
-/* A Rust legacy-mangled name ("_ZN...17h<hash>E") as "a::b::c"; others copied. */
+/*
+ * A Rust name, legacy-mangled ("_ZN...17h<hash>E") or v0 ("_R..."), as
+ * "a::b::c" (v0: with impls, closures and generic arguments, as
+ * rustc-demangle's alternate form); others, and names that do not parse,
+ * copied. out is always NUL-terminated (len > 0), cut to len.
+ */
 void ws_demangle_rust(const char *in, char *out, size_t len);
 /* A Prometheus label value (at most max bytes of v): \\, " and newlines escaped. */
 void ws_prom_label(FILE *f, const char *v, size_t max);

@@ -69,10 +69,13 @@ static void proc_state(uint32_t tid, char *buf, size_t len)
  * Build the frame of the interval that ended at now: workers from the
  * workers map (and the registry's states and poll counts), tasks from the
  * tasks map. The caller has refreshed the registry view and consumed the
- * ring buffer.
+ * ring buffer. With page (--listen), also the Prometheus page of the same
+ * interval: *page replaced when it could be built (a heap string, *plen
+ * bytes).
  */
 static void build_frame(struct weftstat_bpf *s, struct ws_frame *f, uint64_t now,
-			uint64_t interval, bool usdt, const char *note)
+			uint64_t interval, bool usdt, const char *note, bool exited,
+			char **page, size_t *plen)
 {
 	struct totals t;
 	uint64_t lost[WS_CNT_NR];
@@ -98,6 +101,16 @@ static void build_frame(struct weftstat_bpf *s, struct ws_frame *f, uint64_t now
 			*c = '?';
 	diag_line(f->diagnosis, sizeof(f->diagnosis), &t);
 	lost_counts(s, lost);
+	if (page) {
+		size_t len = 0;
+		char *p = ws_prom_render(s, &t, interval, lost, exited, &len);
+
+		if (p) {
+			free(*page);
+			*page = p;
+			*plen = len;
+		}
+	}
 	f->lost = sites_dropped;
 	for (int i = 0; i < WS_CNT_NR; i++)
 		f->lost += lost[i];
@@ -161,11 +174,31 @@ static void build_frame(struct weftstat_bpf *s, struct ws_frame *f, uint64_t now
 	}
 }
 
+/*
+ * --listen: answer one scrape with the last frame's page, or before the
+ * first frame with the interval so far (not committed: the frame still
+ * gets it). On a terminal, a failed answer is not said (it would tear the
+ * screen); a slow client holds top up to 2 s (ws_http_answer()).
+ */
+static void scrape(struct weftstat_bpf *s, int lfd, const char *page, size_t len,
+		   uint64_t now, uint64_t since, bool exited, bool tty)
+{
+	char *partial = NULL;
+
+	if (!page) {
+		partial = ws_prom_page(s, now, since, false, exited, &len);
+		page = partial;
+	}
+	if (page && ws_http_answer(lfd, page, len) < 0 && !tty)
+		say("answering a scrape: %s", strerror(errno));
+	free(partial);
+}
+
 static void top_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: weftstat top -p PID [-i SECONDS] [--sort KEY] [-n FRAMES] [--json]\n"
-		"                    [--threads REGEX] [--no-tasks]\n"
+		"                    [--threads REGEX] [--no-tasks] [--listen ADDR:PORT]\n"
 		"A live view of a running process's workers and tasks, refreshed every\n"
 		"interval, worst first. On a terminal: q quits; b, p, d, o, n sort by busy,\n"
 		"polls, delay, off-CPU, name. Elsewhere (a pipe, a file): one plain-text frame\n"
@@ -181,6 +214,11 @@ static void top_usage(FILE *f)
 		"                         \"tokio-runtime-w\" threads)\n"
 		"      --no-tasks         no task view (it attaches uprobes to weft:poll_start\n"
 		"                         and poll_end: about 1.3 us per poll while attached)\n"
+		"  -l, --listen ADDR:PORT also serve GET /metrics over HTTP at a numeric address\n"
+		"                         (127.0.0.1:9464, [::1]:9464; port 0: any free one):\n"
+		"                         the Prometheus text of the last frame's interval\n"
+		"                         (before the first frame, the interval so far), while\n"
+		"                         top runs\n"
 		"  -h, --help             this text\n");
 }
 
@@ -194,6 +232,7 @@ int cmd_top(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "no-tasks", no_argument, NULL, 'T' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -202,7 +241,13 @@ int cmd_top(int argc, char **argv)
 	struct ring_buffer *rb = NULL;
 	struct ws_frame frame = { 0 };
 	const char *flavour = "?";
-	char err[256], note[256] = "", status[256];
+	char err[256], note[256] = "", status[256], bound[80] = "";
+	const char *listen_spec = NULL;
+	struct sockaddr_storage laddr;
+	socklen_t laddr_len = 0;
+	char *page = NULL;
+	size_t page_len = 0;
+	int lfd = -1;
 	double iv = 1;
 	long long iters = 0;
 	bool json = false, want_tasks = true, usdt = false, tty, exited = false;
@@ -212,7 +257,7 @@ int cmd_top(int argc, char **argv)
 	pid_t p = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:i:s:n:jt:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:i:s:n:jt:l:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			p = parse_pid(optarg);
@@ -247,6 +292,13 @@ int cmd_top(int argc, char **argv)
 		case 'T':
 			want_tasks = false;
 			break;
+		case 'l':
+			if (ws_listen_parse(optarg, &laddr, &laddr_len, err, sizeof(err))) {
+				say("--listen %s", err);
+				return WS_EXIT_USAGE;
+			}
+			listen_spec = optarg;
+			break;
 		case 'h':
 			top_usage(stdout);
 			return WS_EXIT_OK;
@@ -269,6 +321,14 @@ int cmd_top(int argc, char **argv)
 	set_target(p);
 	wfreg_prog = "weftstat";
 	wfreg_open(pid);	/* exits 2 when there is no such process */
+	if (listen_spec) {
+		lfd = ws_listen_open(&laddr, laddr_len, bound, sizeof(bound));
+		if (lfd < 0) {
+			say("--listen %s: %s", listen_spec, strerror(-lfd));
+			rc = WS_EXIT_USAGE;
+			goto out;
+		}
+	}
 
 	r = ws_load(&s, pid, want_tasks && !thread_mode, &flavour, err, sizeof(err));
 	if (r) {
@@ -289,6 +349,11 @@ int cmd_top(int argc, char **argv)
 		usdt = !attach_usdt(s, links, &nlinks, note, sizeof(note));
 	if (start_tracing(s, false, true, &rb))
 		goto out;
+	if (lfd >= 0)
+		fprintf(stderr,
+			"weftstat: serving http://%s/metrics for pid %d, %zu %s, the last frame of "
+			"%.1f s (while top runs)\n",
+			bound, (int)pid, nworkers, thread_mode ? "threads" : "workers", iv);
 	if (tty) {
 		r = ws_tty_enter();
 		if (r) {
@@ -313,15 +378,17 @@ int cmd_top(int argc, char **argv)
 	}
 	rc = WS_EXIT_OK;
 	while (!stop_sig) {
-		struct pollfd pf[2] = {
+		/* The terminal's keys and the listening socket, when there are. */
+		struct pollfd pf[3] = {
 			{ .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
-			{ .fd = STDIN_FILENO, .events = POLLIN },
+			{ .fd = tty ? STDIN_FILENO : -1, .events = POLLIN },
+			{ .fd = lfd, .events = POLLIN },
 		};
 		uint64_t now = now_ns();
 		int left = now < next_frame ? (int)((next_frame - now) / 1000000) + 1 : 0;
 		int k, redraw = 0;
 
-		poll(pf, tty ? 2 : 1, left < 100 ? left : 100);
+		poll(pf, 3, left < 100 ? left : 100);
 		ring_buffer__consume(rb);
 		while ((k = ws_tty_key()) >= 0) {
 			if (k == 'q' || k == 'Q' || k == 3) {
@@ -345,12 +412,15 @@ int cmd_top(int argc, char **argv)
 			refresh(s, false);
 			next_refresh = now + refresh_ns();
 		}
+		if (lfd >= 0 && (pf[2].revents & POLLIN))
+			scrape(s, lfd, page, page_len, now, now - last, exited, tty);
 		if (now >= next_frame || exited) {
 			if (!exited && !thread_mode)
 				refresh_workers(s, false);	/* states and poll counts now */
 			ring_buffer__consume(rb);
 			frame.seq++;
-			build_frame(s, &frame, now, now - last, usdt, note);
+			build_frame(s, &frame, now, now - last, usdt, note, exited,
+				    lfd >= 0 ? &page : NULL, &page_len);
 			frame.exited = exited;
 			window_reset();
 			last = now;
@@ -395,6 +465,9 @@ int cmd_top(int argc, char **argv)
 out:
 	for (size_t i = 0; i < nlinks; i++)
 		bpf_link__destroy(links[i]);
+	if (lfd >= 0)
+		close(lfd);
+	free(page);
 	ring_buffer__free(rb);
 	weftstat_bpf__destroy(s);
 	sym_user_close();

@@ -60,6 +60,7 @@ struct worker {
 	uint64_t reg_polls;
 	uint64_t reg_polls_prev;	/* reg_polls at the last frame (top) */
 	bool handed_off;	/* another thread drives its slot now */
+	uint64_t cur_slot;	/* the slot it drives now, when not slot_addr (slot_moves) */
 	struct ws_worker st;	/* read back from the map: the figures of the window */
 	struct ws_worker prev;	/* cumulative at the last window's end */
 };
@@ -178,6 +179,15 @@ void print_json(struct weftstat_bpf *s, const struct totals *t, uint64_t start,
 void print_folded(struct weftstat_bpf *s);
 void print_prometheus(FILE *f, struct weftstat_bpf *s, const struct totals *t,
 		uint64_t window, const uint64_t *lost, bool exited);
+/* print_prometheus() into a heap string (*len bytes), or NULL. */
+char *ws_prom_render(struct weftstat_bpf *s, const struct totals *t, uint64_t window,
+		     const uint64_t *lost, bool exited, size_t *len);
+/*
+ * The Prometheus page of the window that ended at now (collected here;
+ * commit: the window is done, as collect()), a heap string, or NULL.
+ */
+char *ws_prom_page(struct weftstat_bpf *s, uint64_t now, uint64_t window, bool commit,
+		   bool exited, size_t *len);
 
 /* topcmd.c: weftstat top */
 int cmd_top(int argc, char **argv);

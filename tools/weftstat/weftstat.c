@@ -102,30 +102,6 @@ static void report_usage(FILE *f)
 		"  -h, --help             this text\n");
 }
 
-/* The Prometheus page of the window that ended at now (a heap string, or NULL). */
-static char *prom_page(struct weftstat_bpf *s, uint64_t now, uint64_t window, bool commit,
-		       bool exited, size_t *len)
-{
-	uint64_t lost[WS_CNT_NR];
-	struct totals t;
-	char *buf = NULL;
-	FILE *m;
-
-	collect(s, now, commit);
-	read_locks(s, commit);
-	lost_counts(s, lost);
-	sum_up(&t, window);
-	m = open_memstream(&buf, len);
-	if (!m)
-		return NULL;
-	print_prometheus(m, s, &t, window, lost, exited);
-	if (fclose(m)) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
 /*
  * --listen: trace in windows of dur seconds until a signal (or the target
  * exits); each scrape gets the last complete window, or the one in
@@ -163,7 +139,7 @@ static int serve(struct weftstat_bpf *s, struct ring_buffer *rb, int lfd, double
 
 			if (!thread_mode)
 				sym_user_refresh(pid);
-			p = prom_page(s, now, now - wstart, true, false, &len);
+			p = ws_prom_page(s, now, now - wstart, true, false, &len);
 			if (p) {
 				free(page);
 				page = p;
@@ -171,14 +147,14 @@ static int serve(struct weftstat_bpf *s, struct ring_buffer *rb, int lfd, double
 			window_reset();
 			wstart = now;
 		} else if (exited && !page) {
-			page = prom_page(s, now, now - wstart, true, true, &len);
+			page = ws_prom_page(s, now, now - wstart, true, true, &len);
 		}
 		if (pf[1].revents & POLLIN) {
 			char *p = page, *partial = NULL;
 			size_t plen = len;
 
 			if (!p) {
-				partial = prom_page(s, now, now - wstart, false, exited, &plen);
+				partial = ws_prom_page(s, now, now - wstart, false, exited, &plen);
 				p = partial;
 			}
 			if (p && ws_http_answer(lfd, p, plen) < 0)

@@ -17,9 +17,11 @@ struct weftstat_bpf;
 
 /*
  * Open and load the BPF programs for process tgid: the tp_btf set, else
- * the raw_tp set; with usdt, also the programs for the weft:poll_start and
- * poll_end probes (loaded, not attached). Returns 0 with *skel loaded and *flavour "tp_btf" or
- * "raw_tp", or -errno with a message in err (size errlen).
+ * the raw_tp set with the raw syscall tracepoints; with usdt, also the
+ * programs for the weft:poll_start and poll_end probes (loaded, not
+ * attached). Returns 0 with *skel loaded and *flavour "tp_btf",
+ * "tp_btf+sys_tp" (WEFTSTAT_SYS_TP=1) or "raw_tp", or -errno with a message
+ * in err (size errlen).
  */
 int ws_load(struct weftstat_bpf **skel, pid_t tgid, bool usdt, const char **flavour,
 	    char *err, size_t errlen);
