@@ -335,6 +335,15 @@ int wf_stream_new(wf_stream **sp, int fd)
 enum { GOT_RESULT, GOT_NOTHING, GOT_ONESHOT };
 
 /*
+ * A multishot object's calls all go through ms_wait, even from a poll
+ * that has lost its core (stall compensation: wf__core_enter gives NULL):
+ * what is queued or kept is taken first, and one armed op is waited for,
+ * never raced by a one-shot call (two sources of bytes would reorder
+ * them: seen under ThreadSanitizer, where slow polls are handed off).
+ * Without a core nothing can be armed, so only then does it go one-shot.
+ */
+
+/*
  * Take what is queued, or arm the op if needed and wait for one result.
  * GOT_RESULT: *res is the call's result. GOT_NOTHING: state changed (op
  * ended), look again. GOT_ONESHOT: run the one-shot call instead.
@@ -519,7 +528,7 @@ ssize_t wf_stream_recv(wf_stream *s, void *buf, size_t len, uint64_t deadline_ns
 		return -EINVAL;
 	if (!wf__task_cur())
 		return -EPERM;
-	if (!m->multishot || !wf__worker_cur())
+	if (!m->multishot)
 		return oneshot_recv(m, buf, len, deadline_ns);
 	r = wf__coop();
 	if (r)
@@ -577,7 +586,7 @@ ssize_t wf_stream_borrow(wf_stream *s, const void **data, uint64_t deadline_ns)
 	*data = NULL;
 	if (!wf__task_cur())
 		return -EPERM;
-	if (!m->multishot || !wf__worker_cur())
+	if (!m->multishot)
 		return scratch_borrow(m, data, deadline_ns);
 	r = wf__coop();
 	if (r)
@@ -646,7 +655,7 @@ int wf_listener_accept(wf_listener *l, struct sockaddr *addr, socklen_t *addrlen
 		return -EINVAL;
 	if (!wf__task_cur())
 		return -EPERM;
-	if (!m->multishot || !wf__worker_cur())
+	if (!m->multishot)
 		return oneshot_accept(m, addr, addrlen, deadline_ns);
 	r = wf__coop();
 	if (r)

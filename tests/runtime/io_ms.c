@@ -856,4 +856,74 @@ IO_TEST_ENV(stream_kept_buffers_capped_and_given_back, 1, "WEFT_IO_BUF_RING", "6
 	return r ? r : kept_round(false);
 }
 
+/*
+ * A stream read from a poll that lost its core (stall compensation hands
+ * a spinning poll's core over) takes what the armed op delivered first:
+ * a one-shot receive racing the armed op would read later bytes first.
+ */
+struct coreless {
+	int peer;
+	_Atomic int stop;
+};
+
+static void *coreless_sender(void *arg)
+{
+	struct coreless *c = arg;
+
+	usleep(15000);			/* the reader spins, its core handed over */
+	if (send(c->peer, "bcd", 3, MSG_NOSIGNAL) != 3)
+		return (void *)1L;
+	usleep(5000);
+	return (void *)(long)(send(c->peer, "efg", 3, MSG_NOSIGNAL) == 3 ? 0 : 2);
+}
+
+static void *coreless_ticker(void *arg)
+{
+	struct coreless *c = arg;
+
+	while (!atomic_load(&c->stop))
+		wf_sleep_ns(WF_NSEC_PER_MSEC);
+	return NULL;
+}
+
+IO_TEST_W(stream_read_from_a_poll_that_lost_its_core_keeps_order, 1, 30)
+{
+	struct coreless c = { .peer = -1 };
+	char b[8] = { 0 };
+	size_t got = 0;
+	wf_stream *s;
+	wf_task *tk;
+	pthread_t snd;
+	void *sres;
+	uint64_t end;
+	int sv[2];
+
+	CHECK_EQ(0, tcp_pair(sv));
+	c.peer = sv[0];
+	CHECK_EQ(0, wf_stream_new(&s, sv[1]));
+	CHECK_EQ(1, wf_send_all(sv[0], "a", 1, 0));
+	CHECK_EQ(1, wf_stream_recv(s, b, 1, ms_from_now(5000)));	/* armed now */
+	CHECK_EQ('a', b[0]);
+	CHECK_EQ(0, wf_spawn(&tk, coreless_ticker, &c));
+	CHECK_EQ(0, pthread_create(&snd, NULL, coreless_sender, &c));
+	end = wf_now_ns() + 60 * WF_NSEC_PER_MSEC;
+	while (wf_now_ns() < end)	/* on CPU past the threshold: handed over */
+		;
+	while (got < 6) {
+		ssize_t r = wf_stream_recv(s, b + got, 6 - got, ms_from_now(5000));
+
+		CHECK(r > 0);
+		got += (size_t)r;
+	}
+	CHECK(!memcmp(b, "bcdefg", 6));
+	atomic_store(&c.stop, 1);
+	wf_join(tk, NULL);
+	pthread_join(snd, &sres);
+	CHECK_EQ(0L, (long)sres);
+	CHECK_EQ(0, wf_stream_free(s));
+	wf_close(sv[0]);
+	wf_close(sv[1]);
+	return NULL;
+}
+
 TEST_HARNESS_MAIN
