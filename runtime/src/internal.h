@@ -42,6 +42,7 @@
 
 /* Local run queue capacity (power of two; the design fixes 256). */
 #define WF_LOCAL_QUEUE 256u
+#define WF_RETIRE_BATCH 32u	/* tasks of other shards retired in one lock hold */
 #define WF_TLS_KEYS 64
 #define WF_NAME_MAX 32
 #define WF_MAX_WORKERS 1024
@@ -368,6 +369,14 @@ struct wf__worker {
 	 * costs a TLB miss per spawn and exit. Iterate with
 	 * wf__for_each_task() under tasks_lock.
 	 */
+	/*
+	 * Tasks of another shard that returned here, to leave their shard's
+	 * table in one batch (owner-only: task.c, wf__retire_flush).
+	 */
+	struct wf_task *rb[WF_RETIRE_BATCH];
+	unsigned rb_n;
+	int rb_shard;
+
 	wf__spinlock tasks_lock __wf_aligned;
 	struct wf_task **tasks;
 	uint32_t tasks_len, tasks_cap;	/* slots in use up to len; capacity */
@@ -614,6 +623,8 @@ void wf__stack_cache_drain(struct wf_runtime *rt);
 int wf__stack_cache_init(struct wf_runtime *rt);
 void wf__cancel_all(struct wf_runtime *rt);
 uint64_t wf__live_tasks(struct wf_runtime *rt);
+/* Owner of core w: retire the tasks of other shards it batched (task.c). */
+void wf__retire_flush(struct wf__worker *w);
 int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *arg,
 	      const struct wf_spawn_opts *opts, const char *file, int line, bool root);
 void wf__stack_guard_init(void);

@@ -1267,6 +1267,11 @@ bool wf__worker_loop(struct wf__thread *th, struct wf_task *until, uint64_t drai
 			continue;
 		if (spin_for_work(w, now))
 			continue;
+		if (w->rb_n) {
+			/* Retire the batch before sleeping, then look again (live may be 0). */
+			wf__retire_flush(w);
+			continue;
+		}
 		if (woke)
 			w->mb.noops++;	/* unparked, found nothing, parks again */
 		park(w, drain_deadline ? drain_deadline : UINT64_MAX);
@@ -1277,5 +1282,6 @@ bool wf__worker_loop(struct wf__thread *th, struct wf_task *until, uint64_t drai
 	}
 	if (w->searching)
 		transition_from_searching(w);
+	wf__retire_flush(w);
 	return true;
 }

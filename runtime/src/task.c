@@ -479,16 +479,19 @@ static void tasks_unlink(struct wf_task *t)
  * handle refers to it), out of the table too, under one lock. The last
  * task of a runtime that shuts down wakes wf_runtime_shutdown().
  */
-static void tasks_retire(struct wf_task *t, bool unlink)
+static void task_free(struct wf_task *t);
+
+static void tasks_retire_n(struct wf_runtime *rt, int shard, struct wf_task **ts, unsigned n,
+			   bool unlink)
 {
-	struct wf_runtime *rt = t->rt;
-	struct wf__worker *s = &rt->workers[t->shard];
+	struct wf__worker *s = &rt->workers[shard];
 	uint64_t left;
 
 	wf__spin_lock(&s->tasks_lock);
 	if (unlink)
-		tasks_unlink_locked(s, t);
-	left = atomic_load_explicit(&s->live, memory_order_relaxed) - 1;
+		for (unsigned i = 0; i < n; i++)
+			tasks_unlink_locked(s, ts[i]);
+	left = atomic_load_explicit(&s->live, memory_order_relaxed) - n;
 	atomic_store_explicit(&s->live, left, memory_order_relaxed);
 	wf__spin_unlock(&s->tasks_lock);
 	if (left)
@@ -502,6 +505,46 @@ static void tasks_retire(struct wf_task *t, bool unlink)
 		atomic_fetch_add(&rt->live_futex, 1);
 		wf__futex_wake(&rt->live_futex, INT32_MAX);
 	}
+}
+
+static void tasks_retire(struct wf_task *t, bool unlink)
+{
+	tasks_retire_n(t->rt, t->shard, &t, 1, unlink);
+}
+
+/*
+ * A task spawned on one core (its shard) often returns on another (stolen
+ * by an idle worker): retiring it there took the spawning shard's lock
+ * from the other CPU at every exit, and the spawner took it back at the
+ * next spawn (the lock's line bounced on every task: a fifth of a spawn
+ * storm's time). Such tasks, when nobody holds a handle (the common
+ * case), are batched on the core that finished them and leave their
+ * shard's table WF_RETIRE_BATCH at a time, in one lock hold; they stay
+ * counted live until then. The owner flushes when the batch is full, when
+ * a task of another shard comes, before it parks, and when it stops
+ * driving the core (sched.c), so a batch never outlives the work that
+ * filled it: shutdown and wf_block_on's drain see live reach 0.
+ */
+void wf__retire_flush(struct wf__worker *w)
+{
+	unsigned n = w->rb_n;
+
+	if (!n)
+		return;
+	w->rb_n = 0;
+	tasks_retire_n(w->rt, w->rb_shard, w->rb, n, true);
+	for (unsigned i = 0; i < n; i++)
+		task_free(w->rb[i]);
+}
+
+static void retire_defer(struct wf__worker *w, struct wf_task *t)
+{
+	if (w->rb_n && w->rb_shard != t->shard)
+		wf__retire_flush(w);
+	w->rb_shard = t->shard;
+	w->rb[w->rb_n++] = t;
+	if (w->rb_n == WF_RETIRE_BATCH)
+		wf__retire_flush(w);
 }
 
 /*
@@ -662,6 +705,10 @@ void wf__task_finish(struct wf__worker *w, struct wf_task *t)
 		 * out of the table and freed without the count's RMW.
 		 */
 		atomic_store_explicit(&t->done, 1, memory_order_release);
+		if (w && t->shard != w->index) {
+			retire_defer(w, t);
+			return;
+		}
 		tasks_retire(t, true);
 		task_free(t);
 		return;
