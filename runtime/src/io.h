@@ -182,9 +182,6 @@ struct wf__ms {
 	int lent;
 	unsigned char *qold, *scratch;
 	bool wborrow;			/* the waiter borrows: keep, do not copy */
-	/* recv: calls in a row that found data waiting; one-shot calls left */
-	uint8_t hot;
-	uint16_t oneshot_left;
 	/* accept: descriptors delivered and not taken */
 	int *fds;
 	unsigned fcap, fhead, flen;

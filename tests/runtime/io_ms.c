@@ -926,41 +926,4 @@ IO_TEST_W(stream_read_from_a_poll_that_lost_its_core_keeps_order, 1, 30)
 	return NULL;
 }
 
-/*
- * A reader that always finds data waiting (the writer is ahead) turns its
- * stream hot: the op is cancelled, reads go one-shot for a while, then it
- * is armed again; every byte still comes in order.
- */
-IO_TEST_W(stream_hot_reader_goes_one_shot_and_back, 1, 60)
-{
-	unsigned char buf[300];
-	uint64_t arms0;
-	struct pump p;
-	wf_stream *s;
-	size_t off = 0;
-	wf_task *t;
-	int sv[2];
-	ssize_t r;
-
-	CHECK_EQ(0, tcp_pair(sv));
-	arms0 = ms_info().ms_arms;
-	p = (struct pump){ .fd = sv[0], .seed = 11, .len = 1u << 20, .close_after = true };
-	CHECK_EQ(0, wf_spawn(&t, pump, &p));
-	CHECK_EQ(0, wf_stream_new(&s, sv[1]));
-	while ((r = wf_stream_recv(s, buf, sizeof(buf), ms_from_now(20000))) > 0) {
-		CHECK(io_check_pattern(buf, (size_t)r, 11, off));
-		off += (size_t)r;
-	}
-	CHECK_EQ(0, r);
-	CHECK_EQ(1u << 20, off);
-	CHECK_EQ(0L, join_long(t));
-	/* Armed, cancelled hot, one-shot for a while, armed again, ... */
-	if (ms_on(WF_IO_F_RECV_MULTISHOT))
-		CHECK(ms_info().ms_arms - arms0 >= 3);
-	CHECK_EQ(0, wf_stream_free(s));
-	wf_close(sv[0]);
-	wf_close(sv[1]);
-	return NULL;
-}
-
 TEST_HARNESS_MAIN
