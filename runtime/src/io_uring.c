@@ -765,11 +765,16 @@ static void *bufs_alloc(size_t len, size_t *maplen)
 	return a;
 }
 
+/* The buffers and their keep/return bitmaps (buf_ring_init's). */
 static void bufs_free(struct ur_worker *u)
 {
 	if (u->bufs)
 		munmap(u->bufs, u->bufs_len);
+	free((void *)u->ret_bits);
+	free(u->held_bits);
 	u->bufs = NULL;
+	u->ret_bits = NULL;
+	u->held_bits = NULL;
 }
 
 /* The worker's provided buffer ring; 0, or -errno. */
@@ -791,11 +796,6 @@ static int buf_ring_init(struct wf__worker *w, struct ur_worker *u)
 	u->held_bits = calloc((rr->nbufs + 63) / 64, sizeof(*u->held_bits));
 	if (!u->bufs || !u->ret_bits || !u->held_bits) {
 		bufs_free(u);
-		free((void *)u->ret_bits);
-		free(u->held_bits);
-		u->bufs = NULL;
-		u->ret_bits = NULL;
-		u->held_bits = NULL;
 		munmap(mem, sz);
 		return -ENOMEM;
 	}
@@ -806,11 +806,6 @@ static int buf_ring_init(struct wf__worker *w, struct ur_worker *u)
 	r = io_uring_register_buf_ring(&u->ring, &reg, 0);
 	if (r) {
 		bufs_free(u);
-		free((void *)u->ret_bits);
-		free(u->held_bits);
-		u->bufs = NULL;
-		u->ret_bits = NULL;
-		u->held_bits = NULL;
 		munmap(mem, sz);
 		return r;
 	}
@@ -887,8 +882,6 @@ static void ur_worker_fini(struct wf__worker *w)
 	if (u->br) {
 		munmap(u->br, u->br_size);
 		bufs_free(u);
-		free((void *)u->ret_bits);
-		free(u->held_bits);
 	}
 	close(u->efd);
 	free(u);

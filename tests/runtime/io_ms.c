@@ -877,15 +877,6 @@ static void *coreless_sender(void *arg)
 	return (void *)(long)(send(c->peer, "efg", 3, MSG_NOSIGNAL) == 3 ? 0 : 2);
 }
 
-static void *coreless_ticker(void *arg)
-{
-	struct coreless *c = arg;
-
-	while (!atomic_load(&c->stop))
-		wf_sleep_ns(WF_NSEC_PER_MSEC);
-	return NULL;
-}
-
 IO_TEST_W(stream_read_from_a_poll_that_lost_its_core_keeps_order, 1, 30)
 {
 	struct coreless c = { .peer = -1 };
@@ -904,7 +895,7 @@ IO_TEST_W(stream_read_from_a_poll_that_lost_its_core_keeps_order, 1, 30)
 	CHECK_EQ(1, wf_send_all(sv[0], "a", 1, 0));
 	CHECK_EQ(1, wf_stream_recv(s, b, 1, ms_from_now(5000)));	/* armed now */
 	CHECK_EQ('a', b[0]);
-	CHECK_EQ(0, wf_spawn(&tk, coreless_ticker, &c));
+	CHECK_EQ(0, wf_spawn(&tk, io_ticker, &c.stop));
 	CHECK_EQ(0, pthread_create(&snd, NULL, coreless_sender, &c));
 	end = wf_now_ns() + 60 * WF_NSEC_PER_MSEC;
 	while (wf_now_ns() < end)	/* on CPU past the threshold: handed over */

@@ -582,16 +582,6 @@ static void *held_sender(void *arg)
 	return (void *)(long)(send(h->peer, "h", 1, MSG_NOSIGNAL) == 1 ? 0 : 1);
 }
 
-/* Runnable work behind the held poll, so that the monitor hands it over. */
-static void *held_ticker(void *arg)
-{
-	struct held *h = arg;
-
-	while (!atomic_load(&h->stop))
-		wf_sleep_ns(WF_NSEC_PER_MSEC);
-	return NULL;
-}
-
 static void *hold_sleep(void *arg)
 {
 	(void)arg;
@@ -614,7 +604,7 @@ static void *hold(int how, bool stream)
 	h.fd = wf_accept(l, NULL, NULL, 0);
 	CHECK(h.fd >= 0);
 	CHECK_EQ(0, wf_spawn(&rd, held_reader, &h));
-	CHECK_EQ(0, wf_spawn(&tk, held_ticker, &h));
+	CHECK_EQ(0, wf_spawn(&tk, io_ticker, &h.stop)	/* work behind the held poll */);
 	wf_sleep_ns(5 * WF_NSEC_PER_MSEC);	/* the receive is armed and submitted */
 	CHECK_EQ(0, pthread_create(&snd, NULL, held_sender, &h));
 	if (how == HOLD_IN_PLACE) {

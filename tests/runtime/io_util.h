@@ -66,6 +66,19 @@ static inline void io_run_test(struct __test_metadata *_metadata, const char *dr
 
 #define IO_TEST(name) IO_TEST_W(name, IO_WORKERS, 30)
 
+/*
+ * A task that sleeps 1 ms at a time until *arg (an _Atomic int) is set:
+ * runnable work behind a poll, so that stall compensation hands it over.
+ */
+static inline void *io_ticker(void *arg)
+{
+	_Atomic int *stop = arg;
+
+	while (!atomic_load(stop))
+		wf_sleep_ns(WF_NSEC_PER_MSEC);
+	return NULL;
+}
+
 /* A TCP listener on 127.0.0.1, any port; its port in *port. */
 static inline int io_listen(uint16_t *port)
 {

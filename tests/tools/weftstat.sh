@@ -740,9 +740,47 @@ tap_test top_terminal 30
 
 # --- --listen ------------------------------------------------------------------------
 
+# The address a `--listen 127.0.0.1:0` run said it serves on ($work/err).
+served_addr()
+{
+	sed -n 's|.*serving http://\([0-9.]*:[0-9]*\)/metrics.*|\1|p' "$work/err"
+}
+
+# Scrape http://$1/metrics into $work/prom until a page diagnoses the
+# planted blocking with its site (a site appears once an episode ends: a
+# page may show the class first); at most 40 tries, 0.25 s apart.
+scrape_until_blocking()
+{
+	local i
+
+	for i in $(seq 40); do
+		curl -sf --max-time 5 "http://$1/metrics" >"$work/prom" ||
+			fail_log "$work/err" "GET /metrics failed"
+		grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"[1-4]\"} 1$" \
+			"$work/prom" &&
+			grep -q '^weftstat_blocking_site_seconds{.*function="planted_block"' \
+				"$work/prom" && break
+		sleep 0.25
+	done
+}
+
+# The last page ($work/prom): the blocking diagnosed, its site, and every
+# line in the text exposition format; $1: /other's HTTP status (404).
+check_blocking_page()
+{
+	grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"[1-4]\"} 1$" \
+		"$work/prom" || fail_log "$work/prom" "no scrape diagnosed the blocking"
+	! grep -Ev '^# (HELP|TYPE) weftstat_[a-z_]+ |^weftstat_[a-z_]+\{[^}]*\} [0-9][0-9.]*$' \
+		"$work/prom" | grep -q . ||
+		fail_log "$work/prom" "a line is not in the text exposition format"
+	grep -q '^weftstat_blocking_site_seconds{.*function="planted_block"' "$work/prom" ||
+		fail_log "$work/prom" "no planted_block site"
+	[ "$1" = 404 ] || fail "GET /other answered $1, not 404"
+}
+
 test_prometheus_listen()
 {
-	local lpid addr i st code
+	local lpid addr st code
 
 	need_bpf
 	command -v curl >/dev/null || skip "needs curl"
@@ -751,30 +789,14 @@ test_prometheus_listen()
 		2>"$work/err" &
 	lpid=$!
 	wait_for "$work/err" 'serving http://' || fail_log "$work/err" "not serving"
-	addr=$(sed -n 's|.*serving http://\([0-9.]*:[0-9]*\)/metrics.*|\1|p' "$work/err")
-	for i in $(seq 40); do
-		curl -sf --max-time 5 "http://$addr/metrics" >"$work/prom" ||
-			fail_log "$work/err" "GET /metrics failed"
-		# A site appears once an episode ends: a page may show the class first.
-		grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"[1-4]\"} 1$" \
-			"$work/prom" &&
-			grep -q '^weftstat_blocking_site_seconds{.*function="planted_block"' \
-				"$work/prom" && break
-		sleep 0.25
-	done
+	addr=$(served_addr)
+	scrape_until_blocking "$addr"
 	code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://$addr/other")
 	kill -TERM "$lpid"
 	wait "$lpid" && st=0 || st=$?
 	stop_victim
 	[ "$st" -eq 0 ] || fail_log "$work/err" "exited $st after SIGTERM, not 0"
-	grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"[1-4]\"} 1$" \
-		"$work/prom" || fail_log "$work/prom" "no scrape diagnosed the blocking"
-	! grep -Ev '^# (HELP|TYPE) weftstat_[a-z_]+ |^weftstat_[a-z_]+\{[^}]*\} [0-9][0-9.]*$' \
-		"$work/prom" | grep -q . ||
-		fail_log "$work/prom" "a line is not in the text exposition format"
-	grep -q '^weftstat_blocking_site_seconds{.*function="planted_block"' "$work/prom" ||
-		fail_log "$work/prom" "no planted_block site"
-	[ "$code" = 404 ] || fail "GET /other answered $code, not 404"
+	check_blocking_page "$code"
 }
 tap_test prometheus_listen 30
 
@@ -782,7 +804,7 @@ tap_test prometheus_listen 30
 # prints its frames; before the first frame, the interval so far.
 test_top_listen()
 {
-	local lpid addr i st code
+	local lpid addr st code
 
 	need_bpf
 	command -v curl >/dev/null || skip "needs curl"
@@ -792,20 +814,12 @@ test_top_listen()
 	lpid=$!
 	wait_for "$work/err" 'serving http://' || fail_log "$work/err" "not serving"
 	grep -q 'the last frame of 0.5 s' "$work/err" || fail_log "$work/err" "no frame length said"
-	addr=$(sed -n 's|.*serving http://\([0-9.]*:[0-9]*\)/metrics.*|\1|p' "$work/err")
+	addr=$(served_addr)
 	# The first scrape may come before the first frame: a page all the same.
 	curl -sf --max-time 5 "http://$addr/metrics" >"$work/prom0" ||
 		fail_log "$work/err" "GET /metrics before the first frame failed"
 	grep -q '^# TYPE weftstat_' "$work/prom0" || fail_log "$work/prom0" "not a Prometheus page"
-	for i in $(seq 40); do
-		curl -sf --max-time 5 "http://$addr/metrics" >"$work/prom" ||
-			fail_log "$work/err" "GET /metrics failed"
-		grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"[1-4]\"} 1$" \
-			"$work/prom" &&
-			grep -q '^weftstat_blocking_site_seconds{.*function="planted_block"' \
-				"$work/prom" && break
-		sleep 0.25
-	done
+	scrape_until_blocking "$addr"
 	code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://$addr/other")
 	# The frames go on meanwhile (the page above may be of the first interval).
 	wait_for "$work/out" "^weftstat top: pid $vpid" || fail_log "$work/out" "no frames printed"
@@ -813,14 +827,7 @@ test_top_listen()
 	wait "$lpid" && st=0 || st=$?
 	stop_victim
 	[ "$st" -eq 0 ] || fail_log "$work/err" "exited $st after SIGTERM, not 0"
-	grep -q "^weftstat_diagnosis{pid=\"$vpid\",class=\"blocking_in_poll\",rank=\"[1-4]\"} 1$" \
-		"$work/prom" || fail_log "$work/prom" "no scrape diagnosed the blocking"
-	grep -q '^weftstat_blocking_site_seconds{.*function="planted_block"' "$work/prom" ||
-		fail_log "$work/prom" "no planted_block site"
-	! grep -Ev '^# (HELP|TYPE) weftstat_[a-z_]+ |^weftstat_[a-z_]+\{[^}]*\} [0-9][0-9.]*$' \
-		"$work/prom" | grep -q . ||
-		fail_log "$work/prom" "a line is not in the text exposition format"
-	[ "$code" = 404 ] || fail "GET /other answered $code, not 404"
+	check_blocking_page "$code"
 }
 tap_test top_listen 30
 

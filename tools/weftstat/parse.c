@@ -203,6 +203,26 @@ static bool v0_leave(struct v0 *d, bool ok)
 	return ok && !d->err;
 }
 
+/*
+ * Enter a production that starts with a tag: its tag (the byte at pos),
+ * taken; 0 when the depth or work bound is hit or the input ended (left
+ * again, d->err set).
+ */
+static int v0_open(struct v0 *d)
+{
+	int tag;
+
+	if (!v0_enter(d))
+		return 0;
+	tag = v0_peek(d);
+	if (!tag) {
+		v0_leave(d, false);
+		return 0;
+	}
+	d->pos++;
+	return tag;
+}
+
 /* <base-62-number>: "_" is 0; digits 0-9a-zA-Z then "_" are their value + 1. */
 static bool v0_b62(struct v0 *d, uint64_t *v)
 {
@@ -360,12 +380,9 @@ static bool v0_path(struct v0 *d, bool in_value)
 	bool ok = false;
 	int tag;
 
-	if (!v0_enter(d))
-		return false;
-	tag = v0_peek(d);
+	tag = v0_open(d);
 	if (!tag)
-		return v0_leave(d, false);
-	d->pos++;
+		return false;
 	switch (tag) {
 	case 'C':	/* crate root */
 		ok = v0_ident(d, &id, true);
@@ -539,13 +556,10 @@ static bool v0_type(struct v0 *d)
 	bool ok = false;
 	int tag;
 
-	if (!v0_enter(d))
-		return false;
-	tag = v0_peek(d);
+	tag = v0_open(d);
 	if (!tag)
-		return v0_leave(d, false);
+		return false;
 	basic = v0_basic(tag);
-	d->pos++;
 	if (basic) {
 		v0_puts(d, basic);
 		return v0_leave(d, true);
@@ -612,12 +626,9 @@ static bool v0_const(struct v0 *d)
 	bool ok = false, neg;
 	int tag;
 
-	if (!v0_enter(d))
-		return false;
-	tag = v0_peek(d);
+	tag = v0_open(d);
 	if (!tag)
-		return v0_leave(d, false);
-	d->pos++;
+		return false;
 	if (tag == 'p') {
 		v0_puts(d, "_");
 		return v0_leave(d, true);

@@ -293,10 +293,8 @@ int cmd_top(int argc, char **argv)
 			want_tasks = false;
 			break;
 		case 'l':
-			if (ws_listen_parse(optarg, &laddr, &laddr_len, err, sizeof(err))) {
-				say("--listen %s", err);
+			if (!parse_listen(optarg, &laddr, &laddr_len))
 				return WS_EXIT_USAGE;
-			}
 			listen_spec = optarg;
 			break;
 		case 'h':
@@ -307,11 +305,8 @@ int cmd_top(int argc, char **argv)
 			return WS_EXIT_USAGE;
 		}
 	}
-	if (optind < argc) {
-		say("unexpected argument '%s'", argv[optind]);
-		top_usage(stderr);
+	if (!no_operands(argc, argv, top_usage))
 		return WS_EXIT_USAGE;
-	}
 	if (!p) {
 		say("top needs -p PID");
 		top_usage(stderr);

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <linux/types.h>
@@ -195,6 +196,8 @@ int cmd_top(int argc, char **argv);
 /* weftstat.c: the command line */
 pid_t parse_pid(const char *arg);
 bool parse_seconds(const char *opt, const char *arg, double lo, double hi, double *out);
+bool parse_listen(const char *arg, struct sockaddr_storage *ss, socklen_t *len);
+bool no_operands(int argc, char **argv, void (*usage_fn)(FILE *f));
 void usage(FILE *f);
 
 #endif /* WEFT_WEFTSTAT_TRACE_H */

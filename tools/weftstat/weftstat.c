@@ -75,6 +75,28 @@ bool parse_seconds(const char *opt, const char *arg, double lo, double hi, doubl
 	return true;
 }
 
+/* Parse --listen ADDR:PORT into *ss; false (said why) on error. */
+bool parse_listen(const char *arg, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char err[256];
+
+	if (ws_listen_parse(arg, ss, len, err, sizeof(err))) {
+		say("--listen %s", err);
+		return false;
+	}
+	return true;
+}
+
+/* No operand after the options; else say so, with @usage_fn on stderr. */
+bool no_operands(int argc, char **argv, void (*usage_fn)(FILE *f))
+{
+	if (optind >= argc)
+		return true;
+	say("unexpected argument '%s'", argv[optind]);
+	usage_fn(stderr);
+	return false;
+}
+
 static void report_usage(FILE *f)
 {
 	fprintf(f,
@@ -218,10 +240,8 @@ static int cmd_report(int argc, char **argv)
 				return WS_EXIT_USAGE;
 			break;
 		case 'l':
-			if (ws_listen_parse(optarg, &laddr, &laddr_len, err, sizeof(err))) {
-				say("--listen %s", err);
+			if (!parse_listen(optarg, &laddr, &laddr_len))
 				return WS_EXIT_USAGE;
-			}
 			listen_spec = optarg;
 			break;
 		case 'h':
@@ -232,11 +252,8 @@ static int cmd_report(int argc, char **argv)
 			return WS_EXIT_USAGE;
 		}
 	}
-	if (optind < argc) {
-		say("unexpected argument '%s'", argv[optind]);
-		report_usage(stderr);
+	if (!no_operands(argc, argv, report_usage))
 		return WS_EXIT_USAGE;
-	}
 	if (json + folded + prom > 1) {
 		say("--json, --folded and --prometheus are output formats: give one");
 		return WS_EXIT_USAGE;
