@@ -197,8 +197,15 @@ $(fuzz-progs): $(obj)/fuzz/fuzz_%: $(srctree)/tests/fuzz/fuzz_%.c \
 	@mkdir -p $(dir $@)
 	$(call if_changed,fuzz_lf)
 
+# libFuzzer reads a -max_total_time it cannot parse as 0: no limit at all.
 PHONY += fuzz
 fuzz: deps-check
+	$(Q)case '$(FUZZ_SECONDS)' in ''|*[!0-9]*|0) \
+		echo "make fuzz: FUZZ_SECONDS wants a whole number of seconds from 1, not '$(FUZZ_SECONDS)'" >&2; \
+		exit 2;; esac
+	$(Q)for t in $(FUZZ_TARGETS); do case ' $(fuzz-targets) ' in *" $$t "*) ;; *) \
+		echo "make fuzz: no fuzz target '$$t' (FUZZ_TARGETS from: $(fuzz-targets))" >&2; \
+		exit 2;; esac; done
 	$(Q)$(MAKE) --no-print-directory $(addprefix $(obj)/fuzz/fuzz_,$(FUZZ_TARGETS))
 	$(Q)set -e; for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(obj)/fuzz/corpus/$$t $(obj)/fuzz/artifacts; \
