@@ -654,11 +654,19 @@ static void env_buf_ring(struct ur_rt *r)
 	if (!e || !*e)
 		return;
 	n = strtoul(e, &end, 0);
-	if (*end != 'x')
+	if (*end == 'x')
+		sz = strtoul(end + 1, &end, 0);
+	else
+		sz = 0;
+	if (*end || !n || n > 32768 || (n & (n - 1)) || sz < 16 || sz > (1ul << 20)) {
+		static _Atomic bool warned;
+
+		if (!atomic_exchange(&warned, true))
+			fprintf(stderr, "weft: WEFT_IO_BUF_RING='%s' ignored: want COUNTxSIZE, COUNT "
+				"a power of two from 1 to 32768, SIZE 16 to 1048576 bytes (using "
+				"%ux%u)\n", e, UR_NBUFS, UR_BUFSZ);
 		return;
-	sz = strtoul(end + 1, &end, 0);
-	if (*end || !n || n > 32768 || (n & (n - 1)) || sz < 16 || sz > (1ul << 20))
-		return;
+	}
 	r->nbufs = (unsigned)n;
 	r->bufsz = (unsigned)sz;
 }
