@@ -196,7 +196,8 @@ struct wf_task {
 	_Atomic int refs;		/* runtime's while alive + the handle's */
 	_Atomic uint32_t done;		/* futex word: 1 once returned */
 	_Atomic uint32_t thread_waiters;	/* a thread sleeps on done */
-	struct wf__worker *home;	/* pinned tasks: the worker they stay on */
+	/* Metrics: wake-ups won, counted by the waker next to `wait`. */
+	_Atomic uint64_t wakes;
 	struct wf__worker *last;	/* worker that ran the last poll */
 	struct wf_runtime *rt;
 
@@ -204,10 +205,13 @@ struct wf_task {
 	uint32_t join_lock;
 	struct wf__waiter *joiner;
 
-	/* Identity: id and name live in the registry record (weft/registry.h). */
+	/*
+	 * Identity: id, name and spawn site live in the registry record
+	 * (weft/registry.h); task_file() and task_line() read the site.
+	 */
 	struct wf_reg_task reg;
-	const char *file;
-	int line;
+	struct wf__worker *home;	/* pinned tasks: the worker they stay on */
+	_Atomic uint64_t self_wakes;	/* metrics: wake-ups by the task itself */
 
 	/* Entry and result. */
 	wf_task_fn fn;
@@ -233,6 +237,17 @@ struct wf_task {
 	uint64_t sched_at;		/* when it last became runnable */
 	struct wf__task_metrics m;
 };
+
+/* The spawn site of t (its registry record keeps it). */
+static inline const char *task_file(const struct wf_task *t)
+{
+	return (const char *)(uintptr_t)t->reg.file_addr;
+}
+
+static inline int task_line(const struct wf_task *t)
+{
+	return (int)t->reg.line;
+}
 
 /* --- workers --------------------------------------------------------------- */
 
@@ -310,6 +325,7 @@ struct wf__worker {
 	uint32_t tick;
 	uint32_t rng;
 	bool searching;
+	uint64_t steal_defer_at;	/* first sighting of a short queue (sched.c) */
 	uint64_t poll_start;
 	uint64_t poll_end;
 	/*

@@ -41,8 +41,26 @@ void wf__metrics_poll(struct wf__worker *w, struct wf_task *t, uint64_t start, u
 		uint64_t sd = start > t->sched_at ? start - t->sched_at : 0;
 		uint64_t polls = atomic_load_explicit(&m->polls, memory_order_relaxed);
 
-		if (!polls)
+		if (!polls) {
+			/* The histograms are these two figures (metrics.h). */
 			atomic_store_explicit(&m->first_poll_ns, start, memory_order_relaxed);
+			atomic_store_explicit(&m->busy_ns, d, memory_order_relaxed);
+			if (slow)
+				atomic_store_explicit(&m->slow_polls, 1, memory_order_relaxed);
+			atomic_store_explicit(&m->poll_max_ns, d, memory_order_relaxed);
+			atomic_store_explicit(&m->sched_total_ns, sd, memory_order_relaxed);
+			atomic_store_explicit(&m->sched_max_ns, sd, memory_order_relaxed);
+			atomic_store_explicit(&m->polls, 1, memory_order_relaxed);
+			goto flush;
+		}
+		if (polls == 1) {
+			/* File the first poll's samples, kept as the totals. */
+			wf__task_hist_bump(m, m->poll_b,
+					   atomic_load_explicit(&m->busy_ns, memory_order_relaxed));
+			wf__task_hist_bump(m, m->sched_b,
+					   atomic_load_explicit(&m->sched_total_ns,
+								memory_order_relaxed));
+		}
 		atomic_store_explicit(&m->polls, polls + 1, memory_order_relaxed);
 		WF__ADD(m->busy_ns, d);
 		if (slow)
@@ -52,9 +70,10 @@ void wf__metrics_poll(struct wf__worker *w, struct wf_task *t, uint64_t start, u
 		WF__ADD(m->sched_total_ns, sd);
 		if (sd > atomic_load_explicit(&m->sched_max_ns, memory_order_relaxed))
 			atomic_store_explicit(&m->sched_max_ns, sd, memory_order_relaxed);
-		wf__hist_bump(m->poll_b, d);
-		wf__hist_bump(m->sched_b, sd);
+		wf__task_hist_bump(m, m->poll_b, d);
+		wf__task_hist_bump(m, m->sched_b, sd);
 	}
+flush:
 #endif
 	if (end - w->mb.last_flush_ns >= FLUSH_NS)
 		wf__metrics_flush(w, end);

@@ -23,11 +23,23 @@
 
 /*
  * A task's figures, laid out by writer: per poll the running worker writes
- * the first line and one bucket of each histogram (three lines in all,
- * not six), and wakers write the last words. The histograms' counts are
- * the poll count (one sample of each per poll) and the poll histogram's
- * total is busy_ns, so neither is stored twice. Zero when a control
- * block is handed out (task.c clears it when the block is recycled).
+ * the first line and, from the second poll on, one bucket of each
+ * histogram (three lines in all); wakers count in the control block's
+ * first line (struct wf_task), which their wake-up writes anyway. The
+ * histograms' counts are the poll count (one sample of each per poll) and
+ * the poll histogram's total is busy_ns, so neither is stored twice.
+ *
+ * A task's first poll leaves the histograms alone: with one poll, each
+ * histogram is its one sample, busy_ns and sched_total_ns, which readers
+ * put in its bucket themselves (metrics_dump.c); the second poll files
+ * the first one's samples with its own. So a task polled once (a spawned
+ * job, chained spawns, a connection handled in one go) touches its
+ * control block's header and one metrics line, never the six bucket
+ * lines. `dirty` has bit i set when bucket line i (0-5 from poll_b) may be
+ * nonzero: a recycled block clears the hot line and those lines only
+ * (task.c tcb_put).
+ *
+ * Zero when a control block is handed out.
  */
 struct wf__task_metrics {
 	_Atomic uint64_t polls __attribute__((aligned(64)));
@@ -37,12 +49,13 @@ struct wf__task_metrics {
 	_Atomic uint64_t sched_total_ns;
 	_Atomic uint64_t sched_max_ns;
 	_Atomic uint64_t first_poll_ns;	/* CLOCK_MONOTONIC of the first poll */
-	uint64_t unused;
+	uint64_t dirty;			/* bucket lines written: bit (byte offset / 64) */
 	_Atomic uint32_t poll_b[WF_HIST_BUCKETS];	/* poll duration */
 	_Atomic uint32_t sched_b[WF_HIST_BUCKETS];	/* scheduled delay: runnable -> polled */
-	_Atomic uint64_t wakes;		/* by any thread: atomic adds */
-	_Atomic uint64_t self_wakes;
 };
+
+#define WF__TASK_HIST_LINES \
+	((2 * WF_HIST_BUCKETS * sizeof(uint32_t) + 63) / 64)
 
 /* One worker's counters; the same layout serves the batch and `pub`. */
 #define WF__WORKER_COUNTERS(X) \
@@ -108,6 +121,21 @@ static inline void wf__hist_bump(_Atomic uint32_t *b, uint64_t ns)
 
 	atomic_store_explicit(&b[i], atomic_load_explicit(&b[i], memory_order_relaxed) + 1,
 			      memory_order_relaxed);
+}
+
+/*
+ * Count one sample of ns in task histogram b (m->poll_b or m->sched_b)
+ * and note its line in m->dirty.
+ */
+static inline void wf__task_hist_bump(struct wf__task_metrics *m, _Atomic uint32_t *b,
+				      uint64_t ns)
+{
+	unsigned i = wf__hist_bucket(ns);
+	size_t off = (size_t)((char *)&b[i] - (char *)m->poll_b);
+
+	atomic_store_explicit(&b[i], atomic_load_explicit(&b[i], memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	m->dirty |= 1ull << (off / 64);
 }
 
 #endif /* WEFT_METRICS_INTERNAL_H */

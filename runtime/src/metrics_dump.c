@@ -279,6 +279,11 @@ static void hist_copy(struct wf_hist *o, uint64_t count, uint64_t total, uint64_
 	o->count = count;
 	o->total_ns = total;
 	o->max_ns = max;
+	/* A task polled once has its one sample in total (metrics.h). */
+	if (count == 1) {
+		o->buckets[wf__hist_bucket(total)] = 1;
+		return;
+	}
 	for (unsigned i = 0; i < WF_HIST_BUCKETS; i++)
 		o->buckets[i] = atomic_load_explicit(&b[i], memory_order_relaxed);
 }
@@ -287,7 +292,7 @@ static void hist_copy(struct wf_hist *o, uint64_t count, uint64_t total, uint64_
 static int task_copy(struct wf_task *t, struct wf_task_metrics *o, struct strpool *pool)
 {
 	const struct wf__task_metrics *m = &t->m;
-	long off = pool_intern(pool, t->file);
+	long off = pool_intern(pool, task_file(t));
 
 	if (off < 0)
 		return -ENOMEM;
@@ -297,7 +302,7 @@ static int task_copy(struct wf_task *t, struct wf_task_metrics *o, struct strpoo
 	o->name[sizeof(o->name) - 1] = '\0';
 	/* An offset for now: the pool may still move (see tasks_fixup()). */
 	o->file = (const char *)(uintptr_t)off;
-	o->line = t->line;
+	o->line = task_line(t);
 	o->state = (int)atomic_load_explicit(&t->sched, memory_order_relaxed);
 	o->flags = t->reg.flags & (WF_TASK_F_PINNED | WF_TASK_F_ROOT);
 	o->spawn_ns = t->reg.spawn_ns;
@@ -306,8 +311,8 @@ static int task_copy(struct wf_task *t, struct wf_task_metrics *o, struct strpoo
 							  memory_order_relaxed) : 0;
 	o->busy_ns = atomic_load_explicit(&m->busy_ns, memory_order_relaxed);
 	o->slow_polls = atomic_load_explicit(&m->slow_polls, memory_order_relaxed);
-	o->wakes = atomic_load_explicit(&m->wakes, memory_order_relaxed);
-	o->self_wakes = atomic_load_explicit(&m->self_wakes, memory_order_relaxed);
+	o->wakes = atomic_load_explicit(&t->wakes, memory_order_relaxed);
+	o->self_wakes = atomic_load_explicit(&t->self_wakes, memory_order_relaxed);
 	/* One sample of each histogram per poll: their counts are the polls. */
 	hist_copy(&o->poll, o->polls, o->busy_ns,
 		  atomic_load_explicit(&m->poll_max_ns, memory_order_relaxed), m->poll_b);

@@ -629,8 +629,8 @@ static int stall_handoff(struct monitor *m, struct wf__worker *w, struct wf__thr
 	t = w->current;
 	id = t->reg.id;
 	snprintf(name, sizeof(name), "%s", t->reg.name);
-	file = t->file;
-	line = t->line;
+	file = task_file(t);
+	line = task_line(t);
 	w->current = NULL;
 	atomic_store_explicit(&w->in_poll, 0, memory_order_release);
 	wf__reg_state(w, WF_REG_W_SCHEDULING);

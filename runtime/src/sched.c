@@ -40,6 +40,17 @@
  *     CAS head past them, and the owner reuses a slot only after observing
  *     (acquire) a head beyond it, so a stealer that copied a slot the owner
  *     has since overwritten always loses its CAS.
+ *     A stealer that finds fewer than WF_STEAL_BATCH tasks in a queue
+ *     leaves them for up to WF_STEAL_DEFER_NS (it keeps searching, and
+ *     does not park while they are there): a producer spawning a stream of
+ *     short tasks otherwise loses each one to a thief the moment it is
+ *     pushed, one steal (a CAS on its head, and its tail's line taken
+ *     away) per task. Waiting a few microseconds lets steals take several.
+ *     (Measured with spawn_many_local on 2 workers: without the wait, a
+ *     thief faster than the spawner averaged 1.3 tasks per steal.) The
+ *     wait delays such tasks by WF_STEAL_DEFER_NS at most, and only while
+ *     their owner neither runs them nor parks (a parking owner finds them
+ *     in its own queue first).
  *     A full queue moves half of itself plus the new task to the inject
  *     queue (an overflow, counted).
  *   - a pinned FIFO (owner only) and an inbox (mutex) for pinned tasks
@@ -140,6 +151,8 @@
 #include <unistd.h>
 
 #define WF_STEAL_NEXT_NS 20000u	/* runnext is stealable after 20 us in a poll */
+#define WF_STEAL_BATCH 16u	/* fewer in a queue: wait up to ... */
+#define WF_STEAL_DEFER_NS 10000u	/* ... this long for more before taking them */
 #define WF_MAX_NEXT_RUNS 3
 #define WF_GLOBAL_INTERVAL CONFIG_WEFT_GLOBAL_QUEUE_INTERVAL
 
@@ -409,6 +422,21 @@ static uint32_t runq_grab(struct wf__worker *src, struct wf__worker *dst, uint32
 		uint32_t tl = atomic_load_explicit(&src->tail, memory_order_acquire);
 		uint32_t n = tl - h;
 
+		if (n && n < WF_STEAL_BATCH) {
+			/*
+			 * A few tasks: wait for more (see "Queues" above). The
+			 * wait starts at the first such sighting; one older than
+			 * twice the wait is from an earlier search.
+			 */
+			uint64_t since = dst->steal_defer_at;
+
+			if (!since || now - since >= 2 * WF_STEAL_DEFER_NS) {
+				dst->steal_defer_at = now;
+				return 0;
+			}
+			if (now - since < WF_STEAL_DEFER_NS)
+				return 0;
+		}
 		n -= n / 2;
 		if (n == 0) {
 			struct wf_task *nx = atomic_load_explicit(&src->runnext,
@@ -452,6 +480,7 @@ static struct wf_task *runq_steal(struct wf__worker *dst, struct wf__worker *src
 
 	if (n == 0)
 		return NULL;
+	dst->steal_defer_at = 0;
 	n--;
 	t = atomic_load_explicit(&dst->buf[(tl + n) % WF_LOCAL_QUEUE], memory_order_relaxed);
 	if (n)

@@ -215,6 +215,24 @@ static void stack_put(struct wf_runtime *rt, struct wf__stack *s)
 	wf__core_exit(th, core);
 }
 
+_Static_assert(offsetof(struct wf__task_metrics, poll_b) == 64 &&
+	       sizeof(struct wf__task_metrics) == 64 * (1 + WF__TASK_HIST_LINES),
+	       "task metrics: one hot line, then whole bucket lines (metrics_clear)");
+
+/* Zero m, touching only the lines its polls may have written. */
+static void metrics_clear(struct wf__task_metrics *m)
+{
+	uint64_t dirty = m->dirty;
+
+	memset(m, 0, offsetof(struct wf__task_metrics, poll_b));
+	while (dirty) {
+		unsigned i = (unsigned)__builtin_ctzll(dirty);
+
+		dirty &= dirty - 1;
+		memset((char *)m->poll_b + 64 * i, 0, 64);
+	}
+}
+
 static struct wf_task *tcb_get(struct wf_runtime *rt, struct wf__worker *w)
 {
 	struct wf_task *t = cache_take(&rt->tcb_cache, w ? &w->tcbs : NULL);
@@ -237,9 +255,10 @@ static void tcb_put(struct wf_runtime *rt, struct wf_task *t)
 	/*
 	 * A recycled block's metrics are cleared here, where the worker that
 	 * ran the task's last poll has them in its cache, rather than at the
-	 * next spawn, which may be on another CPU (wf__spawn clears the rest).
+	 * next spawn, which may be on another CPU (wf__spawn clears the rest):
+	 * the hot line, and the bucket lines its polls wrote (metrics.h).
 	 */
-	memset(&t->m, 0, sizeof(t->m));
+	metrics_clear(&t->m);
 	core = wf__core_enter(th);
 	w = own_worker(rt, core);
 	kept = !atomic_load(&rt->stop) && cache_put(&rt->tcb_cache, w ? &w->tcbs : NULL, t);
@@ -365,9 +384,9 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 		write_str("weft: stack overflow in task ");
 		write_str(t->reg.name[0] ? t->reg.name : "(unnamed)");
 		write_str(" spawned at ");
-		write_str(t->file ? t->file : "?");
+		write_str(task_file(t) ? task_file(t) : "?");
 		write_str(":");
-		write_num(t->line);
+		write_num(task_line(t));
 		write_str(" (task id ");
 		write_num((long)t->reg.id);
 		write_str(", stack of ");
@@ -612,8 +631,6 @@ int wf__spawn(struct wf_task **tp, struct wf_runtime *rt, wf_task_fn fn, void *a
 	t->rt = rt;
 	t->fn = fn;
 	t->arg = arg;
-	t->file = file;
-	t->line = line;
 	t->reg.file_addr = (uint64_t)(uintptr_t)file;
 	t->reg.line = (uint32_t)line;
 	t->reg.flags = (flags & WF_SPAWN_PINNED ? 1u : 0u) | (root ? 2u : 0u);

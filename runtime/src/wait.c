@@ -61,9 +61,9 @@ bool wf__wake_at(struct wf_task *t, uint32_t gen, int reason, uint64_t since)
 	if (!atomic_compare_exchange_strong(&t->wait, &exp, WAIT_WORD(gen, reason)))
 		return false;
 #ifdef CONFIG_WEFT_METRICS
-	atomic_fetch_add_explicit(&t->m.wakes, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&t->wakes, 1, memory_order_relaxed);
 	if (t == wf__task_cur())
-		atomic_fetch_add_explicit(&t->m.self_wakes, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&t->self_wakes, 1, memory_order_relaxed);
 #endif
 	wf__schedule_at(t, since);
 	return true;

@@ -396,6 +396,138 @@ TEST(wakes_counted)
 	wf_metrics_free(s.m);
 }
 
+/*
+ * A task polled once keeps its one sample as the totals and its histogram
+ * lines untouched; the second poll files both samples; a recycled control
+ * block clears only the bucket lines its polls wrote (metrics.h). Blocks
+ * of tasks that dirtied many buckets are reused (one worker: its pool
+ * hands back the last blocks freed), and the new tasks' histograms must
+ * hold exactly their own polls.
+ */
+static void *dirtier(void *arg)
+{
+	long k = (long)(intptr_t)arg;
+
+	for (long i = 0; i < 40; i++) {
+		uint64_t until = wf_now_ns() + (uint64_t)((i * 7 + k) % 40) * 3000;
+
+		while (wf_now_ns() < until)
+			;
+		if (i % 8 == 0)
+			wf_sleep_ns(100 * 1000);
+		else
+			wf_yield();
+	}
+	return NULL;
+}
+
+static void *once_then_idle(void *arg)
+{
+	long polls = (long)(intptr_t)arg;
+
+	for (long i = 1; i < polls; i++)
+		wf_yield();
+	wf_sleep_ns(60 * WF_NSEC_PER_SEC);	/* until cancelled */
+	return NULL;
+}
+
+#define RECYCLE_TASKS 24
+
+struct recycle {
+	uint64_t ids[RECYCLE_TASKS];
+	long polls[RECYCLE_TASKS];
+	struct wf_metrics *m;
+	int err;
+};
+
+static void *recycle_root(void *arg)
+{
+	struct recycle *r = arg;
+	wf_task *t[RECYCLE_TASKS];
+	uint64_t deadline = wf_now_ns() + 20 * WF_NSEC_PER_SEC;
+
+	for (long i = 0; i < RECYCLE_TASKS; i++)
+		if ((r->err = wf_spawn(&t[i], dirtier, (void *)(intptr_t)i)))
+			return NULL;
+	for (int i = 0; i < RECYCLE_TASKS; i++)
+		wf_join(t[i], NULL);
+	for (int i = 0; i < RECYCLE_TASKS; i++) {
+		r->polls[i] = 1 + i % 3;
+		if ((r->err = wf_spawn(&t[i], once_then_idle, (void *)(intptr_t)r->polls[i])))
+			return NULL;
+		r->ids[i] = wf_task_id(t[i]);
+	}
+	while (wf_now_ns() < deadline) {
+		bool idle = true;
+
+		wf_sleep_ns(WF_NSEC_PER_MSEC);
+		if ((r->err = wf_metrics_snapshot(wf_runtime_current(), &r->m)))
+			break;
+		for (int i = 0; i < RECYCLE_TASKS && idle; i++) {
+			const struct wf_task_metrics *tm = find_task(r->m, r->ids[i]);
+
+			idle = tm && tm->state == WF_TASK_IDLE && tm->polls == (uint64_t)r->polls[i];
+		}
+		if (idle)
+			break;
+		wf_metrics_free(r->m);
+		r->m = NULL;
+	}
+	for (int i = 0; i < RECYCLE_TASKS; i++) {
+		wf_cancel(t[i]);
+		wf_join(t[i], NULL);
+	}
+	return NULL;
+}
+
+/* The one nonzero bucket of h holds v. */
+static void expect_one_sample(struct __test_metadata *_metadata, const struct wf_hist *h,
+			      uint64_t v)
+{
+	for (unsigned b = 0; b < WF_METRICS_HIST_BUCKETS; b++) {
+		uint64_t lo, hi;
+
+		if (!h->buckets[b])
+			continue;
+		ASSERT_EQ(0, wf_hist_bucket_bounds(b, &lo, &hi));
+		EXPECT_EQ(1u, h->buckets[b]);
+		EXPECT_LE(lo, v);
+		EXPECT_LT(v, hi);
+	}
+	EXPECT_EQ(1u, hist_bucket_sum(h));
+}
+
+TEST(recycled_blocks_start_with_clean_histograms)
+{
+	struct recycle r = { .err = 0 };
+	wf_runtime *rt;
+
+	ASSERT_EQ(0, wf_runtime_new(&rt, &(struct wf_runtime_opts){ .flavor = WF_CURRENT_THREAD }));
+	ASSERT_EQ(0, wf_block_on(rt, recycle_root, &r, NULL));
+	EXPECT_EQ(0, wf_runtime_free(rt));
+	ASSERT_EQ(0, r.err);
+	ASSERT_NOT_NULL(r.m);
+#ifndef CONFIG_WEFT_METRICS
+	wf_metrics_free(r.m);
+	SKIP("per-task metrics are not built in (CONFIG_WEFT_METRICS=n)");
+#endif
+	for (int i = 0; i < RECYCLE_TASKS; i++) {
+		const struct wf_task_metrics *t = find_task(r.m, r.ids[i]);
+
+		ASSERT_NOT_NULL(t);
+		ASSERT_EQ((uint64_t)r.polls[i], t->polls);
+		check_task_invariants(_metadata, r.m, t);
+		if (t->polls == 1) {
+			expect_one_sample(_metadata, &t->poll, t->busy_ns);
+			expect_one_sample(_metadata, &t->sched, t->scheduled_ns);
+			EXPECT_EQ(t->busy_ns, t->poll.max_ns);
+			EXPECT_EQ(t->scheduled_ns, t->sched.max_ns);
+		}
+		EXPECT_EQ(0u, t->wakes);
+	}
+	wf_metrics_free(r.m);
+}
+
 /* --- worker state and runtime-level figures ------------------------------------------- */
 
 struct self_view {
