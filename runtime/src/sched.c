@@ -694,14 +694,29 @@ bool wf__worker_has_work(struct wf__worker *w)
 	return runq_len(w) || atomic_load_explicit(&w->runnext, memory_order_relaxed);
 }
 
-static bool any_work(struct wf_runtime *rt)
+/*
+ * Work a searcher could take at time now: the inject queue, a local queue,
+ * or a next slot its owner has sat on for WF_STEAL_NEXT_NS inside one poll.
+ * A younger next slot is its owner's: it runs it as soon as its poll ends,
+ * and a searcher that counted it would spin (and re-read the owner's hot
+ * lines) for as long as a chain of spawns or a ping-pong keeps the slot
+ * filled, instead of parking. If that poll then blocks, the slot becomes
+ * stealable: a spinner still spinning takes it, else the monitor wakes a
+ * worker for it (monitor.c, "stranded").
+ */
+static bool any_work(struct wf_runtime *rt, uint64_t now)
 {
 	if (atomic_load(&rt->inj_len))
 		return true;
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		struct wf__worker *v = &rt->workers[i];
 
-		if (runq_len(v) || atomic_load(&v->runnext))
+		if (runq_len(v))
+			return true;
+		if (atomic_load(&v->runnext) &&
+		    atomic_load_explicit(&v->in_poll, memory_order_acquire) &&
+		    now >= atomic_load_explicit(&v->poll_start_pub, memory_order_relaxed) +
+				   WF_STEAL_NEXT_NS)
 			return true;
 	}
 	return false;
@@ -1146,9 +1161,10 @@ static bool spin_for_work(struct wf__worker *w, uint64_t now)
 #endif
 		if (i % 16)
 			continue;
-		if (any_work(rt) || atomic_load_explicit(&w->inbox_len, memory_order_relaxed))
+		now = wf__now();
+		if (any_work(rt, now) || atomic_load_explicit(&w->inbox_len, memory_order_relaxed))
 			return true;
-		if (wf__now() >= until)
+		if (now >= until)
 			return false;
 	}
 }
@@ -1188,7 +1204,7 @@ static void park(struct wf__worker *w, uint64_t limit)
 	 * left there while it slept (the pusher saw it unparked and woke
 	 * nobody): "Why no wake-up is lost" above.
 	 */
-	if ((last_searcher && any_work(rt)) || atomic_load(&rt->inj_len) ||
+	if ((last_searcher && any_work(rt, wf__now())) || atomic_load(&rt->inj_len) ||
 	    atomic_load(&w->inbox_len) || atomic_load(&rt->stop) || runq_len(w) ||
 	    atomic_load(&w->runnext) || w->pin_head) {
 		if (last_searcher)
