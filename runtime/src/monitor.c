@@ -161,6 +161,20 @@
  *      backoff doubles again, so a poll that blocks right after a quiet
  *      spell is caught as before, and a runtime that is woken every
  *      millisecond (timers) does not wake the monitor with it.
+ *   4. The backoff's budget. A wake-up's cost is the machine's, not ours:
+ *      2-5 us of CPU on bare metal, 10-25 us on the KVM guests weft is
+ *      measured on, where 100 looks a second (one worker, nobody to hint)
+ *      cost 0.13-0.26% of a core. So the monitor measures it: over every
+ *      WF_MONITOR_COST_WAKES backoff sleeps in a row at the cap (no other
+ *      sleep between them), the CPU time its thread used
+ *      (CLOCK_THREAD_CPUTIME_ID, one system call per measurement) divided
+ *      by the wake-ups gives the cost of one, and the cap becomes the
+ *      sleep that costs WF_MONITOR_BUDGET_PPM (0.07%) of a core at that
+ *      price: never below WF_MONITOR_MAX_NS (10 ms: machines with cheap
+ *      wake-ups keep Go's cadence), never above WF_MONITOR_BUDGET_MAX_NS
+ *      (50 ms). A covered sleep is at least as long as the cap. The price
+ *      of the budget is detection latency, and only where nobody hints:
+ *      on a guest where a wake-up costs 14 us, the cap is 20 ms.
  *
  * What that guarantees. A suspect poll is looked at within 40 ms whatever
  * the workers do, within 10 ms unless two cores hinted at the monitor's
@@ -173,6 +187,7 @@
  * with /proc, as with the old 1 ms cadence (BPF: at the threshold). With
  * nobody to hint (one worker, the others parked for longer, or every
  * worker stuck at once), the first look comes up to 10 ms into the poll
+ * (the budget's cap where wake-ups are dear, 4.; at most 50 ms)
  * (40 ms if the monitor's last look saw two hinting cores that all stopped
  * hinting without parking since: stuck, or in long polls with nothing
  * queued), and the hand-off up to a quarter threshold after that with
@@ -225,6 +240,10 @@
 #define WF_MONITOR_FIRST_NS (BLOCKED_NS / 2 < 1000000ull ? BLOCKED_NS / 2 : 1000000ull)
 #define WF_MONITOR_MAX_NS (10ull * 1000 * 1000)
 #define WF_MONITOR_COVERED_NS (40ull * 1000 * 1000)
+/* The backoff's CPU budget ("Cadence", 4.): 0.07% of a core, a cap at 50 ms. */
+#define WF_MONITOR_BUDGET_PPM 700u
+#define WF_MONITOR_BUDGET_MAX_NS (50ull * 1000 * 1000)
+#define WF_MONITOR_COST_WAKES 32u	/* wake-ups per measurement of their cost */
 #define WF_MONITOR_HINT_NS (1000ull * 1000)
 #define WF_STALL_WARN_NS (1000ull * 1000 * 1000)
 
@@ -546,6 +565,10 @@ static bool poll_suspect(struct wf__worker *w, uint64_t now)
 
 struct monitor {
 	struct wf_runtime *rt;
+	uint64_t max_ns;		/* the backoff's cap (WF_MONITOR_MAX_NS or the budget's) */
+	uint64_t cost_cpu_ns;		/* the thread's CPU time at the last measurement */
+	unsigned cost_wakes;		/* backoff wake-ups since then */
+	bool cost_valid;		/* the backoff's wake-ups since then are all counted */
 	const struct stall_source *src;	/* rt->stall_src */
 	struct stall_look *looks;	/* one per worker */
 	uint64_t *capped_seq;		/* poll last counted as capped, per worker */
@@ -784,8 +807,56 @@ static unsigned hinting_cores(struct wf_runtime *rt, uint64_t now)
  * then read hint_at, all seq_cst: we see it gone, or it sees COVERED and
  * wakes us.
  */
-static void monitor_nap(struct wf_runtime *rt, uint32_t nap, uint64_t *delay, uint64_t now)
+static uint64_t thread_cpu_ns(void)
 {
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The backoff's budget ("Cadence", 4.): called before each backoff sleep
+ * (@backoff) or any other (@backoff false, which spoils the measurement in
+ * progress: suspect polls are looked at as often as they need). Every
+ * WF_MONITOR_COST_WAKES backoff sleeps in a row, the CPU they cost sets
+ * the cap so that sleeping that long costs WF_MONITOR_BUDGET_PPM of a core.
+ */
+static void monitor_budget(struct monitor *m, bool backoff)
+{
+	uint64_t cpu, per_wake, cap;
+
+	if (!backoff) {
+		m->cost_valid = false;
+		return;
+	}
+	if (!m->cost_valid) {
+		m->cost_cpu_ns = thread_cpu_ns();
+		m->cost_wakes = 0;
+		m->cost_valid = m->cost_cpu_ns != 0;
+		return;
+	}
+	if (++m->cost_wakes < WF_MONITOR_COST_WAKES)
+		return;
+	cpu = thread_cpu_ns();
+	if (cpu > m->cost_cpu_ns) {
+		per_wake = (cpu - m->cost_cpu_ns) / m->cost_wakes;
+		cap = per_wake * (1000000u / WF_MONITOR_BUDGET_PPM);
+		if (cap < WF_MONITOR_MAX_NS)
+			cap = WF_MONITOR_MAX_NS;
+		if (cap > WF_MONITOR_BUDGET_MAX_NS)
+			cap = WF_MONITOR_BUDGET_MAX_NS;
+		m->max_ns = cap;
+	}
+	m->cost_cpu_ns = cpu;
+	m->cost_wakes = 0;
+}
+
+static void monitor_nap(struct monitor *m, uint32_t nap, uint64_t *delay, uint64_t now)
+{
+	struct wf_runtime *rt = m->rt;
+
 	atomic_store(&rt->monitor_nap, nap);
 	if (nap == NAP_COVERED && hinting_cores(rt, now) < 2) {
 		uint32_t c = NAP_COVERED;
@@ -793,9 +864,11 @@ static void monitor_nap(struct wf_runtime *rt, uint32_t nap, uint64_t *delay, ui
 		/* A CAS: a hint that cleared the word meanwhile is not lost. */
 		atomic_compare_exchange_strong(&rt->monitor_nap, &c, NAP_LONG);
 		nap = NAP_LONG;
-		if (*delay > WF_MONITOR_MAX_NS)
-			*delay = WF_MONITOR_MAX_NS;
+		if (*delay > m->max_ns)
+			*delay = m->max_ns;
 	}
+	/* Only sleeps at the cap measure the cap's cost. */
+	monitor_budget(m, nap != NAP_SHORT && *delay >= m->max_ns);
 	if (!atomic_load(&rt->monitor_stop))
 		wf__futex_wait(&rt->monitor_nap, nap, wf__now() + *delay);
 	atomic_store(&rt->monitor_nap, 0);
@@ -861,7 +934,10 @@ static void *monitor_main(void *arg)
 		if (soon) {
 			delay = soon;
 		} else {
-			uint64_t max = covered ? WF_MONITOR_COVERED_NS : WF_MONITOR_MAX_NS;
+			uint64_t max = covered ? WF_MONITOR_COVERED_NS : m->max_ns;
+
+			if (max < m->max_ns)
+				max = m->max_ns;
 
 			delay *= 2;
 			if (delay > max)
@@ -891,9 +967,10 @@ static void *monitor_main(void *arg)
 				wf__futex_wait(&rt->monitor_idle, 1, UINT64_MAX);
 			atomic_store(&rt->monitor_idle, 0);
 			delay = WF_MONITOR_FIRST_NS / 2;
+			monitor_budget(m, false);
 			continue;
 		}
-		monitor_nap(rt, soon ? NAP_SHORT : covered ? NAP_COVERED : NAP_LONG, &delay, now);
+		monitor_nap(m, soon ? NAP_SHORT : covered ? NAP_COVERED : NAP_LONG, &delay, now);
 	}
 	free(m->looks);
 	free(m->capped_seq);
@@ -1007,6 +1084,7 @@ int wf__monitor_start(struct wf_runtime *rt)
 	if (!m)
 		return -ENOMEM;
 	m->rt = rt;
+	m->max_ns = WF_MONITOR_MAX_NS;
 	m->src = rt->stall_src ? rt->stall_src : &wf__stall_proc;
 	m->looks = calloc(rt->nworkers, sizeof(*m->looks));
 	m->capped_seq = calloc(rt->nworkers, sizeof(*m->capped_seq));
