@@ -282,7 +282,7 @@ void wf__ms_unqueued_locked(struct wf__ms *m)
  * Multishot recv on AF_UNIX stream sockets missed the peer's end of file
  * now and then on Linux 6.18 (the op stayed armed with POLLIN|POLLRDHUP
  * pending and nothing queued: tests/runtime/io_ms.c, stolen tasks; about
- * once in 10,000 streams, the op armed in the ring's poll list with the
+ * once in 10,000 runs, the op armed in the ring's poll list with the
  * end of file readable: docs/io.md), so streams on Unix sockets take the
  * one-shot path.
  */
