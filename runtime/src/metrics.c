@@ -55,9 +55,9 @@ void wf__metrics_poll(struct wf__worker *w, struct wf_task *t, uint64_t start, u
 		}
 		if (polls == 1) {
 			/* File the first poll's samples, kept as the totals. */
-			wf__task_hist_bump(m, m->poll_b,
+			wf__hist_bump(m->poll_b,
 					   atomic_load_explicit(&m->busy_ns, memory_order_relaxed));
-			wf__task_hist_bump(m, m->sched_b,
+			wf__hist_bump(m->sched_b,
 					   atomic_load_explicit(&m->sched_total_ns,
 								memory_order_relaxed));
 		}
@@ -70,8 +70,8 @@ void wf__metrics_poll(struct wf__worker *w, struct wf_task *t, uint64_t start, u
 		WF__ADD(m->sched_total_ns, sd);
 		if (sd > atomic_load_explicit(&m->sched_max_ns, memory_order_relaxed))
 			atomic_store_explicit(&m->sched_max_ns, sd, memory_order_relaxed);
-		wf__task_hist_bump(m, m->poll_b, d);
-		wf__task_hist_bump(m, m->sched_b, sd);
+		wf__hist_bump(m->poll_b, d);
+		wf__hist_bump(m->sched_b, sd);
 	}
 flush:
 #endif

@@ -35,9 +35,8 @@
  * the first one's samples with its own. So a task polled once (a spawned
  * job, chained spawns, a connection handled in one go) touches its
  * control block's header and one metrics line, never the six bucket
- * lines. `dirty` has bit i set when bucket line i (0-5 from poll_b) may be
- * nonzero: a recycled block clears the hot line and those lines only
- * (task.c tcb_put).
+ * lines, and a recycled block clears the hot line only when its task was
+ * polled once, all of it otherwise (task.c tcb_put).
  *
  * Zero when a control block is handed out.
  */
@@ -49,7 +48,7 @@ struct wf__task_metrics {
 	_Atomic uint64_t sched_total_ns;
 	_Atomic uint64_t sched_max_ns;
 	_Atomic uint64_t first_poll_ns;	/* CLOCK_MONOTONIC of the first poll */
-	uint64_t dirty;			/* bucket lines written: bit (byte offset / 64) */
+	uint64_t unused;
 	_Atomic uint32_t poll_b[WF_HIST_BUCKETS];	/* poll duration */
 	_Atomic uint32_t sched_b[WF_HIST_BUCKETS];	/* scheduled delay: runnable -> polled */
 };
@@ -123,19 +122,6 @@ static inline void wf__hist_bump(_Atomic uint32_t *b, uint64_t ns)
 			      memory_order_relaxed);
 }
 
-/*
- * Count one sample of ns in task histogram b (m->poll_b or m->sched_b)
- * and note its line in m->dirty.
- */
-static inline void wf__task_hist_bump(struct wf__task_metrics *m, _Atomic uint32_t *b,
-				      uint64_t ns)
-{
-	unsigned i = wf__hist_bucket(ns);
-	size_t off = (size_t)((char *)&b[i] - (char *)m->poll_b);
 
-	atomic_store_explicit(&b[i], atomic_load_explicit(&b[i], memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	m->dirty |= 1ull << (off / 64);
-}
 
 #endif /* WEFT_METRICS_INTERNAL_H */

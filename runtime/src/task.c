@@ -219,18 +219,13 @@ _Static_assert(offsetof(struct wf__task_metrics, poll_b) == 64 &&
 	       sizeof(struct wf__task_metrics) == 64 * (1 + WF__TASK_HIST_LINES),
 	       "task metrics: one hot line, then whole bucket lines (metrics_clear)");
 
-/* Zero m, touching only the lines its polls may have written. */
+/* Zero m: a task polled at most once wrote its first line only (metrics.h). */
 static void metrics_clear(struct wf__task_metrics *m)
 {
-	uint64_t dirty = m->dirty;
-
-	memset(m, 0, offsetof(struct wf__task_metrics, poll_b));
-	while (dirty) {
-		unsigned i = (unsigned)__builtin_ctzll(dirty);
-
-		dirty &= dirty - 1;
-		memset((char *)m->poll_b + 64 * i, 0, 64);
-	}
+	if (atomic_load_explicit(&m->polls, memory_order_relaxed) > 1)
+		memset(m, 0, sizeof(*m));
+	else
+		memset(m, 0, offsetof(struct wf__task_metrics, poll_b));
 }
 
 static struct wf_task *tcb_get(struct wf_runtime *rt, struct wf__worker *w)
