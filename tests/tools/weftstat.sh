@@ -687,6 +687,62 @@ test_top_threads()
 }
 tap_test top_threads 30
 
+# Check the worker rows of each line of FILE (top --json frames, or a
+# report --json): a row's name is its slot's, "weft-worker-INDEX"; each of
+# the victim's 2 slots is driven by exactly one row (the others: handed
+# off). Prints "TID INDEX" for every row.
+check_slots()
+{
+	awk 'BEGIN { RS = "\n" } {
+		n = split($0, row, /\{"tid":/)
+		delete drives
+		for (i = 2; i <= n; i++) {
+			if (row[i] !~ /^[0-9]+,"index":[0-9]+,"name":"/)
+				continue
+			tid = row[i]; sub(/,.*/, "", tid)
+			idx = row[i]; sub(/^[0-9]+,"index":/, "", idx); sub(/,.*/, "", idx)
+			name = row[i]; sub(/^[^"]*"index":[0-9]+,"name":"/, "", name)
+			sub(/".*/, "", name)
+			if (name != "weft-worker-" idx) {
+				printf "line %d: thread %s at index %s is named %s\n", NR, tid, idx, name > "/dev/stderr"
+				bad = 1
+			}
+			if (row[i] !~ /"(state":"handed-off|handed_off":true)/)
+				drives[idx]++
+			print tid, idx
+		}
+		for (k = 0; k < 2; k++)
+			if (drives[k] != 1) {
+				printf "line %d: %d threads drive slot %d\n", NR, drives[k], k > "/dev/stderr"
+				bad = 1
+			}
+	} END { exit bad }' "$1"
+}
+
+# Threads move between slots (stall compensation's spares; the victim's
+# wf_block_in_place()): top names each thread after the slot it drives
+# in each frame, and report after the slot it drove at the end.
+test_top_moved_threads()
+{
+	local moved
+
+	need_bpf
+	start_victim handoff
+	"$ws" top -p "$vpid" -i 0.3 -n 8 --json --no-tasks >"$work/top" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat top --json exited $?"
+	"$ws" report -p "$vpid" -d 1 --json >"$work/json" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat report --json exited $?"
+	stop_victim
+	check_slots "$work/top" >"$work/rows" 2>"$work/err" ||
+		fail_log "$work/err" "top's worker rows do not follow the slots (frames in $work/top)"
+	moved=$(sort -u "$work/rows" | awk '{ n[$1]++ } END { for (t in n) m += n[t] > 1; print m + 0 }')
+	diag "$moved of $(cut -d' ' -f1 "$work/rows" | sort -u | wc -l) threads drove both slots"
+	[ "$moved" -gt 0 ] || fail_log "$work/victim" "no thread moved between slots: no hand-offs?"
+	check_slots "$work/json" >/dev/null 2>"$work/err" ||
+		fail_log "$work/err" "report's workers do not follow the slots"
+}
+tap_test top_moved_threads 30
+
 # Wait (up to 10 s) for a line matching RE in FILE.
 wait_for()
 {
