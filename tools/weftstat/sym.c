@@ -7,8 +7,30 @@
  * more); their files are opened inside the target's root (its mount
  * namespace) as the registry reader opens them, and their debug
  * information found in the file itself, then /usr/lib/debug by build-id
- * or by a debug link that names no path of the target's choosing. A function name comes from the symbol
- * table; the file and line from DWARF when the object has it.
+ * or by a debug link that names no path of the target's choosing. A
+ * function name comes from the symbol table; the file and line from DWARF
+ * when the object has it.
+ *
+ * The symbolizer. Those files are the target's, and libdw parses them:
+ * a corrupt or hostile file can make it loop, eat memory or crash. So
+ * libdw runs in a child process, forked once per session by
+ * sym_user_open(), under limits (address space, CPU time, no core file,
+ * no new privileges), with nothing of weftstat's open but its end of a
+ * SOCK_SEQPACKET socket pair. The parent asks one address at a time
+ * (struct ws_sym_request, parse.h) and waits for the fixed-size reply
+ * with a deadline: WS_SYM_FIRST_MS for a module not asked about yet (its
+ * DWARF is loaded then), WS_SYM_NEXT_MS after. A reply is checked like
+ * any untrusted input (ws_sym_reply_parse()). When the child is late,
+ * dies, or answers nonsense, it is killed, one line on stderr says why and
+ * on which module, and the rest of the run shows addresses as module and
+ * offset, from /proc/PID/maps as read at the start. Answers are cached by
+ * address (WS_SYM_CACHE entries; the same return addresses repeat), so a
+ * report asks a few hundred questions at most, and top --listen asks the
+ * same ones once.
+ *
+ * WEFTSTAT_SYMBOLIZER_TEST=hang|crash|garbage, for tests only, is read by
+ * the child alone: at its first address it hangs, aborts, or answers with
+ * a reply that does not parse.
  *
  * Kernel addresses: /proc/kallsyms, sorted, binary search. Without root
  * the kernel shows zeros there, and every address reads as unknown.
@@ -18,15 +40,31 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "parse.h"
 #include "sym.h"
 #include "wfreg.h"
+
+#define WS_SYM_FIRST_MS 2000	/* a module's first address: libdw loads its DWARF */
+#define WS_SYM_NEXT_MS 1000	/* any other request */
+#define WS_SYM_CACHE 4096	/* answers kept, by address (a power of 2) */
+#define WS_SYM_MODULES 64	/* modules remembered as asked about */
+#define WS_SYM_AS_EXTRA (1ull << 30)	/* the child's address space beyond its start */
+#define WS_SYM_CPU_S 600	/* the child's CPU time, seconds */
+
+/* --- the child: libdw ------------------------------------------------------------------ */
 
 static Dwfl *dwfl;
 static char *debuginfo_path;
@@ -138,27 +176,48 @@ static int report(Dwfl *d, pid_t pid)
 	return r > 0 ? -r : r < 0 ? -EINVAL : 0;
 }
 
-int sym_user_open(pid_t pid)
-{
-	int r;
 
-	dwfl = dwfl_begin(&proc_callbacks);
-	if (!dwfl)
-		return -ENOMEM;
-	r = report(dwfl, pid);
-	if (r) {
-		dwfl_end(dwfl);
-		dwfl = NULL;
+/* Symbolise addr into r (r->status 1: a module covers it). */
+static void lookup(uint64_t addr, struct ws_sym_reply *r)
+{
+	const char *name, *modname, *src, *base;
+	Dwfl_Module *mod;
+	GElf_Off off = 0;
+	Dwfl_Line *ln;
+	GElf_Sym s;
+	int line = 0;
+
+	snprintf(r->func, sizeof(r->func), "?");
+	mod = dwfl ? dwfl_addrmodule(dwfl, addr) : NULL;
+	if (!mod)
+		return;
+	r->status = 1;
+	modname = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+	if (modname) {
+		base = strrchr(modname, '/');
+		snprintf(r->module, sizeof(r->module), "%s", base ? base + 1 : modname);
 	}
-	return r;
+	name = dwfl_module_addrinfo(mod, addr, &off, &s, NULL, NULL, NULL);
+	if (name) {
+		ws_demangle_rust(name, r->func, sizeof(r->func));
+		r->offset = off;
+	}
+	ln = dwfl_module_getsrc(mod, addr);
+	if (ln) {
+		src = dwfl_lineinfo(ln, NULL, &line, NULL, NULL, NULL);
+		if (src) {
+			snprintf(r->file, sizeof(r->file), "%s", src);
+			r->line = line > 0 ? line : 0;
+		}
+	}
 }
 
-int sym_user_refresh(pid_t pid)
+/* Report the modules of pid into a new Dwfl, replacing the old: 0 or -errno. */
+static int child_report(pid_t pid)
 {
-	Dwfl *d;
+	Dwfl *d = dwfl_begin(&proc_callbacks);
 	int r;
 
-	d = dwfl_begin(&proc_callbacks);
 	if (!d)
 		return -ENOMEM;
 	r = report(d, pid);
@@ -172,48 +231,384 @@ int sym_user_refresh(pid_t pid)
 	return 0;
 }
 
+/* Virtual memory the process has now, in bytes (0 when unknown). */
+static uint64_t vm_size(void)
+{
+	unsigned long long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (f) {
+		if (fscanf(f, "%llu", &pages) != 1)
+			pages = 0;
+		fclose(f);
+	}
+	return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * What the child may do: its socket as fd 3 and nothing else of weftstat's
+ * open (BPF objects, the listening socket), stdin and stdout on /dev/null
+ * (stderr too unless WEFTSTAT_DEBUG), the terminal's signals ignored (^C
+ * stops weftstat, which then still needs its symbols), dead with its
+ * parent, WS_SYM_AS_EXTRA more address space than it starts with, a CPU
+ * time limit, no core file, no new privileges.
+ */
+static void child_confine(int fd, pid_t parent)
+{
+	static const int sigs[] = { SIGINT, SIGQUIT, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE };
+	uint64_t vm = vm_size();
+	struct rlimit rl;
+	int null;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(0);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_IGN);
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		if (!getenv("WEFTSTAT_DEBUG"))
+			dup2(null, STDERR_FILENO);
+	}
+	if (fd != 3) {
+		dup2(fd, 3);
+		close(fd);
+	}
+	if (close_range(4, ~0u, 0))
+		for (int i = 4; i < 1024; i++)
+			close(i);
+	if (vm) {
+		rl.rlim_cur = rl.rlim_max = vm + WS_SYM_AS_EXTRA;
+		setrlimit(RLIMIT_AS, &rl);
+	}
+	rl.rlim_cur = rl.rlim_max = WS_SYM_CPU_S;
+	setrlimit(RLIMIT_CPU, &rl);
+	rl.rlim_cur = rl.rlim_max = 0;
+	setrlimit(RLIMIT_CORE, &rl);
+	setrlimit(RLIMIT_FSIZE, &rl);
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+/* The child: answer requests on fd 3 until the parent goes. */
+static __attribute__((noreturn)) void child_main(int fd, pid_t pid, pid_t parent)
+{
+	const char *test;
+	struct ws_sym_request q;
+	bool first = true;
+
+	child_confine(fd, parent);
+	test = getenv("WEFTSTAT_SYMBOLIZER_TEST");
+	for (;;) {
+		struct ws_sym_reply r;
+		ssize_t n = recv(3, &q, sizeof(q), 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(q) || q.magic != WS_SYM_MAGIC)
+			_exit(0);
+		memset(&r, 0, sizeof(r));
+		r.magic = WS_SYM_MAGIC;
+		r.seq = q.seq;
+		if (q.op == WS_SYM_OPEN || q.op == WS_SYM_REFRESH) {
+			r.status = child_report(pid);
+		} else if (q.op == WS_SYM_ADDR) {
+			if (first && test && !strcmp(test, "hang"))
+				for (;;)
+					pause();
+			if (first && test && !strcmp(test, "crash"))
+				abort();
+			lookup(q.addr, &r);
+			if (first && test && !strcmp(test, "garbage"))
+				r.line = -1;
+			first = false;
+		} else {
+			_exit(0);
+		}
+		if (send(3, &r, sizeof(r), MSG_NOSIGNAL) != (ssize_t)sizeof(r))
+			_exit(0);
+	}
+}
+
+/* --- the parent: requests, deadlines, the cache ------------------------------------------ */
+
+struct cached {
+	uint64_t addr;
+	bool used, found;
+	struct sym s;
+};
+
+static struct {
+	pid_t child;		/* 0: none (not started, or gone) */
+	int fd;
+	pid_t target;
+	uint32_t seq;
+	bool failed;		/* symbols unavailable for the rest of the run */
+	struct cached *cache;	/* WS_SYM_CACHE entries */
+	char *modules[WS_SYM_MODULES];	/* asked about already */
+	size_t nmodules;
+} sz = { .fd = -1 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Kill and reap the child (if any), close the socket. Returns its wait status, or -1. */
+static int child_stop(void)
+{
+	int st = -1;
+
+	if (sz.fd >= 0)
+		close(sz.fd);
+	sz.fd = -1;
+	if (sz.child > 0) {
+		/* Dead already (its own crash)? Else killed, never waited on alive. */
+		if (waitpid(sz.child, &st, WNOHANG) != sz.child) {
+			kill(sz.child, SIGKILL);
+			while (waitpid(sz.child, &st, 0) < 0 && errno == EINTR)
+				;
+		}
+	}
+	sz.child = 0;
+	return st;
+}
+
+/* path (the target's, may hold anything) for one line of text. */
+static void printable(const char *path, char *out, size_t cap)
+{
+	size_t i = 0;
+
+	for (; path && path[i] && i + 1 < cap; i++)
+		out[i] = (unsigned char)path[i] >= 0x20 && (unsigned char)path[i] < 0x7f ? path[i]
+										: '?';
+	out[i] = '\0';
+}
+
+/*
+ * The child failed (why: "killed after 2 s", "died of signal 11", ...)
+ * on what (a module's file, or NULL: the list of modules): stop it, say so
+ * once, and show addresses from now on.
+ */
+static void child_failed(const char *why, const char *what)
+{
+	char p[PATH_MAX];
+
+	child_stop();
+	sz.failed = true;
+	if (!what) {
+		fprintf(stderr,
+			"weftstat: symbolizer: %s reading the modules of process %d; showing "
+			"addresses\n",
+			why, (int)sz.target);
+		return;
+	}
+	printable(what, p, sizeof(p));
+	fprintf(stderr,
+		"weftstat: symbolizer: %s on %s: its debug information may be corrupt; "
+		"showing addresses\n",
+		why, p);
+}
+
+/* Why the child that left status st (from child_stop()) ended. */
+static void death_reason(int st, char *buf, size_t len)
+{
+	if (st >= 0 && WIFSIGNALED(st))
+		snprintf(buf, len, "died of signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+	else if (st >= 0 && WIFEXITED(st))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
+	else
+		snprintf(buf, len, "closed its socket");
+}
+
+/*
+ * One request and its reply within timeout_ms: 0 with *status (and, for
+ * an address, *out) set; -1 when the child failed (said, and stopped).
+ */
+static int ask(uint32_t op, uint64_t addr, int timeout_ms, const char *what, int *status,
+	       struct sym *out)
+{
+	struct ws_sym_request q = { .magic = WS_SYM_MAGIC, .op = op, .seq = ++sz.seq,
+				    .addr = addr };
+	/* One byte more than a reply: a longer one is seen, not cut to size. */
+	unsigned char buf[sizeof(struct ws_sym_reply) + 1];
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
+	char why[96];
+	ssize_t n;
+	int st;
+
+	if (send(sz.fd, &q, sizeof(q), MSG_NOSIGNAL) != (ssize_t)sizeof(q)) {
+		death_reason(child_stop(), why, sizeof(why));
+		child_failed(why, what);
+		return -1;
+	}
+	for (;;) {
+		struct pollfd pf = { .fd = sz.fd, .events = POLLIN };
+		uint64_t now = mono_ms();
+		int r;
+
+		if (now >= deadline) {
+			snprintf(why, sizeof(why), "killed after %.3g s", timeout_ms / 1000.0);
+			child_failed(why, what);
+			return -1;
+		}
+		r = poll(&pf, 1, (int)(deadline - now));
+		if (r < 0 && errno != EINTR) {
+			snprintf(why, sizeof(why), "lost (poll: %s)", strerror(errno));
+			child_failed(why, what);
+			return -1;
+		}
+		if (r > 0)
+			break;
+	}
+	do
+		n = recv(sz.fd, buf, sizeof(buf), MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		st = child_stop();
+		death_reason(st, why, sizeof(why));
+		child_failed(why, what);
+		return -1;
+	}
+	if (ws_sym_reply_parse(buf, (size_t)n, op, q.seq, status, out)) {
+		child_failed("sent a malformed reply", what);
+		return -1;
+	}
+	return 0;
+}
+
+/* Start the symbolizer for pid and have it report the modules: 0 or -errno. */
+static int child_start(pid_t pid)
+{
+	int sv[2], status = 0;
+	pid_t c, parent = getpid();
+	struct sym dummy;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	fflush(NULL);		/* nothing buffered is written twice */
+	c = fork();
+	if (c < 0) {
+		int e = errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		return -e;
+	}
+	if (!c) {
+		close(sv[0]);
+		child_main(sv[1], pid, parent);
+	}
+	close(sv[1]);
+	sz.child = c;
+	sz.fd = sv[0];
+	sz.target = pid;
+	/* A failure was said: addresses show as module and offset. */
+	if (ask(WS_SYM_OPEN, 0, WS_SYM_FIRST_MS, NULL, &status, &dummy))
+		return 0;
+	if (status)
+		child_stop();
+	return status;
+}
+
+int sym_user_open(pid_t pid)
+{
+	sym_user_close();
+	sz.cache = calloc(WS_SYM_CACHE, sizeof(*sz.cache));
+	if (!sz.cache)
+		return -ENOMEM;
+	return child_start(pid);
+}
+
+int sym_user_refresh(pid_t pid)
+{
+	struct sym dummy;
+	int status;
+
+	if (sz.failed || !sz.child || pid != sz.target)
+		return sz.failed ? -EIO : -ESRCH;
+	if (ask(WS_SYM_REFRESH, 0, WS_SYM_FIRST_MS, NULL, &status, &dummy))
+		return -EIO;
+	/* Addresses no module covered may be in a library loaded since. */
+	for (size_t i = 0; !status && sz.cache && i < WS_SYM_CACHE; i++)
+		if (!sz.cache[i].found)
+			sz.cache[i].used = false;
+	return status;
+}
+
 void sym_user_close(void)
 {
-	if (dwfl)
-		dwfl_end(dwfl);
-	dwfl = NULL;
+	child_stop();
+	free(sz.cache);
+	for (size_t i = 0; i < sz.nmodules; i++)
+		free(sz.modules[i]);
+	memset(&sz, 0, sizeof(sz));
+	sz.fd = -1;
+}
+
+/* Has the module at path been asked about (its DWARF loaded)? Remembers it. */
+static bool module_known(const char *path)
+{
+	for (size_t i = 0; path && i < sz.nmodules; i++)
+		if (!strcmp(sz.modules[i], path))
+			return true;
+	if (path && sz.nmodules < WS_SYM_MODULES) {
+		sz.modules[sz.nmodules] = strdup(path);
+		if (sz.modules[sz.nmodules])
+			sz.nmodules++;
+	}
+	return false;
+}
+
+/* Without the symbolizer: the module and offset from the mappings read at the start. */
+static bool sym_fallback(uint64_t addr, struct sym *out)
+{
+	const struct wfreg_map *m = wfreg_map_of(addr, 1);
+	const char *base;
+
+	if (!m || !m->path)
+		return false;
+	base = strrchr(m->path, '/');
+	snprintf(out->module, sizeof(out->module), "%s", base ? base + 1 : m->path);
+	out->offset = addr - m->start + m->off;
+	return true;
 }
 
 bool sym_user(uint64_t addr, struct sym *out)
 {
-	Dwfl_Module *mod;
-	const char *name, *modname, *src, *base;
-	GElf_Off off = 0;
-	GElf_Sym s;
-	Dwfl_Line *ln;
-	int line = 0;
+	const uint64_t h = (addr * 0x9e3779b97f4a7c15ull) >> (64 - 12);
+	struct cached *c = sz.cache ? &sz.cache[h & (WS_SYM_CACHE - 1)] : NULL;
+	const struct wfreg_map *m;
+	int status = 0;
 
+	_Static_assert(WS_SYM_CACHE == 1 << 12, "the hash gives 12 bits");
+	if (c && c->used && c->addr == addr) {
+		*out = c->s;
+		return c->found;
+	}
 	memset(out, 0, sizeof(*out));
 	snprintf(out->func, sizeof(out->func), "?");
-	if (!dwfl)
-		return false;
-	mod = dwfl_addrmodule(dwfl, addr);
-	if (!mod)
-		return false;
-	modname = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-	if (modname) {
-		base = strrchr(modname, '/');
-		snprintf(out->module, sizeof(out->module), "%s", base ? base + 1 : modname);
+	if (sz.failed || !sz.child)
+		return sym_fallback(addr, out);
+	m = wfreg_map_of(addr, 1);
+	if (ask(WS_SYM_ADDR, addr, module_known(m ? m->path : NULL) ? WS_SYM_NEXT_MS
+								     : WS_SYM_FIRST_MS,
+		m && m->path ? m->path : "an address outside the mapped files", &status, out)) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->func, sizeof(out->func), "?");
+		return sym_fallback(addr, out);
 	}
-	name = dwfl_module_addrinfo(mod, addr, &off, &s, NULL, NULL, NULL);
-	if (name) {
-		ws_demangle_rust(name, out->func, sizeof(out->func));
-		out->offset = off;
+	if (c) {
+		c->addr = addr;
+		c->used = true;
+		c->found = status == 1;
+		c->s = *out;
 	}
-	ln = dwfl_module_getsrc(mod, addr);
-	if (ln) {
-		src = dwfl_lineinfo(ln, NULL, &line, NULL, NULL, NULL);
-		if (src) {
-			snprintf(out->file, sizeof(out->file), "%s", src);
-			out->line = line;
-		}
-	}
-	return true;
+	return status == 1;
 }
 
 bool sym_is_system(const struct sym *s)
