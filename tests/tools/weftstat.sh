@@ -13,6 +13,11 @@
 #   - top prints one frame per interval without a terminal (text, JSON),
 #     drives a terminal in raw mode and gives it back on q, stops when the
 #     target exits; --listen serves the Prometheus format over HTTP;
+#   - threads that move between worker slots (weftstat_victim handoff) are
+#     named after the slot they drive, in top's frames and in report;
+#   - the symbolizer (libdw in a child process) that hangs, crashes or
+#     answers nonsense, or a victim whose DWARF is garbage: the report
+#     comes anyway, in bounded time, with one line saying why;
 #   - a pthread pool without weft (weftstat_threads_victim), its workers
 #     found by Tokio's thread name or by --threads: the planted blocking
 #     call is named with its syscall and file:line, within 20% of the
@@ -421,6 +426,94 @@ test_target_exits_mid_trace()
 		fail_log "$work/text" "no diagnosis of what was seen before the exit"
 }
 tap_test target_exits_mid_trace 30
+
+# The symbolizer (sym.c: libdw in a child process) hangs, crashes or
+# answers nonsense at its first address (WEFTSTAT_SYMBOLIZER_TEST, read by
+# the child only): the report still comes, with addresses as module+offset,
+# one line says why, and weftstat exits 0 in bounded time.
+test_symbolizer_fails()
+{
+	local mode t0 t1 st want
+
+	need_bpf
+	start_victim block
+	for mode in hang crash garbage; do
+		case $mode in
+		hang) want='killed after 2 s on /[^ ]*: its debug information may be corrupt; showing addresses$' ;;
+		crash) want='died of signal 6 ([^)]*) on /[^ ]*: its debug information may be corrupt; showing addresses$' ;;
+		garbage) want='sent a malformed reply on /[^ ]*: its debug information may be corrupt; showing addresses$' ;;
+		esac
+		t0=$(date +%s%N)
+		WEFTSTAT_SYMBOLIZER_TEST=$mode "$ws" report -p "$vpid" -d 1 >"$work/text" \
+			2>"$work/err" && st=0 || st=$?
+		t1=$(date +%s%N)
+		diag "$mode: $(((t1 - t0) / 1000000)) ms: $(grep symbolizer "$work/err" || true)"
+		[ "$st" -eq 0 ] || fail_log "$work/err" "$mode: weftstat report exited $st"
+		[ $((t1 - t0)) -lt 15000000000 ] || fail "$mode: the report took over 15 s"
+		[ "$(grep -c 'symbolizer' "$work/err")" -eq 1 ] ||
+			fail_log "$work/err" "$mode: not one line about the symbolizer"
+		grep -q "^weftstat: symbolizer: $want" "$work/err" ||
+			fail_log "$work/err" "$mode: the symbolizer's failure is not said as expected"
+		grep -qE '^(Diagnosis|Also): BLOCKING INSIDE POLLS\.' "$work/text" ||
+			fail_log "$work/text" "$mode: no diagnosis without symbols"
+		grep -q 'TOP CULPRIT .*: ? (in [^ ]*+0x[0-9a-f]*)$' "$work/text" ||
+			fail_log "$work/text" "$mode: the culprit is not shown as module+offset"
+		grep -qE '#[0-9]+ 0x[0-9a-f]+ \? \(in weftstat_victim\+0x[0-9a-f]+\)$' "$work/text" ||
+			fail_log "$work/text" "$mode: the victim's frames are not shown as module+offset"
+		! grep -q planted_block "$work/text" ||
+			fail_log "$work/text" "$mode: a symbol was shown after the symbolizer failed"
+	done
+	stop_victim
+}
+tap_test symbolizer_fails 90
+
+# Overwrite section NAME of ELF file FILE with bytes 0xff (readelf gives
+# its place).
+smash_section()
+{
+	local off size
+
+	read -r off size < <(readelf -SW "$1" | awk -v n="$2" '!done {
+		for (i = 1; i < NF; i++) if ($i == n) { print $(i + 3), $(i + 4); done = 1 } }')
+	[ -n "$size" ] || fail "no section $2 in $1"
+	off=$((16#$off))
+	size=$((16#$size))
+	head -c "$size" /dev/zero | tr '\0' '\377' |
+		dd of="$1" bs=1 seek="$off" conv=notrunc status=none
+}
+
+# A victim whose DWARF is garbage (.debug_info and .debug_abbrev all 0xff):
+# whatever libdw makes of it, the report comes, in bounded time, with the
+# function names of the symbol table (or, if the symbolizer failed, with
+# module+offset and the one line that says so).
+test_symbolizer_corrupt_dwarf()
+{
+	local t0 t1 st n
+
+	need_bpf
+	command -v readelf >/dev/null || skip "needs readelf (binutils)"
+	cp "$victim" "$work/victim_bad"
+	smash_section "$work/victim_bad" .debug_info
+	smash_section "$work/victim_bad" .debug_abbrev
+	start_victim block "$work/victim_bad"
+	t0=$(date +%s%N)
+	"$ws" report -p "$vpid" -d 1 >"$work/text" 2>"$work/err" && st=0 || st=$?
+	t1=$(date +%s%N)
+	stop_victim
+	n=$(grep -c symbolizer "$work/err" || true)
+	diag "$(((t1 - t0) / 1000000)) ms; $n lines about the symbolizer"
+	[ "$st" -eq 0 ] || fail_log "$work/err" "weftstat report exited $st"
+	[ $((t1 - t0)) -lt 15000000000 ] || fail "the report took over 15 s"
+	grep -qE '^(Diagnosis|Also): BLOCKING INSIDE POLLS\.' "$work/text" ||
+		fail_log "$work/text" "no diagnosis"
+	if [ "$n" -gt 0 ]; then
+		[ "$n" -eq 1 ] || fail_log "$work/err" "more than one line about the symbolizer"
+	else
+		grep -q 'TOP CULPRIT .*: planted_block (in victim_bad)$' "$work/text" ||
+			fail_log "$work/text" "the culprit is not planted_block, without file:line"
+	fi
+}
+tap_test symbolizer_corrupt_dwarf 30
 
 # Microseconds some task waited for a CPU, machine-wide (PSI), or empty.
 psi_cpu_us()
