@@ -348,14 +348,15 @@ static struct {
 	struct cached *cache;	/* WS_SYM_CACHE entries */
 	char *modules[WS_SYM_MODULES];	/* asked about already */
 	size_t nmodules;
+	uint64_t asked, hits, wait_ns;	/* for WEFTSTAT_DEBUG */
 } sz = { .fd = -1 };
 
-static uint64_t mono_ms(void)
+static uint64_t mono_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
 }
 
 /* Kill and reap the child (if any), close the socket. Returns its wait status, or -1. */
@@ -436,7 +437,7 @@ static int ask(uint32_t op, uint64_t addr, int timeout_ms, const char *what, int
 				    .addr = addr };
 	/* One byte more than a reply: a longer one is seen, not cut to size. */
 	unsigned char buf[sizeof(struct ws_sym_reply) + 1];
-	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
+	uint64_t start = mono_ns(), deadline = start + (uint64_t)timeout_ms * 1000000;
 	char why[96];
 	ssize_t n;
 	int st;
@@ -448,7 +449,7 @@ static int ask(uint32_t op, uint64_t addr, int timeout_ms, const char *what, int
 	}
 	for (;;) {
 		struct pollfd pf = { .fd = sz.fd, .events = POLLIN };
-		uint64_t now = mono_ms();
+		uint64_t now = mono_ns();
 		int r;
 
 		if (now >= deadline) {
@@ -456,7 +457,7 @@ static int ask(uint32_t op, uint64_t addr, int timeout_ms, const char *what, int
 			child_failed(why, what);
 			return -1;
 		}
-		r = poll(&pf, 1, (int)(deadline - now));
+		r = poll(&pf, 1, (int)((deadline - now + 999999) / 1000000));
 		if (r < 0 && errno != EINTR) {
 			snprintf(why, sizeof(why), "lost (poll: %s)", strerror(errno));
 			child_failed(why, what);
@@ -474,6 +475,8 @@ static int ask(uint32_t op, uint64_t addr, int timeout_ms, const char *what, int
 		child_failed(why, what);
 		return -1;
 	}
+	sz.asked++;
+	sz.wait_ns += mono_ns() - start;
 	if (ws_sym_reply_parse(buf, (size_t)n, op, q.seq, status, out)) {
 		child_failed("sent a malformed reply", what);
 		return -1;
@@ -542,6 +545,11 @@ int sym_user_refresh(pid_t pid)
 
 void sym_user_close(void)
 {
+	if (sz.asked && getenv("WEFTSTAT_DEBUG"))
+		fprintf(stderr,
+			"weftstat: symbolizer: %" PRIu64 " requests, %.1f ms (%.1f us each); %" PRIu64
+			" answers from the cache\n",
+			sz.asked, sz.wait_ns / 1e6, sz.wait_ns / 1e3 / (double)sz.asked, sz.hits);
 	child_stop();
 	free(sz.cache);
 	for (size_t i = 0; i < sz.nmodules; i++)
@@ -587,6 +595,7 @@ bool sym_user(uint64_t addr, struct sym *out)
 
 	_Static_assert(WS_SYM_CACHE == 1 << 12, "the hash gives 12 bits");
 	if (c && c->used && c->addr == addr) {
+		sz.hits++;
 		*out = c->s;
 		return c->found;
 	}
