@@ -547,8 +547,8 @@ void sym_user_close(void)
 {
 	if (sz.asked && getenv("WEFTSTAT_DEBUG"))
 		fprintf(stderr,
-			"weftstat: symbolizer: %" PRIu64 " requests, %.1f ms (%.1f us each); %" PRIu64
-			" answers from the cache\n",
+			"weftstat: symbolizer: %" PRIu64 " requests, %.1f ms (%.1f us each); "
+			"%" PRIu64 " answers from the cache\n",
 			sz.asked, sz.wait_ns / 1e6, sz.wait_ns / 1e3 / (double)sz.asked, sz.hits);
 	child_stop();
 	free(sz.cache);

@@ -65,7 +65,7 @@ struct worker {
 	uint32_t tid;
 	int index;		/* worker index of the slot it drives (--threads: its rank) */
 	uint64_t slot_addr;
-	char comm[17];		/* "PREFIX-INDEX" of that slot; --threads: the thread's name */
+	char comm[17];		/* "PREFIX-INDEX" of that slot; --threads: the thread name */
 	uint32_t reg_state;	/* registry slot state and poll counter at the last refresh */
 	uint64_t reg_polls;
 	uint64_t drive_slot;	/* the slot it drives (or last drove) */
@@ -73,7 +73,7 @@ struct worker {
 	uint64_t polls_prev;	/* polls at the last frame (top) */
 	uint64_t gen;		/* the last registry walk that found it driving a slot */
 	bool handed_off;	/* it drives no slot now (a spare, or stuck in a handed-off poll) */
-	uint64_t cur_slot;	/* the slot the programs follow, when not slot_addr (slot_moves) */
+	uint64_t cur_slot;	/* the slot the programs follow, if not slot_addr (slot_moves) */
 	struct ws_worker st;	/* read back from the map: the figures of the window */
 	struct ws_worker prev;	/* cumulative at the last window's end */
 };
