@@ -236,7 +236,9 @@ static void drive(struct worker *w, const struct wf_reg_runtime *rt, uint32_t k,
 	w->drive_slot = slot_addr;
 	w->index = (int)k;
 	/* (wfreg_read_runtimes() terminates the target's thread_name.) */
-	snprintf(w->comm, sizeof(w->comm), "%s-%u", rt->thread_name, k);
+	if (snprintf(w->comm, sizeof(w->comm), "%s-%u", rt->thread_name, k) >=
+	    (int)sizeof(w->comm))
+		w->comm[sizeof(w->comm) - 2] = '+';	/* cut: say so */
 	w->reg_state = slot->state;
 	w->reg_polls = slot->polls;
 	w->handed_off = false;
