@@ -28,9 +28,10 @@
  * report asks a few hundred questions at most, and top --listen asks the
  * same ones once.
  *
- * WEFTSTAT_SYMBOLIZER_TEST=hang|crash|garbage, for tests only, is read by
- * the child alone: at its first address it hangs, aborts, or answers with
- * a reply that does not parse.
+ * WEFTSTAT_SYMBOLIZER_TEST=hang|crash|garbage|memory, for tests only, is
+ * read by the child alone: at its first address it hangs, aborts, answers
+ * with a reply that does not parse, or reserves 8 GiB (and aborts when it
+ * cannot: the address space limit).
  *
  * Kernel addresses: /proc/kallsyms, sorted, binary search. Without root
  * the kernel shows zeros there, and every address reads as unknown.
@@ -291,6 +292,27 @@ static void child_confine(int fd, pid_t parent)
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
+/*
+ * WEFTSTAT_SYMBOLIZER_TEST=memory: reserve 8 GiB, 64 MiB at a time, never
+ * touched (no memory is used, only address space), as a runaway parse
+ * would; RLIMIT_AS stops it at 1 GiB, and the child aborts as libdw's
+ * caller would on the failed allocation. Without the limit it gives all
+ * back and answers.
+ */
+static void grab_memory(void)
+{
+	enum { CHUNK = 64 << 20, NCHUNKS = 128 };
+	static void *p[NCHUNKS];
+
+	for (int i = 0; i < NCHUNKS; i++) {
+		p[i] = malloc(CHUNK);
+		if (!p[i])
+			abort();
+	}
+	for (int i = 0; i < NCHUNKS; i++)
+		free(p[i]);
+}
+
 /* The child: answer requests on fd 3 until the parent goes. */
 static __attribute__((noreturn)) void child_main(int fd, pid_t pid, pid_t parent)
 {
@@ -319,6 +341,8 @@ static __attribute__((noreturn)) void child_main(int fd, pid_t pid, pid_t parent
 					pause();
 			if (first && test && !strcmp(test, "crash"))
 				abort();
+			if (first && test && !strcmp(test, "memory"))
+				grab_memory();
 			lookup(q.addr, &r);
 			if (first && test && !strcmp(test, "garbage"))
 				r.line = -1;
