@@ -472,6 +472,25 @@ test_symbolizer_fails()
 }
 tap_test symbolizer_fails 90
 
+# The symbolizer's seccomp filter: with WEFTSTAT_SYMBOLIZER_TEST=escape it
+# tries to create a file in the working directory, signal weftstat, open a
+# socket and run /bin/true, and aborts if any of them works. All refused:
+# the symbols come as usual.
+test_symbolizer_confined()
+{
+	need_bpf
+	start_victim block
+	(cd "$work" && WEFTSTAT_SYMBOLIZER_TEST=escape "$ws" report -p "$vpid" -d 1) \
+		>"$work/text" 2>"$work/err" || fail_log "$work/err" "weftstat report exited $?"
+	stop_victim
+	[ ! -e "$work/weftstat-symbolizer-escape" ] ||
+		fail "the symbolizer created a file"
+	! grep -q symbolizer "$work/err" || fail_log "$work/err" "the symbolizer failed"
+	grep -q "TOP CULPRIT .*: planted_block (.*weftstat_victim\.c:$plant_line)" "$work/text" ||
+		fail_log "$work/text" "the culprit is not named"
+}
+tap_test symbolizer_confined 30
+
 # Overwrite section NAME of ELF file FILE with bytes 0xff (readelf gives
 # its place).
 smash_section()

@@ -28,10 +28,11 @@
  * report asks a few hundred questions at most, and top --listen asks the
  * same ones once.
  *
- * WEFTSTAT_SYMBOLIZER_TEST=hang|crash|garbage|memory, for tests only, is
- * read by the child alone: at its first address it hangs, aborts, answers
- * with a reply that does not parse, or reserves 8 GiB (and aborts when it
- * cannot: the address space limit).
+ * WEFTSTAT_SYMBOLIZER_TEST=hang|crash|garbage|memory|escape, for tests
+ * only, is read by the child alone: at its first address it hangs, aborts,
+ * answers with a reply that does not parse, reserves 8 GiB (and aborts
+ * when it cannot: the address space limit), or tries what its seccomp
+ * filter refuses (and aborts if one succeeds).
  *
  * Kernel addresses: /proc/kallsyms, sorted, binary search. Without root
  * the kernel shows zeros there, and every address reads as unknown.
@@ -41,6 +42,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/syscall.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -64,6 +70,7 @@
 #define WS_SYM_MODULES 64	/* modules remembered as asked about */
 #define WS_SYM_AS_EXTRA (1ull << 30)	/* the child's address space beyond its start */
 #define WS_SYM_CPU_S 600	/* the child's CPU time, seconds */
+#define WS_SYM_FILES 256	/* mapped files opened for the child before the fork */
 
 /* --- the child: libdw ------------------------------------------------------------------ */
 
@@ -91,24 +98,36 @@ static int open_regular(const char *path, char **name)
 }
 
 /*
- * Open a module's file the way the registry reader does: inside the
- * target's root (its mount namespace), checked against the mapping's
- * inode, else through /proc/PID/map_files. A library mapped since the
- * registry reader read the mappings is opened by name, as libdw would, but
- * never blocking and regular files only. Anything else ([vdso]) is
+ * The target's mapped files, opened by the parent before the fork the way
+ * the registry reader opens them (wfreg_open_mapped(): inside the target's
+ * root, its mount namespace, with openat2 RESOLVE_IN_ROOT, checked against
+ * the mapping's inode, else through /proc/PID/map_files). The child
+ * inherits the descriptors: it opens nothing but read-only files itself
+ * (its seccomp filter refuses openat2, whose flags it cannot see).
+ */
+static struct {
+	char *path;
+	int fd;
+} files[WS_SYM_FILES];
+static size_t nfiles;
+
+/*
+ * A module's file: the one opened before the fork. A library mapped since
+ * the registry reader read the mappings is opened by name, as libdw would,
+ * but never blocking and regular files only. Anything else ([vdso]) is
  * libdw's own business.
  */
 static int find_elf_in_root(Dwfl_Module *mod, void **userdata, const char *modname,
 			    Dwarf_Addr base, char **file_name, Elf **elfp)
 {
 	if (modname && modname[0] == '/') {
-		for (size_t i = 0; i < wfreg_nmaps; i++) {
-			const struct wfreg_map *m = &wfreg_maps[i];
+		for (size_t i = 0; i < nfiles; i++) {
 			int fd;
 
-			if (!m->path || strcmp(m->path, modname))
+			if (strcmp(files[i].path, modname))
 				continue;
-			fd = wfreg_open_mapped(m);
+			/* Dwfl closes what it is given; the next report needs it again. */
+			fd = fcntl(files[i].fd, F_DUPFD_CLOEXEC, 0);
 			if (fd < 0)
 				break;
 			*file_name = strdup(modname);
@@ -246,13 +265,145 @@ static uint64_t vm_size(void)
 	return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* Close every descriptor above stderr but sock and files[]. */
+static void keep_fds(int sock)
+{
+	int top = sock;
+
+	for (size_t i = 0; i < nfiles; i++)
+		if (files[i].fd > top)
+			top = files[i].fd;
+	for (int d = STDERR_FILENO + 1; d < top; d++) {
+		bool keep = d == sock;
+
+		for (size_t i = 0; i < nfiles && !keep; i++)
+			keep = files[i].fd == d;
+		if (!keep)
+			close(d);
+	}
+	if (close_range((unsigned)top + 1, ~0u, 0))
+		for (int d = top + 1; d < 1024; d++)
+			close(d);
+}
+
 /*
- * What the child may do: its socket as fd 3 and nothing else of weftstat's
- * open (BPF objects, the listening socket), stdin and stdout on /dev/null
- * (stderr too unless WEFTSTAT_DEBUG), the terminal's signals ignored (^C
- * stops weftstat, which then still needs its symbols), dead with its
- * parent, WS_SYM_AS_EXTRA more address space than it starts with, a CPU
- * time limit, no core file, no new privileges.
+ * The system calls the child is refused (EPERM): running programs, new
+ * processes, other processes (tracing, their memory, signals), sockets,
+ * namespaces and mounts, modules, BPF and perf, changing files or
+ * identities. A denylist, not an allowlist: libdw and the C library need
+ * many calls, and their set changes with their versions; what matters is
+ * that code run through a libdw bug cannot leave the child's business of
+ * reading files and answering on its socket.
+ */
+static const int denied[] = {
+	SYS_execve, SYS_execveat, SYS_clone, SYS_clone3, SYS_ptrace, SYS_process_vm_readv,
+	SYS_process_vm_writev, SYS_process_madvise, SYS_kill, SYS_tkill, SYS_pidfd_open,
+	SYS_pidfd_send_signal, SYS_pidfd_getfd, SYS_socket, SYS_socketpair, SYS_connect,
+	SYS_bind, SYS_listen, SYS_accept, SYS_accept4, SYS_sendmsg, SYS_recvmsg, SYS_openat2,
+	SYS_open_by_handle_at, SYS_name_to_handle_at, SYS_mount, SYS_umount2, SYS_pivot_root,
+	SYS_chroot, SYS_setns, SYS_unshare, SYS_mount_setattr, SYS_move_mount, SYS_open_tree,
+	SYS_fsopen, SYS_fsconfig, SYS_fsmount, SYS_fspick, SYS_init_module, SYS_finit_module,
+	SYS_delete_module, SYS_kexec_load, SYS_kexec_file_load, SYS_reboot, SYS_bpf,
+	SYS_perf_event_open, SYS_io_uring_setup, SYS_userfaultfd, SYS_keyctl, SYS_add_key,
+	SYS_request_key, SYS_setuid, SYS_setgid, SYS_setreuid, SYS_setregid, SYS_setresuid,
+	SYS_setresgid, SYS_setgroups, SYS_setfsuid, SYS_setfsgid, SYS_capset, SYS_unlinkat,
+	SYS_renameat, SYS_renameat2, SYS_mkdirat, SYS_linkat, SYS_symlinkat, SYS_mknodat,
+	SYS_fchmod, SYS_fchmodat, SYS_fchown, SYS_fchownat, SYS_truncate, SYS_ftruncate,
+	SYS_quotactl, SYS_swapon, SYS_swapoff, SYS_sethostname, SYS_setdomainname,
+	SYS_settimeofday, SYS_clock_settime, SYS_adjtimex, SYS_clock_adjtime, SYS_acct,
+#ifdef __x86_64__
+	SYS_fork, SYS_vfork, SYS_creat, SYS_unlink, SYS_rename, SYS_mkdir, SYS_rmdir, SYS_link,
+	SYS_symlink, SYS_mknod, SYS_chmod, SYS_chown, SYS_lchown, SYS_iopl, SYS_ioperm,
+#endif
+};
+
+#if defined(__x86_64__)
+#define WS_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define WS_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+#ifdef WS_AUDIT_ARCH
+/*
+ * The seccomp filter: another architecture's calls kill the child; the
+ * denied ones, an open for writing (or creating, truncating, appending)
+ * and a signal to another process fail with EPERM; the rest pass. 0, or
+ * -1 (no filter: the kernel has no seccomp).
+ */
+static int child_seccomp(void)
+{
+	enum { MAX = sizeof(denied) / sizeof(denied[0]) + 24 };
+	const uint32_t wflags = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND;
+	struct sock_filter f[MAX];
+	size_t n = 0, deny;
+	struct sock_fprog prog;
+
+#define LD(off) (f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off)))
+#define RET(v) (f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (v)))
+#define JMP(op, k, t, e) (f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | (op) | BPF_K, (k), (t), (e)))
+#define ARG(i) (offsetof(struct seccomp_data, args) + (i) * sizeof(uint64_t))	/* low half */
+	LD(offsetof(struct seccomp_data, arch));
+	JMP(BPF_JEQ, WS_AUDIT_ARCH, 1, 0);
+	RET(SECCOMP_RET_KILL_PROCESS);
+	LD(offsetof(struct seccomp_data, nr));
+#ifdef __x86_64__
+	JMP(BPF_JGE, 0x40000000, 0xff, 0);	/* x32 calls (jump patched below) */
+#endif
+	for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++)
+		JMP(BPF_JEQ, (uint32_t)denied[i], 0xff, 0);
+	/* openat(dirfd, path, flags), open(path, flags): read-only only. */
+	JMP(BPF_JEQ, SYS_openat, 0, 3);
+	LD(ARG(2));
+	JMP(BPF_JSET, wflags, 0xff, 0);
+	RET(SECCOMP_RET_ALLOW);
+#ifdef __x86_64__
+	JMP(BPF_JEQ, SYS_open, 0, 3);
+	LD(ARG(1));
+	JMP(BPF_JSET, wflags, 0xff, 0);
+	RET(SECCOMP_RET_ALLOW);
+#endif
+	/* tgkill(tgid, ...): raise() and abort() signal this process only. */
+	JMP(BPF_JEQ, SYS_tgkill, 0, 3);
+	LD(ARG(0));
+	JMP(BPF_JEQ, (uint32_t)getpid(), 0, 0xff);
+	RET(SECCOMP_RET_ALLOW);
+	RET(SECCOMP_RET_ALLOW);
+	deny = n;
+	RET(SECCOMP_RET_ERRNO | EPERM);
+#undef LD
+#undef RET
+#undef JMP
+#undef ARG
+	/* Every 0xff is "to deny": relative to the next instruction, 255 at most. */
+	_Static_assert(MAX < 256, "every jump to deny fits in 8 bits");
+	for (size_t i = 0; i < deny; i++) {
+		if (BPF_CLASS(f[i].code) != BPF_JMP)
+			continue;
+		if (f[i].jt == 0xff)
+			f[i].jt = (uint8_t)(deny - i - 1);
+		if (f[i].jf == 0xff)
+			f[i].jf = (uint8_t)(deny - i - 1);
+	}
+	prog.len = (unsigned short)n;
+	prog.filter = f;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) ? -1 : 0;
+}
+#else
+static int child_seccomp(void)
+{
+	return -1;
+}
+#endif
+
+/*
+ * What the child may do: its socket and the target's files opened before
+ * the fork, and nothing else of weftstat's open (BPF objects, the
+ * listening socket); stdin and stdout on /dev/null (stderr too unless
+ * WEFTSTAT_DEBUG); the terminal's signals ignored (^C stops weftstat,
+ * which then still needs its symbols); dead with its parent;
+ * WS_SYM_AS_EXTRA more address space than it starts with, a CPU time
+ * limit, no core file, no file writes, no new privileges, and the seccomp
+ * filter above.
  */
 static void child_confine(int fd, pid_t parent)
 {
@@ -273,13 +424,7 @@ static void child_confine(int fd, pid_t parent)
 		if (!getenv("WEFTSTAT_DEBUG"))
 			dup2(null, STDERR_FILENO);
 	}
-	if (fd != 3) {
-		dup2(fd, 3);
-		close(fd);
-	}
-	if (close_range(4, ~0u, 0))
-		for (int i = 4; i < 1024; i++)
-			close(i);
+	keep_fds(fd);
 	if (vm) {
 		rl.rlim_cur = rl.rlim_max = vm + WS_SYM_AS_EXTRA;
 		setrlimit(RLIMIT_AS, &rl);
@@ -290,6 +435,8 @@ static void child_confine(int fd, pid_t parent)
 	setrlimit(RLIMIT_CORE, &rl);
 	setrlimit(RLIMIT_FSIZE, &rl);
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	if (child_seccomp() && getenv("WEFTSTAT_DEBUG"))
+		fprintf(stderr, "weftstat: symbolizer: no seccomp filter: %s\n", strerror(errno));
 }
 
 /*
@@ -313,7 +460,23 @@ static void grab_memory(void)
 		free(p[i]);
 }
 
-/* The child: answer requests on fd 3 until the parent goes. */
+/*
+ * WEFTSTAT_SYMBOLIZER_TEST=escape: what code run through a libdw bug might
+ * try: create a file (in the working directory), signal the parent, open
+ * a network socket, run a program. The filter refuses each, and the child
+ * answers as usual; without it the child aborts, or becomes /bin/true.
+ */
+static void try_escape(void)
+{
+	char *const argv[] = { "true", NULL }, *const envp[] = { NULL };
+	int fd = open("weftstat-symbolizer-escape", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd >= 0 || !kill(getppid(), 0) || socket(AF_INET, SOCK_STREAM, 0) >= 0)
+		abort();
+	execve("/bin/true", argv, envp);
+}
+
+/* The child: answer requests on fd until the parent goes. */
 static __attribute__((noreturn)) void child_main(int fd, pid_t pid, pid_t parent)
 {
 	const char *test;
@@ -324,7 +487,7 @@ static __attribute__((noreturn)) void child_main(int fd, pid_t pid, pid_t parent
 	test = getenv("WEFTSTAT_SYMBOLIZER_TEST");
 	for (;;) {
 		struct ws_sym_reply r;
-		ssize_t n = recv(3, &q, sizeof(q), 0);
+		ssize_t n = recv(fd, &q, sizeof(q), 0);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -343,6 +506,8 @@ static __attribute__((noreturn)) void child_main(int fd, pid_t pid, pid_t parent
 				abort();
 			if (first && test && !strcmp(test, "memory"))
 				grab_memory();
+			if (first && test && !strcmp(test, "escape"))
+				try_escape();
 			lookup(q.addr, &r);
 			if (first && test && !strcmp(test, "garbage"))
 				r.line = -1;
@@ -350,7 +515,7 @@ static __attribute__((noreturn)) void child_main(int fd, pid_t pid, pid_t parent
 		} else {
 			_exit(0);
 		}
-		if (send(3, &r, sizeof(r), MSG_NOSIGNAL) != (ssize_t)sizeof(r))
+		if (send(fd, &r, sizeof(r), MSG_NOSIGNAL) != (ssize_t)sizeof(r))
 			_exit(0);
 	}
 }
@@ -508,6 +673,42 @@ static int ask(uint32_t op, uint64_t addr, int timeout_ms, const char *what, int
 	return 0;
 }
 
+/* Open the target's mapped files for the child (files[]), once each. */
+static void files_open(void)
+{
+	for (size_t i = 0; i < wfreg_nmaps && nfiles < WS_SYM_FILES; i++) {
+		const struct wfreg_map *m = &wfreg_maps[i];
+		bool seen = false;
+		int fd;
+
+		if (!m->path || m->path[0] != '/')
+			continue;
+		for (size_t j = 0; j < nfiles && !seen; j++)
+			seen = !strcmp(files[j].path, m->path);
+		if (seen)
+			continue;
+		fd = wfreg_open_mapped(m);
+		if (fd < 0)
+			continue;
+		files[nfiles].path = strdup(m->path);
+		if (!files[nfiles].path) {
+			close(fd);
+			break;
+		}
+		files[nfiles++].fd = fd;
+	}
+}
+
+/* The parent's copies of files[]: the child has its own. */
+static void files_close(void)
+{
+	for (size_t i = 0; i < nfiles; i++) {
+		close(files[i].fd);
+		free(files[i].path);
+	}
+	nfiles = 0;
+}
+
 /* Start the symbolizer for pid and have it report the modules: 0 or -errno. */
 static int child_start(pid_t pid)
 {
@@ -517,11 +718,13 @@ static int child_start(pid_t pid)
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		return -errno;
+	files_open();
 	fflush(NULL);		/* nothing buffered is written twice */
 	c = fork();
 	if (c < 0) {
 		int e = errno;
 
+		files_close();
 		close(sv[0]);
 		close(sv[1]);
 		return -e;
@@ -530,6 +733,7 @@ static int child_start(pid_t pid)
 		close(sv[0]);
 		child_main(sv[1], pid, parent);
 	}
+	files_close();
 	close(sv[1]);
 	sz.child = c;
 	sz.fd = sv[0];
