@@ -681,7 +681,8 @@ static void files_open(void)
 		bool seen = false;
 		int fd;
 
-		if (!m->path || m->path[0] != '/')
+		/* The files the registry reader opened too (find_in_files()). */
+		if (!m->path || m->path[0] != '/' || !m->inode)
 			continue;
 		for (size_t j = 0; j < nfiles && !seen; j++)
 			seen = !strcmp(files[j].path, m->path);
