@@ -340,7 +340,8 @@ static int child_seccomp(void)
 
 #define LD(off) (f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off)))
 #define RET(v) (f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (v)))
-#define JMP(op, k, t, e) (f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | (op) | BPF_K, (k), (t), (e)))
+#define JMP(op, k, t, e)                                                                   \
+	(f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | (op) | BPF_K, (k), (t), (e)))
 #define ARG(i) (offsetof(struct seccomp_data, args) + (i) * sizeof(uint64_t))	/* low half */
 	LD(offsetof(struct seccomp_data, arch));
 	JMP(BPF_JEQ, WS_AUDIT_ARCH, 1, 0);
