@@ -15,8 +15,10 @@
  * a corrupt or hostile file can make it loop, eat memory or crash. So
  * libdw runs in a child process, forked once per session by
  * sym_user_open(), under limits (address space, CPU time, no core file,
- * no new privileges), with nothing of weftstat's open but its end of a
- * SOCK_SEQPACKET socket pair. The parent asks one address at a time
+ * no file writes, no new privileges, a seccomp filter that refuses what
+ * reading files does not need), with nothing of weftstat's open but the
+ * target's mapped files (opened by the parent, inside the target's root)
+ * and its end of a SOCK_SEQPACKET socket pair. The parent asks one address at a time
  * (struct ws_sym_request, parse.h) and waits for the fixed-size reply
  * with a deadline: WS_SYM_FIRST_MS for a module not asked about yet (its
  * DWARF is loaded then), WS_SYM_NEXT_MS after. A reply is checked like
