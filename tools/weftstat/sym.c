@@ -18,9 +18,9 @@
  * no file writes, no new privileges, a seccomp filter that refuses what
  * reading files does not need), with nothing of weftstat's open but the
  * target's mapped files (opened by the parent, inside the target's root)
- * and its end of a SOCK_SEQPACKET socket pair. The parent asks one address at a time
- * (struct ws_sym_request, parse.h) and waits for the fixed-size reply
- * with a deadline: WS_SYM_FIRST_MS for a module not asked about yet (its
+ * and its end of a SOCK_SEQPACKET socket pair. The parent asks one
+ * address at a time (struct ws_sym_request, parse.h) and waits for the
+ * fixed-size reply with a deadline: WS_SYM_FIRST_MS for a module not asked about yet (its
  * DWARF is loaded then), WS_SYM_NEXT_MS after. A reply is checked like
  * any untrusted input (ws_sym_reply_parse()). When the child is late,
  * dies, or answers nonsense, it is killed, one line on stderr says why and
