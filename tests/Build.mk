@@ -156,7 +156,8 @@ endif
 fuzz-targets := maps elf registry proc http cmdline symbols
 fuzz-parsers := tools/weftstat/parse.c tools/lib/wfreg.c tools/weftstat/http.c tools/weftstat/top.c
 fuzz-headers := $(addprefix $(srctree)/,tests/fuzz/fuzz.h tools/weftstat/parse.h \
-	tools/weftstat/ws.h tools/lib/wfreg.h runtime/src/json.h runtime/include/weft/registry.h)
+	tools/weftstat/sym.h tools/weftstat/ws.h tools/lib/wfreg.h runtime/src/json.h \
+	runtime/include/weft/registry.h)
 fuzz-san := -fsanitize=address,undefined -fno-sanitize-recover=all
 fuzz-cflags := -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE \
 	-I$(srctree)/runtime/include -I$(srctree)/runtime/src -I$(srctree)/tools/lib \

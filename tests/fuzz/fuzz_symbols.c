@@ -2,11 +2,16 @@
 /*
  * fuzz_symbols.c - names from the target's symbol tables and registry on
  * their way out: Rust demangling (sym.c), Prometheus label values, JSON
- * strings (runtime/src/json.h), text for a terminal (wfreg_put_safe).
+ * strings (runtime/src/json.h), text for a terminal (wfreg_put_safe); and
+ * the symbolizer's replies (ws_sym_reply_parse: the child that parses the
+ * target's DWARF is as untrusted as the DWARF).
  */
+#include <errno.h>
+
 #include "fuzz.h"
 #include "json.h"
 #include "parse.h"
+#include "sym.h"
 #include "wfreg.h"
 
 static FILE *sink(char **buf, size_t *len)
@@ -71,11 +76,28 @@ static void known_answers(void)
 		{ "wf_sleep", "wf_sleep", 128 },
 	};
 	static bool done;
+	struct ws_sym_reply rep = { .magic = WS_SYM_MAGIC, .seq = 3, .status = 1, .line = 69,
+				    .offset = 0x1c, .func = "planted_block",
+				    .file = "weftstat_victim.c", .module = "weftstat_victim" };
+	struct sym sy;
 	char out[128];
+	int st = -1;
 
 	if (done)
 		return;
 	done = true;
+	if (ws_sym_reply_parse(&rep, sizeof(rep), WS_SYM_ADDR, 3, &st, &sy) || st != 1 ||
+	    strcmp(sy.func, "planted_block") || strcmp(sy.file, "weftstat_victim.c") ||
+	    sy.line != 69 || strcmp(sy.module, "weftstat_victim") || sy.offset != 0x1c) {
+		fprintf(stderr, "ws_sym_reply_parse: a good reply is not read back\n");
+		abort();
+	}
+	rep.module[sizeof(rep.module) - 1] = 'x';
+	memset(rep.module, 'x', sizeof(rep.module));
+	if (ws_sym_reply_parse(&rep, sizeof(rep), WS_SYM_ADDR, 3, &st, &sy) != -EPROTO) {
+		fprintf(stderr, "ws_sym_reply_parse: an unterminated module name is taken\n");
+		abort();
+	}
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		ws_demangle_rust(t[i].in, out, t[i].len);
 		if (strcmp(out, t[i].want)) {
@@ -86,6 +108,51 @@ static void known_answers(void)
 	}
 }
 
+/* What a parsed reply may hold, whatever the child sent. */
+static void check_reply(int r, uint32_t op, int status, const struct sym *s)
+{
+	FUZZ_CHECK(r == 0 || r == -EPROTO);
+	FUZZ_CHECK(memchr(s->func, '\0', sizeof(s->func)) && s->func[0]);
+	FUZZ_CHECK(memchr(s->file, '\0', sizeof(s->file)));
+	FUZZ_CHECK(memchr(s->module, '\0', sizeof(s->module)));
+	FUZZ_CHECK(s->line >= 0);
+	if (r) {
+		FUZZ_CHECK(!strcmp(s->func, "?") && !s->file[0] && !s->module[0]);
+		return;
+	}
+	if (op == WS_SYM_ADDR)
+		FUZZ_CHECK(status == 0 || status == 1);
+	else
+		FUZZ_CHECK(status <= 0 && status >= -4095);
+	if (!s->file[0])
+		FUZZ_CHECK(s->line == 0);
+}
+
+/*
+ * The input as a reply: as it is, then laid over a reply with the right
+ * size, magic and sequence number (so that the fields behind are reached).
+ */
+static void fuzz_reply(const uint8_t *data, size_t size)
+{
+	uint32_t op = size % 3 + 1;	/* a whole reply (536 bytes): an address */
+	struct ws_sym_reply r;
+	struct sym s;
+	int status = 0;
+
+	memset(&s, 'Z', sizeof(s));
+	check_reply(ws_sym_reply_parse(data, size, op, 7, &status, &s), op, status, &s);
+	memset(&r, 0, sizeof(r));
+	memcpy(&r, data, size < sizeof(r) ? size : sizeof(r));
+	r.magic = WS_SYM_MAGIC;
+	r.seq = 7;
+	memset(&s, 'Z', sizeof(s));
+	status = 0;
+	check_reply(ws_sym_reply_parse(&r, sizeof(r), op, 7, &status, &s), op, status, &s);
+	/* Another request's reply, one byte more or less: never taken. */
+	FUZZ_CHECK(ws_sym_reply_parse(&r, sizeof(r), op, 8, &status, &s) == -EPROTO);
+	FUZZ_CHECK(ws_sym_reply_parse(&r, sizeof(r) - 1, op, 7, &status, &s) == -EPROTO);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const size_t lens[] = { 1, 2, 3, 4, 20, 128 };
@@ -94,6 +161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FILE *f;
 
 	known_answers();
+	fuzz_reply(data, size);
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		memset(out, 'Z', sizeof(out));
 		ws_demangle_rust(s, out, lens[i]);

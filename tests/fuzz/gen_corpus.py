@@ -227,3 +227,10 @@ put("symbols", "wrong-debuglink-escape", "../../../../dev/zero")
 put("symbols", "wrong-folded-newline", "innocent\nmain;evil 999999999")
 put("symbols", "seed-buildid", bytes.fromhex("0123456789abcdef0123456789abcdef01234567"))
 put("symbols", "seed-bytes", b"a\"b\\c\nd\te\x01\x7f\xc3\xa9\xff\xe2\x82")
+# A symbolizer reply (parse.h, struct ws_sym_reply): magic, seq 7, status 1,
+# line 69, offset 0x1c, then func[128], file[256], module[128]; 536 bytes, so
+# the reply to an address (fuzz_symbols.c: the size chooses the request).
+put("symbols", "seed-sym-reply",
+    struct.pack("<IIiiQ", 0x77737931, 7, 1, 69, 0x1c)
+    + b"planted_block".ljust(128, b"\0") + b"weftstat_victim.c".ljust(256, b"\0")
+    + b"weftstat_victim".ljust(128, b"\0"))

@@ -13,6 +13,11 @@
 #   - top prints one frame per interval without a terminal (text, JSON),
 #     drives a terminal in raw mode and gives it back on q, stops when the
 #     target exits; --listen serves the Prometheus format over HTTP;
+#   - threads that move between worker slots (weftstat_victim handoff) are
+#     named after the slot they drive, in top's frames and in report;
+#   - the symbolizer (libdw in a child process) that hangs, crashes or
+#     answers nonsense, or a victim whose DWARF is garbage: the report
+#     comes anyway, in bounded time, with one line saying why;
 #   - a pthread pool without weft (weftstat_threads_victim), its workers
 #     found by Tokio's thread name or by --threads: the planted blocking
 #     call is named with its syscall and file:line, within 20% of the
@@ -422,6 +427,118 @@ test_target_exits_mid_trace()
 }
 tap_test target_exits_mid_trace 30
 
+# The symbolizer (sym.c: libdw in a child process) hangs, crashes, answers
+# nonsense or runs into its address space limit at its first address
+# (WEFTSTAT_SYMBOLIZER_TEST, read by the child only): the report still
+# comes, with addresses as module+offset, one line says why, and weftstat
+# exits 0 in bounded time.
+test_symbolizer_fails()
+{
+	local mode t0 t1 st want
+
+	need_bpf
+	start_victim block
+	for mode in hang crash garbage memory; do
+		case $mode in
+		hang) want='killed after 2 s' ;;
+		crash) want='died of signal 6 \([^)]*\)' ;;
+		garbage) want='sent a malformed reply' ;;
+		# 8 GiB of address space asked for: the limit (1 GiB more) refuses it
+		# (abort(), or ASan's allocator giving up: exit status 1).
+		memory) want='(died of signal 6 \([^)]*\)|exited with status 1)' ;;
+		esac
+		want="^weftstat: symbolizer: $want on /[^ ]*: its debug information may be corrupt; showing addresses$"
+		t0=$(date +%s%N)
+		WEFTSTAT_SYMBOLIZER_TEST=$mode "$ws" report -p "$vpid" -d 1 >"$work/text" \
+			2>"$work/err" && st=0 || st=$?
+		t1=$(date +%s%N)
+		diag "$mode: $(((t1 - t0) / 1000000)) ms: $(grep symbolizer "$work/err" || true)"
+		[ "$st" -eq 0 ] || fail_log "$work/err" "$mode: weftstat report exited $st"
+		[ $((t1 - t0)) -lt 15000000000 ] || fail "$mode: the report took over 15 s"
+		[ "$(grep -c 'symbolizer' "$work/err")" -eq 1 ] ||
+			fail_log "$work/err" "$mode: not one line about the symbolizer"
+		grep -qE "$want" "$work/err" ||
+			fail_log "$work/err" "$mode: the symbolizer's failure is not said as expected"
+		grep -qE '^(Diagnosis|Also): BLOCKING INSIDE POLLS\.' "$work/text" ||
+			fail_log "$work/text" "$mode: no diagnosis without symbols"
+		grep -q 'TOP CULPRIT .*: ? (in [^ ]*+0x[0-9a-f]*)$' "$work/text" ||
+			fail_log "$work/text" "$mode: the culprit is not shown as module+offset"
+		grep -qE '#[0-9]+ 0x[0-9a-f]+ \? \(in weftstat_victim\+0x[0-9a-f]+\)$' "$work/text" ||
+			fail_log "$work/text" "$mode: the victim's frames are not shown as module+offset"
+		! grep -q planted_block "$work/text" ||
+			fail_log "$work/text" "$mode: a symbol was shown after the symbolizer failed"
+	done
+	stop_victim
+}
+tap_test symbolizer_fails 90
+
+# The symbolizer's seccomp filter: with WEFTSTAT_SYMBOLIZER_TEST=escape it
+# tries to create a file in the working directory, signal weftstat, open a
+# socket and run /bin/true, and aborts if any of them works. All refused:
+# the symbols come as usual.
+test_symbolizer_confined()
+{
+	need_bpf
+	start_victim block
+	(cd "$work" && WEFTSTAT_SYMBOLIZER_TEST=escape "$ws" report -p "$vpid" -d 1) \
+		>"$work/text" 2>"$work/err" || fail_log "$work/err" "weftstat report exited $?"
+	stop_victim
+	[ ! -e "$work/weftstat-symbolizer-escape" ] ||
+		fail "the symbolizer created a file"
+	! grep -q symbolizer "$work/err" || fail_log "$work/err" "the symbolizer failed"
+	grep -q "TOP CULPRIT .*: planted_block (.*weftstat_victim\.c:$plant_line)" "$work/text" ||
+		fail_log "$work/text" "the culprit is not named"
+}
+tap_test symbolizer_confined 30
+
+# Overwrite section NAME of ELF file FILE with bytes 0xff (readelf gives
+# its place).
+smash_section()
+{
+	local off size
+
+	read -r off size < <(readelf -SW "$1" | awk -v n="$2" '!done {
+		for (i = 1; i < NF; i++) if ($i == n) { print $(i + 3), $(i + 4); done = 1 } }')
+	[ -n "$size" ] || fail "no section $2 in $1"
+	off=$((16#$off))
+	size=$((16#$size))
+	head -c "$size" /dev/zero | tr '\0' '\377' |
+		dd of="$1" bs=1 seek="$off" conv=notrunc status=none
+}
+
+# A victim whose DWARF is garbage (.debug_info and .debug_abbrev all 0xff):
+# whatever libdw makes of it, the report comes, in bounded time, with the
+# function names of the symbol table (or, if the symbolizer failed, with
+# module+offset and the one line that says so).
+test_symbolizer_corrupt_dwarf()
+{
+	local t0 t1 st n
+
+	need_bpf
+	command -v readelf >/dev/null || skip "needs readelf (binutils)"
+	cp "$victim" "$work/victim_bad"
+	smash_section "$work/victim_bad" .debug_info
+	smash_section "$work/victim_bad" .debug_abbrev
+	start_victim block "$work/victim_bad"
+	t0=$(date +%s%N)
+	"$ws" report -p "$vpid" -d 1 >"$work/text" 2>"$work/err" && st=0 || st=$?
+	t1=$(date +%s%N)
+	stop_victim
+	n=$(grep -c symbolizer "$work/err" || true)
+	diag "$(((t1 - t0) / 1000000)) ms; $n lines about the symbolizer"
+	[ "$st" -eq 0 ] || fail_log "$work/err" "weftstat report exited $st"
+	[ $((t1 - t0)) -lt 15000000000 ] || fail "the report took over 15 s"
+	grep -qE '^(Diagnosis|Also): BLOCKING INSIDE POLLS\.' "$work/text" ||
+		fail_log "$work/text" "no diagnosis"
+	if [ "$n" -gt 0 ]; then
+		[ "$n" -eq 1 ] || fail_log "$work/err" "more than one line about the symbolizer"
+	else
+		grep -q 'TOP CULPRIT .*: planted_block (in victim_bad)$' "$work/text" ||
+			fail_log "$work/text" "the culprit is not planted_block, without file:line"
+	fi
+}
+tap_test symbolizer_corrupt_dwarf 30
+
 # Microseconds some task waited for a CPU, machine-wide (PSI), or empty.
 psi_cpu_us()
 {
@@ -686,6 +803,62 @@ test_top_threads()
 		fail_log "$work/top" "a thread outside the pattern is shown"
 }
 tap_test top_threads 30
+
+# Check the worker rows of each line of FILE (top --json frames, or a
+# report --json): a row's name is its slot's, "weft-worker-INDEX"; each of
+# the victim's 2 slots is driven by exactly one row (the others: handed
+# off). Prints "TID INDEX" for every row.
+check_slots()
+{
+	awk 'BEGIN { RS = "\n" } {
+		n = split($0, row, /\{"tid":/)
+		delete drives
+		for (i = 2; i <= n; i++) {
+			if (row[i] !~ /^[0-9]+,"index":[0-9]+,"name":"/)
+				continue
+			tid = row[i]; sub(/,.*/, "", tid)
+			idx = row[i]; sub(/^[0-9]+,"index":/, "", idx); sub(/,.*/, "", idx)
+			name = row[i]; sub(/^[^"]*"index":[0-9]+,"name":"/, "", name)
+			sub(/".*/, "", name)
+			if (name != "weft-worker-" idx) {
+				printf "line %d: thread %s at index %s is named %s\n", NR, tid, idx, name > "/dev/stderr"
+				bad = 1
+			}
+			if (row[i] !~ /"(state":"handed-off|handed_off":true)/)
+				drives[idx]++
+			print tid, idx
+		}
+		for (k = 0; k < 2; k++)
+			if (drives[k] != 1) {
+				printf "line %d: %d threads drive slot %d\n", NR, drives[k], k > "/dev/stderr"
+				bad = 1
+			}
+	} END { exit bad }' "$1"
+}
+
+# Threads move between slots (stall compensation's spares; the victim's
+# wf_block_in_place()): top names each thread after the slot it drives
+# in each frame, and report after the slot it drove at the end.
+test_top_moved_threads()
+{
+	local moved
+
+	need_bpf
+	start_victim handoff
+	"$ws" top -p "$vpid" -i 0.3 -n 8 --json --no-tasks >"$work/top" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat top --json exited $?"
+	"$ws" report -p "$vpid" -d 1 --json >"$work/json" 2>"$work/err" ||
+		fail_log "$work/err" "weftstat report --json exited $?"
+	stop_victim
+	check_slots "$work/top" >"$work/rows" 2>"$work/err" ||
+		fail_log "$work/err" "top's worker rows do not follow the slots (frames in $work/top)"
+	moved=$(sort -u "$work/rows" | awk '{ n[$1]++ } END { for (t in n) m += n[t] > 1; print m + 0 }')
+	diag "$moved of $(cut -d' ' -f1 "$work/rows" | sort -u | wc -l) threads drove both slots"
+	[ "$moved" -gt 0 ] || fail_log "$work/victim" "no thread moved between slots: no hand-offs?"
+	check_slots "$work/json" >/dev/null 2>"$work/err" ||
+		fail_log "$work/err" "report's workers do not follow the slots"
+}
+tap_test top_moved_threads 30
 
 # Wait (up to 10 s) for a line matching RE in FILE.
 wait_for()

@@ -6,6 +6,8 @@
  *	weftstat_victim lock      tasks on both workers fight for a pthread mutex
  *	weftstat_victim busy      tasks compute without pause: saturation
  *	weftstat_victim healthy   tasks only wait the weft way
+ *	weftstat_victim handoff   tasks block their workers in turn: threads
+ *	                          move between worker slots
  *
  * Both run 2 workers and 8 "handler" tasks that wake every 2 ms to spin
  * for 20 us. In block mode one more task, "sleeper", calls
@@ -20,6 +22,12 @@
  *
  * In busy mode, 4 "cruncher" tasks spin 500 us per poll and yield, so
  * both workers always have work.
+ *
+ * In handoff mode, 2 "mover" tasks call blocked_in_place(): each hands
+ * its worker's slot to a spare thread (wf_block_in_place()) and blocks
+ * its own thread in usleep(MOVE_US), then waits 5 ms the weft way. The
+ * thread that blocked becomes a spare, and later takes over whichever
+ * slot blocks next: over a second, threads drive more than one slot.
  *
  * Once running it prints "ready PID PLANT_FILE PLANT_LINE" (the line of
  * the usleep() or of the pthread_mutex_lock()). On SIGTERM or
@@ -43,6 +51,8 @@
 #define LOCKERS 4
 #define PLANT_US 20000
 #define MAX_SLEEPS 20000
+#define MOVERS 2
+#define MOVE_US 20000
 
 static _Atomic int stop;
 static uint64_t sleep_start[MAX_SLEEPS], sleep_end[MAX_SLEEPS];
@@ -96,6 +106,28 @@ static void *cruncher(void *arg)
 	return NULL;
 }
 
+static void *usleep_move(void *arg)
+{
+	usleep(MOVE_US);
+	return arg;
+}
+
+/* Block this thread, its worker's slot handed to a spare meanwhile. */
+static __attribute__((noinline)) void blocked_in_place(void)
+{
+	wf_block_in_place(usleep_move, NULL, NULL);
+}
+
+static void *mover(void *arg)
+{
+	while (!atomic_load(&stop)) {
+		blocked_in_place();
+		if (wf_sleep_ns(5 * WF_NSEC_PER_MSEC))
+			break;
+	}
+	return NULL;
+}
+
 static void *sleeper(void *arg)
 {
 	while (!atomic_load(&stop)) {
@@ -119,24 +151,27 @@ static void *handler(void *arg)
 int main(int argc, char **argv)
 {
 	struct wf_spawn_opts ho = { .name = "handler" }, so = { .name = "sleeper" },
-			     lo = { .name = "locker" };
-	wf_task *h[HANDLERS], *sl = NULL, *lk[LOCKERS];
+			     lo = { .name = "locker" }, mo = { .name = "mover" };
+	wf_task *h[HANDLERS], *sl = NULL, *lk[LOCKERS], *mv[MOVERS];
 	wf_runtime *rt;
 	sigset_t set;
-	int block, lock, busy, sig, r;
+	int block, lock, busy, move, sig, r;
 
 	if (argc != 2 || (strcmp(argv[1], "block") && strcmp(argv[1], "lock") &&
-			  strcmp(argv[1], "busy") && strcmp(argv[1], "healthy"))) {
-		fprintf(stderr, "usage: weftstat_victim block|lock|busy|healthy\n");
+			  strcmp(argv[1], "busy") && strcmp(argv[1], "healthy") &&
+			  strcmp(argv[1], "handoff"))) {
+		fprintf(stderr, "usage: weftstat_victim block|lock|busy|healthy|handoff\n");
 		return 2;
 	}
 	block = !strcmp(argv[1], "block");
 	lock = !strcmp(argv[1], "lock");
 	busy = !strcmp(argv[1], "busy");
+	move = !strcmp(argv[1], "handoff");
 	lo.name = busy ? "cruncher" : "locker";
 	victim_prepare(&set);
 
-	r = wf_runtime_new(&rt, &(struct wf_runtime_opts){ .workers = 2 });
+	r = wf_runtime_new(&rt, &(struct wf_runtime_opts){
+		.workers = 2, .stall_compensation = move ? WF_STALL_ON : WF_STALL_DEFAULT });
 	if (r) {
 		fprintf(stderr, "victim: wf_runtime_new: %d\n", r);
 		return 1;
@@ -144,6 +179,7 @@ int main(int argc, char **argv)
 	ho.rt = rt;
 	so.rt = rt;
 	lo.rt = rt;
+	mo.rt = rt;
 	for (int i = 0; i < HANDLERS; i++) {
 		r = wf_spawn_opts(&h[i], handler, NULL, &ho);
 		if (r) {
@@ -167,6 +203,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	for (int i = 0; move && i < MOVERS; i++) {
+		r = wf_spawn_opts(&mv[i], mover, NULL, &mo);
+		if (r) {
+			fprintf(stderr, "victim: spawn: %d\n", r);
+			return 1;
+		}
+	}
 	while (lock && !lock_line)
 		usleep(1000);
 	/* The planted functions set their line on their first run. */
@@ -182,6 +225,8 @@ int main(int argc, char **argv)
 		wf_join(sl, NULL);
 	for (int i = 0; (lock || busy) && i < LOCKERS; i++)
 		wf_join(lk[i], NULL);
+	for (int i = 0; move && i < MOVERS; i++)
+		wf_join(mv[i], NULL);
 	r = wf_runtime_free(rt);
 	printf("planted %u\n", atomic_load(&nsleeps));
 	for (unsigned i = 0; i < atomic_load(&nsleeps); i++)

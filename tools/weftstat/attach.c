@@ -178,7 +178,9 @@ int ws_load(struct weftstat_bpf **skel, pid_t tgid, bool usdt, const char **flav
  */
 const struct wfreg_found *found;
 static size_t nfound;
-uint64_t workers_untraced;	/*
+uint64_t workers_untraced;	/* no room in the workers map, most in one pass */
+
+/*
  * Room for one more traced thread, workers[nworkers], zeroed (nworkers is
  * the caller's to count): the entry; NULL when the table is full (counted
  * in *untraced) or, with *oom set, when memory ran out.
@@ -202,37 +204,70 @@ static struct worker *worker_slot(uint64_t *untraced, bool *oom)
 	return nw;
 }
 
-/* no room in the workers map, most in one pass */
-
 /*
- * Thread tid drives the slot at slot_addr: when it is traced already under
- * another slot (a spare of stall compensation that drove one slot, gave it
- * back and took another), or back on its own after driving another, tell
- * the programs through slot_moves (they follow it at the thread's next
- * sleep whose slot is not its own) and return true; false when tid is not
- * traced yet, or traced for this slot and on it.
+ * Thread w drives the slot at slot_addr now. When the programs follow it
+ * under another slot (a spare of stall compensation that drove one slot,
+ * gave it back and took another, or a thread back on its own slot after
+ * driving another), tell them through slot_moves: they switch the thread's
+ * entry at its next sleep whose slot is not its own.
  */
-static bool moved(struct weftstat_bpf *s, __u32 tid, uint64_t slot_addr, uint64_t park)
+static void follow(struct weftstat_bpf *s, struct worker *w, uint64_t slot_addr, uint64_t park)
 {
-	for (size_t j = 0; j < nworkers; j++) {
-		struct ws_slot_move m = { .slot_addr = slot_addr, .park_futex_addr = park };
-		uint64_t now = workers[j].cur_slot ? workers[j].cur_slot : workers[j].slot_addr;
+	struct ws_slot_move m = { .slot_addr = slot_addr, .park_futex_addr = park };
+	uint64_t now = w->cur_slot ? w->cur_slot : w->slot_addr;
 
-		if (workers[j].tid != tid)
-			continue;
-		if (now == slot_addr)
-			return workers[j].slot_addr != slot_addr;
-		if (!bpf_map_update_elem(bpf_map__fd(s->maps.slot_moves), &tid, &m, BPF_ANY))
-			workers[j].cur_slot = slot_addr;
-		return true;
-	}
-	return false;
+	if (now == slot_addr)
+		return;
+	if (!bpf_map_update_elem(bpf_map__fd(s->maps.slot_moves), &w->tid, &m, BPF_ANY))
+		w->cur_slot = slot_addr;
 }
 
+/*
+ * Thread w was found driving slot k (at slot_addr) of runtime rt: its name,
+ * index and state become that slot's. Its polls are the slot counter's
+ * advance between two walks that both found it on that slot, so a thread
+ * that moved carries its own count over, not the new slot's total.
+ */
+static void drive(struct worker *w, const struct wf_reg_runtime *rt, uint32_t k,
+		  uint64_t slot_addr, const struct wf_reg_worker *slot, uint64_t gen)
+{
+	if (w->drive_slot == slot_addr && !w->handed_off && slot->polls >= w->reg_polls)
+		w->polls += slot->polls - w->reg_polls;
+	w->drive_slot = slot_addr;
+	w->index = (int)k;
+	/* (wfreg_read_runtimes() terminates the target's thread_name.) */
+	if (snprintf(w->comm, sizeof(w->comm), "%s-%u", rt->thread_name, k) >=
+	    (int)sizeof(w->comm))
+		w->comm[sizeof(w->comm) - 2] = '+';	/* cut: say so */
+	w->reg_state = slot->state;
+	w->reg_polls = slot->polls;
+	w->handed_off = false;
+	w->gen = gen;
+}
+
+/*
+ * The slot at slot_addr could not be read steadily (being written on each
+ * try): whoever drove it at the last walk is taken to drive it still.
+ */
+static void keep_slot(uint64_t slot_addr, uint64_t gen)
+{
+	for (size_t j = 0; j < nworkers; j++)
+		if (workers[j].drive_slot == slot_addr && !workers[j].handed_off)
+			workers[j].gen = gen;
+}
+
+/*
+ * Walk the registry: each slot's thread is traced (added to the map when
+ * new) and takes the slot's name, index and state (drive()); a traced
+ * thread that drives no slot is handed off. Returns the threads added, or
+ * -errno.
+ */
 int refresh_workers(struct weftstat_bpf *s, bool first)
 {
+	static uint64_t gen;
 	struct wfreg_runtime_view *rv;
 	uint64_t untraced = 0;
+	bool complete = true;
 	int added = 0;
 
 	if (first) {
@@ -245,54 +280,48 @@ int refresh_workers(struct weftstat_bpf *s, bool first)
 	rv = calloc(WFREG_MAX_RUNTIMES, sizeof(*rv));
 	if (!rv)
 		return -ENOMEM;
+	gen++;
 	for (size_t f = 0; f < nfound; f++) {
 		int n = wfreg_read_runtimes(&found[f], rv, 0);
 
+		complete &= n >= 0;
 		for (int i = 0; i < n; i++) {
 			if (!thread_prefix[0])
 				snprintf(thread_prefix, sizeof(thread_prefix), "%s",
 					 rv[i].r.thread_name);
 			for (uint32_t k = 0; k < rv[i].r.nworkers; k++) {
 				const struct wfreg_worker_view *w = &rv[i].w[k];
+				uint64_t addr = rv[i].r.workers_addr +
+						(uint64_t)k * found[f].root.worker_size;
 				struct ws_worker init = { 0 };
-				struct worker *nw;
+				struct worker *nw = NULL;
 				bool oom = false;
 				__u32 tid;
-				bool seen = false;
 
-				if (!w->stable || w->s.tid <= 0)
+				if (!w->stable) {
+					keep_slot(addr, gen);
+					continue;
+				}
+				if (w->s.tid <= 0)
 					continue;
 				tid = (__u32)w->s.tid;
-				for (size_t j = 0; j < nworkers; j++) {
-					if (workers[j].slot_addr != rv[i].r.workers_addr +
-						(uint64_t)k * found[f].root.worker_size)
-						continue;
-					workers[j].handed_off = workers[j].tid != tid;
-					if (workers[j].tid == tid) {
-						seen = true;
-						workers[j].reg_state = w->s.state;
-						workers[j].reg_polls = w->s.polls;
-					}
-				}
-				/* (Also when seen: a thread back on its own slot.) */
-				if (moved(s, tid, rv[i].r.workers_addr +
-						  (uint64_t)k * found[f].root.worker_size,
-					  w->s.park_futex_addr) || seen)
+				for (size_t j = 0; j < nworkers && !nw; j++)
+					if (workers[j].tid == tid)
+						nw = &workers[j];
+				if (nw) {
+					follow(s, nw, addr, w->s.park_futex_addr);
+					drive(nw, &rv[i].r, k, addr, &w->s, gen);
 					continue;
+				}
 				nw = worker_slot(&untraced, &oom);
 				if (oom)
 					break;
 				if (!nw)
 					continue;
 				nw->tid = tid;
-				nw->index = (int)k;
-				nw->reg_state = w->s.state;
-				nw->reg_polls = w->s.polls;
-				nw->reg_polls_prev = w->s.polls;
-				snprintf(nw->comm, sizeof(nw->comm), "%s-%u", rv[i].r.thread_name, k);
-				nw->slot_addr = rv[i].r.workers_addr +
-						(uint64_t)k * found[f].root.worker_size;
-				init.slot_addr = nw->slot_addr;
+				nw->slot_addr = addr;
+				drive(nw, &rv[i].r, k, addr, &w->s, gen);
+				init.slot_addr = addr;
 				init.park_futex_addr = w->s.park_futex_addr;
 				init.sys_nr = -1;
 				init.off_sys_nr = -1;
@@ -309,6 +338,10 @@ int refresh_workers(struct weftstat_bpf *s, bool first)
 			wfreg_free_runtimes(rv, (size_t)n);
 	}
 	free(rv);
+	/* A walk that failed says nothing of who drives what: keep the last. */
+	for (size_t j = 0; j < nworkers && complete; j++)
+		if (workers[j].gen != gen)
+			workers[j].handed_off = true;
 	if (untraced > workers_untraced)
 		workers_untraced = untraced;
 	return added;

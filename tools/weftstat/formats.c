@@ -162,6 +162,8 @@ void print_json(struct weftstat_bpf *s, const struct totals *t, uint64_t start,
 		printf("%s{\"tid\":%u,\"index\":%d,\"name\":", i ? "," : "", workers[i].tid,
 		       workers[i].index);
 		wf__json_str(stdout, workers[i].comm, sizeof(workers[i].comm));
+		if (!thread_mode)
+			printf(",\"handed_off\":%s", workers[i].handed_off ? "true" : "false");
 		printf(",\"oncpu_ns\":%llu,\"sleep_ns\":%llu,"
 		       "\"runq_ns\":%llu,\"%s_ns\":%llu,\"%s_episodes\":%llu,"
 		       "\"futex_user_ns\":%llu,\"futex_park_ns\":%llu,\"voluntary_switches\":%llu,"

@@ -17,6 +17,7 @@
 #include <weft/registry.h>
 
 #include "parse.h"
+#include "sym.h"
 #include "wfreg.h"
 
 /* --- the target's /proc files ------------------------------------------------------ */
@@ -840,6 +841,44 @@ int ws_buildid_path(const unsigned char *id, size_t n, char *out, size_t cap)
 	if (o + sizeof(".debug") > cap)
 		return -1;
 	memcpy(out + o, ".debug", sizeof(".debug"));
+	return 0;
+}
+
+/* --- the symbolizer's replies ----------------------------------------------------------- */
+
+_Static_assert(sizeof(((struct ws_sym_reply *)0)->func) == sizeof(((struct sym *)0)->func) &&
+		       sizeof(((struct ws_sym_reply *)0)->file) ==
+			       sizeof(((struct sym *)0)->file) &&
+		       sizeof(((struct ws_sym_reply *)0)->module) ==
+			       sizeof(((struct sym *)0)->module),
+	       "a reply's strings fit struct sym's");
+
+int ws_sym_reply_parse(const void *buf, size_t n, uint32_t op, uint32_t seq, int *status,
+		       struct sym *out)
+{
+	struct ws_sym_reply r;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->func, sizeof(out->func), "?");
+	if (n != sizeof(r))
+		return -EPROTO;
+	memcpy(&r, buf, sizeof(r));	/* buf may be unaligned */
+	if (r.magic != WS_SYM_MAGIC || r.seq != seq)
+		return -EPROTO;
+	if (op == WS_SYM_ADDR ? r.status != 0 && r.status != 1 : r.status > 0 || r.status < -4095)
+		return -EPROTO;
+	if (r.line < 0 || !memchr(r.func, '\0', sizeof(r.func)) ||
+	    !memchr(r.file, '\0', sizeof(r.file)) || !memchr(r.module, '\0', sizeof(r.module)))
+		return -EPROTO;
+	*status = r.status;
+	if (op != WS_SYM_ADDR || !r.status)
+		return 0;
+	if (r.func[0])
+		memcpy(out->func, r.func, sizeof(out->func));
+	memcpy(out->file, r.file, sizeof(out->file));
+	memcpy(out->module, r.module, sizeof(out->module));
+	out->line = r.file[0] ? r.line : 0;
+	out->offset = r.offset;
 	return 0;
 }
 

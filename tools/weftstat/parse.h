@@ -73,6 +73,54 @@ bool ws_debuglink_safe(const char *name);
 /* WS_DEBUG_DIR/.build-id/xx/yyyy.debug for a build-id of n bytes (2 to 64): 0, or -1. */
 int ws_buildid_path(const unsigned char *id, size_t n, char *out, size_t cap);
 
+/* --- the symbolizer's replies (sym.c) ------------------------------------------------- */
+
+/*
+ * weftstat's user symbols come from a child process that parses the
+ * target's ELF and DWARF files (libdw): one fixed-size request, one
+ * fixed-size reply, over a SOCK_SEQPACKET socket pair. The child may be
+ * wrong in any way a corrupt file can make it: its replies are parsed
+ * like any other untrusted input.
+ */
+#define WS_SYM_MAGIC 0x77737931u	/* "wsy1" */
+
+enum ws_sym_op {
+	WS_SYM_OPEN = 1,	/* report the target's modules: status 0 or -errno */
+	WS_SYM_REFRESH = 2,	/* report them again: status 0 or -errno */
+	WS_SYM_ADDR = 3,	/* symbolise addr: status 1 (a module covers it) or 0 */
+};
+
+struct ws_sym_request {
+	uint32_t magic;
+	uint32_t op;		/* enum ws_sym_op */
+	uint32_t seq;		/* echoed by the reply */
+	uint32_t reserved;
+	uint64_t addr;
+};
+
+struct ws_sym_reply {
+	uint32_t magic;
+	uint32_t seq;
+	int32_t status;
+	int32_t line;		/* 0 when unknown */
+	uint64_t offset;	/* address - function start */
+	char func[128];		/* each NUL-terminated inside its field */
+	char file[256];
+	char module[128];
+};
+
+/*
+ * Check a reply of n bytes to request seq of kind op: the size, the magic,
+ * the sequence number, a status in range (op WS_SYM_ADDR: 0 or 1; else 0
+ * or -1 to -4095), a line from 0, every string terminated inside its
+ * field. Returns 0 with *status set and, for an address, *out filled
+ * (func "?" when empty); -EPROTO when the reply is malformed (out is then
+ * "?" and empty strings).
+ */
+struct sym;
+int ws_sym_reply_parse(const void *buf, size_t n, uint32_t op, uint32_t seq, int *status,
+		       struct sym *out);
+
 /* --- --listen: the HTTP request ------------------------------------------------------- */
 
 /* Has the request head (n bytes) ended: an empty line, CRLF or LF? */

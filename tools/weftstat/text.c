@@ -183,6 +183,9 @@ void put_frame(FILE *f, const struct frame *fr)
 	} else if (fr->s.module[0]) {
 		fputs(" (in ", f);
 		wfreg_put_safe(f, fr->s.module);
+		/* No symbols (sym.c's symbolizer failed): the offset in the file. */
+		if (!strcmp(fr->s.func, "?") && fr->s.offset)
+			fprintf(f, "+0x%" PRIx64, fr->s.offset);
 		fputc(')', f);
 	}
 }

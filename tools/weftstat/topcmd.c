@@ -129,15 +129,16 @@ static void build_frame(struct weftstat_bpf *s, struct ws_frame *f, uint64_t now
 			proc_state(r->tid, r->state, sizeof(r->state));
 			r->polls_s = -1;
 		} else {
-			/* A thread whose slot another drives now: a spare, or waiting for one. */
+			/*
+			 * Name, index and state: the slot it drives now
+			 * (refresh_workers() just walked the registry). One
+			 * that drives none keeps its last slot's name.
+			 */
 			snprintf(r->state, sizeof(r->state), "%s",
 				 workers[i].handed_off ? "handed-off"
 						       : wfreg_state_name(workers[i].reg_state));
-			r->polls_s = workers[i].handed_off
-					     ? 0
-					     : (double)(workers[i].reg_polls -
-							workers[i].reg_polls_prev) / iv;
-			workers[i].reg_polls_prev = workers[i].reg_polls;
+			r->polls_s = (double)(workers[i].polls - workers[i].polls_prev) / iv;
+			workers[i].polls_prev = workers[i].polls;
 		}
 		r->busy_pct = 100.0 * (double)w->oncpu_ns / (double)interval;
 		r->offcpu_ns = w->poll_block_ns;

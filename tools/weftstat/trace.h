@@ -52,16 +52,28 @@ struct site {
 	unsigned task_line;
 };
 
+/*
+ * A traced thread. With weft, threads and worker slots are not one to one:
+ * a spare of stall compensation takes a stuck worker's slot over, and the
+ * thread it replaced becomes a spare that may later drive another slot.
+ * slot_addr is the slot the thread was first seen driving (it counts the
+ * slots, nslots()); index, comm, reg_state and drive_slot follow the slot
+ * it drives at the last refresh of the registry (attach.c, drive()), or
+ * the last one it drove when it drives none (handed_off).
+ */
 struct worker {
 	uint32_t tid;
-	int index;
+	int index;		/* worker index of the slot it drives (--threads: its rank) */
 	uint64_t slot_addr;
-	char comm[17];		/* thread name (--threads mode) */
-	uint32_t reg_state;	/* registry slot state and polls at the last refresh */
+	char comm[17];		/* "PREFIX-INDEX" of that slot; --threads: the thread name */
+	uint32_t reg_state;	/* registry slot state and poll counter at the last refresh */
 	uint64_t reg_polls;
-	uint64_t reg_polls_prev;	/* reg_polls at the last frame (top) */
-	bool handed_off;	/* another thread drives its slot now */
-	uint64_t cur_slot;	/* the slot it drives now, when not slot_addr (slot_moves) */
+	uint64_t drive_slot;	/* the slot it drives (or last drove) */
+	uint64_t polls;		/* polls it made, summed over the slots it drove */
+	uint64_t polls_prev;	/* polls at the last frame (top) */
+	uint64_t gen;		/* the last registry walk that found it driving a slot */
+	bool handed_off;	/* it drives no slot now (a spare, or stuck in a handed-off poll) */
+	uint64_t cur_slot;	/* the slot the programs follow, if not slot_addr (slot_moves) */
 	struct ws_worker st;	/* read back from the map: the figures of the window */
 	struct ws_worker prev;	/* cumulative at the last window's end */
 };
