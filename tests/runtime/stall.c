@@ -203,13 +203,14 @@ TEST(blocked_poll_does_not_delay_its_workers_other_tasks)
  * monitor's backoff has had its CPU budget applied (monitor.c, "Cadence",
  * 4.): its cap may have grown past 10 ms where wake-ups are dear, never
  * past 50 ms, so the stall is still handed over, within the cap plus the
- * threshold and a spare's start.
+ * threshold and a spare's start (28 ms on the quiet KVM guest, where the
+ * cap settles near 20 ms; 200 ms without compensation).
  */
 TEST(blocked_poll_is_handed_off_within_the_budgets_cap)
 {
 	uint64_t n, p99 = lat_p99_after(_metadata, WF_STALL_ON, 1500 * MS, true, &n);
 
-	EXPECT_LT(p99, 80 * MS);
+	EXPECT_LT(p99, 100 * MS);
 	EXPECT_GE(n, 1u);
 }
 
