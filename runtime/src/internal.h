@@ -763,6 +763,7 @@ void wf__reg_runtime_del(struct wf_runtime *rt);
 /* metrics.c */
 void wf__metrics_flush(struct wf__worker *w, uint64_t now);
 void wf__metrics_poll(struct wf__worker *w, struct wf_task *t, uint64_t start, uint64_t end);
+void wf__metrics_orphan_poll(struct wf_task *t, int worker, uint64_t start, uint64_t end);
 
 /* clock.c: CLOCK_MONOTONIC in ns, from the CPU counter where it is invariant. */
 void wf__clock_init(void);

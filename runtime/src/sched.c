@@ -929,11 +929,18 @@ static void requeue_local(struct wf__worker *w, struct wf_task *t)
  * left t NOTIFIED (wf__schedule does not enqueue a running task), so the
  * failed RUNNING -> IDLE CAS below requeues it: never lost, never twice.
  */
-static void finish_orphan_poll(struct wf__thread *th, struct wf_task *t)
+static void finish_orphan_poll(struct wf__thread *th, struct wf_task *t, int worker,
+			       uint64_t end)
 {
 	struct wf_runtime *rt = t->rt;
 	uint32_t s = WF_SCHED_RUNNING;
 
+	/*
+	 * The poll's figures, while t is still ours (RUNNING): once it is
+	 * IDLE or queued below, another thread may poll it and write them.
+	 */
+	wf__metrics_orphan_poll(t, worker, th->poll_start, end);
+	WF_PROBE(poll_end, t->reg.id, worker, end - th->poll_start);
 	switch (t->switch_kind) {
 	case WF_SW_PARK:
 		if (atomic_compare_exchange_strong(&t->sched, &s, WF_SCHED_IDLE))
@@ -960,7 +967,6 @@ static void finish_orphan_poll(struct wf__thread *th, struct wf_task *t)
 		wf__task_finish(NULL, t);
 		break;
 	}
-	(void)th;
 }
 
 /*
@@ -1001,7 +1007,7 @@ static bool run_task(struct wf__thread *th, struct wf__worker *w, struct wf_task
 	end = wf__now();
 	th->current = NULL;
 	if (unlikely(!wf__core_poll_end(th, w))) {
-		finish_orphan_poll(th, t);
+		finish_orphan_poll(th, t, w->index, end);
 		return false;
 	}
 	w->poll_end = end;

@@ -214,6 +214,100 @@ TEST(blocked_poll_is_handed_off_within_the_budgets_cap)
 	EXPECT_GE(n, 1u);
 }
 
+/*
+ * A poll the monitor handed over still counts in its task's metrics (slow
+ * polls, poll histogram, busy time): it is the long one. Its thread lost
+ * the core, so the figures are written on the orphan path (sched.c
+ * finish_orphan_poll); before, such polls were missing, and the runtime's
+ * own view of the culprit (stall_demo's diagnosis) named a bystander.
+ */
+struct orphan_run {
+	_Atomic int stop;
+	_Atomic int blocker_done;
+	uint64_t id;
+	struct wf_metrics *m;	/* taken once the blocker returned, before the join */
+};
+
+static void *orphan_ticker(void *arg)
+{
+	struct orphan_run *r = arg;
+
+	while (!atomic_load(&r->stop))
+		if (wf_sleep_ns(MS))
+			break;
+	return NULL;
+}
+
+static void *orphan_blocker(void *arg)
+{
+	struct orphan_run *r = arg;
+
+	for (int i = 0; i < 3; i++) {
+		usleep(30000);
+		if (wf_sleep_ns(20 * MS))
+			break;
+	}
+	atomic_store(&r->blocker_done, 1);
+	return NULL;
+}
+
+static void *orphan_root(void *arg)
+{
+	struct orphan_run *r = arg;
+	wf_task *tk[20], *b;
+
+	for (int i = 0; i < 20; i++)
+		if (wf_spawn_named(&tk[i], "ticker", orphan_ticker, r))
+			return (void *)1L;
+	if (wf_spawn_named(&b, "blocker", orphan_blocker, r))
+		return (void *)2L;
+	r->id = wf_task_id(b);
+	while (!atomic_load(&r->blocker_done))
+		wf_sleep_ns(MS);
+	wf_sleep_ns(5 * MS);	/* its last poll ended */
+	r->m = snap(wf_runtime_current());
+	wf_join(b, NULL);
+	atomic_store(&r->stop, 1);
+	for (int i = 0; i < 20; i++)
+		wf_join(tk[i], NULL);
+	return NULL;
+}
+
+TEST(handed_off_poll_counts_in_its_tasks_metrics)
+{
+	struct wf_runtime_opts o = { .workers = 1, .stall_compensation = WF_STALL_ON,
+				     .stall_source = WF_STALL_SOURCE_PROC };
+	struct orphan_run r = { .id = 0 };
+	const struct wf_task_metrics *t = NULL;
+	struct wf_metrics *m;
+	wf_runtime *rt;
+	void *res;
+
+	ASSERT_EQ(0, wf_runtime_new(&rt, &o));
+	/* The blocker's handle keeps its control block, and its figures, until the join. */
+	ASSERT_EQ(0, wf_block_on(rt, orphan_root, &r, &res));
+	ASSERT_NULL(res);
+	m = r.m;
+	ASSERT_NOT_NULL(m);
+	EXPECT_GE(handoffs(m), 1u);
+	for (size_t i = 0; i < m->ntasks; i++)
+		if (m->tasks[i].id == r.id)
+			t = &m->tasks[i];
+#ifdef CONFIG_WEFT_METRICS
+	ASSERT_NOT_NULL(t);
+	TH_LOG("blocker: %llu polls, %llu slow, longest %.1f ms, busy %.1f ms; %llu hand-offs",
+	       (unsigned long long)t->polls, (unsigned long long)t->slow_polls,
+	       t->poll.max_ns / 1e6, t->busy_ns / 1e6, (unsigned long long)handoffs(m));
+	/* Three polls block 30 ms each; at least the handed-off ones are counted. */
+	EXPECT_GE(t->slow_polls, 3u);
+	EXPECT_GE(t->poll.max_ns, 25 * MS);
+	EXPECT_GE(t->busy_ns, 75 * MS);
+	EXPECT_EQ(t->polls, t->poll.count);
+#endif
+	wf_metrics_free(m);
+	EXPECT_EQ(0, wf_runtime_free(rt));
+}
+
 TEST(without_compensation_the_other_tasks_wait)
 {
 	uint64_t n, p99 = lat_p99(_metadata, WF_STALL_OFF, &n);
