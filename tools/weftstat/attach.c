@@ -222,17 +222,53 @@ static void follow(struct weftstat_bpf *s, struct worker *w, uint64_t slot_addr,
 		w->cur_slot = slot_addr;
 }
 
+/* Each slot's poll counter at the last walk that read it. */
+static struct slot_seen {
+	uint64_t addr, polls;
+} *slots_seen;
+static size_t nslots_seen, cap_slots_seen;
+
+/*
+ * How far the counter of the slot at addr advanced since the last walk
+ * that read it (0 the first time, or if it went back).
+ */
+static uint64_t slot_advance(uint64_t addr, uint64_t polls)
+{
+	uint64_t d;
+
+	for (size_t i = 0; i < nslots_seen; i++) {
+		if (slots_seen[i].addr != addr)
+			continue;
+		d = polls >= slots_seen[i].polls ? polls - slots_seen[i].polls : 0;
+		slots_seen[i].polls = polls;
+		return d;
+	}
+	if (nslots_seen == cap_slots_seen) {
+		size_t cap = cap_slots_seen ? 2 * cap_slots_seen : 16;
+		struct slot_seen *a = realloc(slots_seen, cap * sizeof(*a));
+
+		if (!a)
+			return 0;
+		slots_seen = a;
+		cap_slots_seen = cap;
+	}
+	slots_seen[nslots_seen++] = (struct slot_seen){ addr, polls };
+	return 0;
+}
+
 /*
  * Thread w was found driving slot k (at slot_addr) of runtime rt: its name,
- * index and state become that slot's. Its polls are the slot counter's
- * advance between two walks that both found it on that slot, so a thread
- * that moved carries its own count over, not the new slot's total.
+ * index and state become that slot's. The slot's polls since the last walk
+ * (0.1 s ago) are credited to it: with stall compensation a slot changes
+ * threads, each thread is credited for the walks that found it driving,
+ * and the threads' counts add up to the slots'. (Crediting only a thread
+ * found on the same slot at two walks in a row lost most polls when
+ * hand-offs came every 100 ms: 10,000 of 96,000 a second.)
  */
 static void drive(struct worker *w, const struct wf_reg_runtime *rt, uint32_t k,
 		  uint64_t slot_addr, const struct wf_reg_worker *slot, uint64_t gen)
 {
-	if (w->drive_slot == slot_addr && !w->handed_off && slot->polls >= w->reg_polls)
-		w->polls += slot->polls - w->reg_polls;
+	w->polls += slot_advance(slot_addr, slot->polls);
 	w->drive_slot = slot_addr;
 	w->index = (int)k;
 	/* (wfreg_read_runtimes() terminates the target's thread_name.) */
@@ -240,7 +276,6 @@ static void drive(struct worker *w, const struct wf_reg_runtime *rt, uint32_t k,
 	    (int)sizeof(w->comm))
 		w->comm[sizeof(w->comm) - 2] = '+';	/* cut: say so */
 	w->reg_state = slot->state;
-	w->reg_polls = slot->polls;
 	w->handed_off = false;
 	w->gen = gen;
 }

@@ -141,10 +141,10 @@ void ws_frame_text(FILE *out, const struct ws_frame *f, int key, size_t max_task
 		f->exited ? "; the target exited" : "");
 	fprintf(out, "%s\n", f->diagnosis);
 	if (f->threads)
-		fprintf(out, "\n%8s %-16s %-9s %6s %10s %10s %10s %9s %10s %7s\n", "TID", "THREAD",
+		fprintf(out, "\n%8s %-16s %-10s %6s %10s %10s %10s %9s %10s %7s\n", "TID", "THREAD",
 			"STATE", "BUSY%", "BLOCKED", "RUNQ", "RUNQ-MEAN", "FUTEX", "FUTEX-N", "");
 	else
-		fprintf(out, "\n%8s %-16s %-9s %9s %6s %10s %10s %10s %9s %10s %7s\n", "TID",
+		fprintf(out, "\n%8s %-16s %-10s %9s %6s %10s %10s %10s %9s %10s %7s\n", "TID",
 			"WORKER", "STATE", "POLLS/S", "BUSY%", "OFFCPU-POLL", "PARKED", "RUNQ",
 			"RUNQ-MEAN", "FUTEX", "FUTEX-N");
 	for (size_t i = 0; i < f->nw; i++) {
@@ -153,7 +153,7 @@ void ws_frame_text(FILE *out, const struct ws_frame *f, int key, size_t max_task
 		fprintf(out, "%8u ", w->tid);
 		put_cell(out, w->name, 16);
 		fputc(' ', out);
-		put_cell(out, w->state, 9);
+		put_cell(out, w->state, 10);
 		if (f->threads)
 			fprintf(out, " %6.1f %8.1fms %8.1fms %7.0fus %8.1fms %7" PRIu64 "\n",
 				w->busy_pct, (double)w->offcpu_ns / 1e6, (double)w->runq_ns / 1e6,

@@ -66,8 +66,7 @@ struct worker {
 	int index;		/* worker index of the slot it drives (--threads: its rank) */
 	uint64_t slot_addr;
 	char comm[17];		/* "PREFIX-INDEX" of that slot; --threads: the thread name */
-	uint32_t reg_state;	/* registry slot state and poll counter at the last refresh */
-	uint64_t reg_polls;
+	uint32_t reg_state;	/* registry slot state at the last refresh */
 	uint64_t drive_slot;	/* the slot it drives (or last drove) */
 	uint64_t polls;		/* polls it made, summed over the slots it drove */
 	uint64_t polls_prev;	/* polls at the last frame (top) */
