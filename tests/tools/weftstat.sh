@@ -966,6 +966,20 @@ scrape_until_blocking()
 	done
 }
 
+# The end of a --listen test: /other answered, weftstat $1 (serving at $2)
+# stopped by SIGTERM with status 0, the victim stopped, the last page checked.
+listen_end()
+{
+	local code st
+
+	code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://$2/other")
+	kill -TERM "$1"
+	wait "$1" && st=0 || st=$?
+	stop_victim
+	[ "$st" -eq 0 ] || fail_log "$work/err" "exited $st after SIGTERM, not 0"
+	check_blocking_page "$code"
+}
+
 # The last page ($work/prom): the blocking diagnosed, its site, and every
 # line in the text exposition format; $1: /other's HTTP status (404).
 check_blocking_page()
@@ -982,7 +996,7 @@ check_blocking_page()
 
 test_prometheus_listen()
 {
-	local lpid addr st code
+	local lpid addr
 
 	need_bpf
 	command -v curl >/dev/null || skip "needs curl"
@@ -993,12 +1007,7 @@ test_prometheus_listen()
 	wait_for "$work/err" 'serving http://' || fail_log "$work/err" "not serving"
 	addr=$(served_addr)
 	scrape_until_blocking "$addr"
-	code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://$addr/other")
-	kill -TERM "$lpid"
-	wait "$lpid" && st=0 || st=$?
-	stop_victim
-	[ "$st" -eq 0 ] || fail_log "$work/err" "exited $st after SIGTERM, not 0"
-	check_blocking_page "$code"
+	listen_end "$lpid" "$addr"
 }
 tap_test prometheus_listen 30
 
@@ -1006,7 +1015,7 @@ tap_test prometheus_listen 30
 # prints its frames; before the first frame, the interval so far.
 test_top_listen()
 {
-	local lpid addr st code
+	local lpid addr
 
 	need_bpf
 	command -v curl >/dev/null || skip "needs curl"
@@ -1022,14 +1031,9 @@ test_top_listen()
 		fail_log "$work/err" "GET /metrics before the first frame failed"
 	grep -q '^# TYPE weftstat_' "$work/prom0" || fail_log "$work/prom0" "not a Prometheus page"
 	scrape_until_blocking "$addr"
-	code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://$addr/other")
 	# The frames go on meanwhile (the page above may be of the first interval).
 	wait_for "$work/out" "^weftstat top: pid $vpid" || fail_log "$work/out" "no frames printed"
-	kill -TERM "$lpid"
-	wait "$lpid" && st=0 || st=$?
-	stop_victim
-	[ "$st" -eq 0 ] || fail_log "$work/err" "exited $st after SIGTERM, not 0"
-	check_blocking_page "$code"
+	listen_end "$lpid" "$addr"
 }
 tap_test top_listen 30
 

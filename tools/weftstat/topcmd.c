@@ -314,16 +314,10 @@ int cmd_top(int argc, char **argv)
 		return WS_EXIT_USAGE;
 	}
 	tty = !json && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
-	set_target(p);
-	wfreg_prog = "weftstat";
-	wfreg_open(pid);	/* exits 2 when there is no such process */
-	if (listen_spec) {
-		lfd = ws_listen_open(&laddr, laddr_len, bound, sizeof(bound));
-		if (lfd < 0) {
-			say("--listen %s: %s", listen_spec, strerror(-lfd));
-			rc = WS_EXIT_USAGE;
-			goto out;
-		}
+	lfd = open_target(p, listen_spec, &laddr, laddr_len, bound, sizeof(bound));
+	if (lfd == -2) {
+		rc = WS_EXIT_USAGE;
+		goto out;
 	}
 
 	r = ws_load(&s, pid, want_tasks && !thread_mode, &flavour, err, sizeof(err));

@@ -209,6 +209,8 @@ pid_t parse_pid(const char *arg);
 bool parse_seconds(const char *opt, const char *arg, double lo, double hi, double *out);
 bool parse_listen(const char *arg, struct sockaddr_storage *ss, socklen_t *len);
 bool no_operands(int argc, char **argv, void (*usage_fn)(FILE *f));
+int open_target(pid_t p, const char *listen_spec, const struct sockaddr_storage *laddr,
+		socklen_t laddr_len, char *bound, size_t blen);
 void usage(FILE *f);
 
 #endif /* WEFT_WEFTSTAT_TRACE_H */

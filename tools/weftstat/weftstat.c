@@ -87,6 +87,30 @@ bool parse_listen(const char *arg, struct sockaddr_storage *ss, socklen_t *len)
 	return true;
 }
 
+/*
+ * Open target p (exits 2 when there is no such process) and, given
+ * @listen_spec, its listening socket (the address it serves on in bound):
+ * the socket, -1 when not listening, or -2 when it could not be opened
+ * (said why: a usage error).
+ */
+int open_target(pid_t p, const char *listen_spec, const struct sockaddr_storage *laddr,
+		socklen_t laddr_len, char *bound, size_t blen)
+{
+	int lfd;
+
+	set_target(p);
+	wfreg_prog = "weftstat";
+	wfreg_open(pid);	/* exits 2 when there is no such process */
+	if (!listen_spec)
+		return -1;
+	lfd = ws_listen_open(laddr, laddr_len, bound, blen);
+	if (lfd < 0) {
+		say("--listen %s: %s", listen_spec, strerror(-lfd));
+		return -2;
+	}
+	return lfd;
+}
+
 /* No operand after the options; else say so, with @usage_fn on stderr. */
 bool no_operands(int argc, char **argv, void (*usage_fn)(FILE *f))
 {
@@ -267,16 +291,10 @@ static int cmd_report(int argc, char **argv)
 		report_usage(stderr);
 		return WS_EXIT_USAGE;
 	}
-	set_target(p);
-	wfreg_prog = "weftstat";
-	wfreg_open(pid);	/* exits 2 when there is no such process */
-	if (listen_spec) {
-		lfd = ws_listen_open(&laddr, laddr_len, bound, sizeof(bound));
-		if (lfd < 0) {
-			say("--listen %s: %s", listen_spec, strerror(-lfd));
-			rc = WS_EXIT_USAGE;
-			goto out;
-		}
+	lfd = open_target(p, listen_spec, &laddr, laddr_len, bound, sizeof(bound));
+	if (lfd == -2) {
+		rc = WS_EXIT_USAGE;
+		goto out;
 	}
 
 	r = ws_load(&s, pid, false, &flavour, err, sizeof(err));
