@@ -126,8 +126,18 @@ int wf__io_init(struct wf_runtime *rt)
 	else
 		rt->io_found = 0;
 #endif
-	if (r == 0 || c == CHOOSE_URING)
+	if (r == 0)
+		return 0;
+	if (c == CHOOSE_URING) {
+		/* Forced: the runtime fails; say why once, with the way out. */
+		fprintf(stderr,
+			"weft: WEFT_IO=uring: io_uring cannot be used here: %s%s; unset WEFT_IO "
+			"(or set it to epoll) to use the epoll driver\n",
+			strerror(-r),
+			r == -EPERM ? " (kernel.io_uring_disabled, or a seccomp filter)"
+			: r == -ENOSYS ? " (a kernel without io_uring, or a seccomp filter)" : "");
 		return r;
+	}
 	/* auto: io_uring missing or forbidden, fall back. */
 	if (epoll_drv)
 		return start_driver(rt, epoll_drv);
